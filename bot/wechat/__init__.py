@@ -1,0 +1,24 @@
+"""The project's async WeChat HTTP client: every WeChat API call goes through it."""
+
+from .api.miniapp import is_valid_scene
+from .client import CallObserver, WeChatClient
+from .errors import (
+    WeChatError,
+    WeChatRateLimited,
+    WeChatRefused,
+    WeChatTimeout,
+    WeChatTokenRejected,
+    WeChatUnavailable,
+)
+
+__all__ = [
+    "CallObserver",
+    "WeChatClient",
+    "WeChatError",
+    "WeChatRateLimited",
+    "WeChatRefused",
+    "WeChatTimeout",
+    "WeChatTokenRejected",
+    "WeChatUnavailable",
+    "is_valid_scene",
+]

@@ -1,0 +1,260 @@
+"""What each WeChat endpoint answers: the contract the sandbox speaks.
+
+Each endpoint is a coroutine from the call it received to WeChat's JSON answer
+(or a PNG); WeChat's errors are raised as `SandboxError`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import hashlib
+import time
+from dataclasses import dataclass
+from typing import Any, Awaitable, Callable
+
+from tornado.httputil import HTTPFile
+
+from bot.wechat.api.media import MEDIA_KINDS
+from bot.wechat.api.miniapp import is_valid_scene
+
+from .errors import SandboxError
+from .identities import openid_for, session_key_for, unionid_for, user_of
+from .media import UploadedMedia
+from .miniapp_code import render_code_png
+from .state import SandboxState
+
+OK = {"errcode": 0, "errmsg": "ok"}
+INVALID_LOGIN_CODE = "invalid"
+# Fixed so answers are the same on every run.
+SUBSCRIBE_TIME = 1_700_000_000
+
+
+@dataclass(frozen=True)
+class Received:
+    app_id: str | None  # the app whose access token came with the call
+    query: dict[str, str]
+    body: Any  # parsed JSON; None when absent or malformed
+    files: dict[str, list[HTTPFile]]
+
+    @property
+    def json(self) -> dict[str, Any]:
+        if not isinstance(self.body, dict):
+            raise SandboxError(47001)
+        return self.body
+
+
+@dataclass(frozen=True)
+class Png:
+    content: bytes
+
+
+Answer = dict[str, Any] | Png
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    method: str
+    answer: Callable[[SandboxState, Received], Awaitable[Answer]]
+    needs_token: bool
+
+
+ENDPOINTS: dict[str, Endpoint] = {}
+
+
+def endpoint(path: str, method: str, needs_token: bool = True):
+    def register(answer: Callable[[SandboxState, Received], Awaitable[Answer]]):
+        ENDPOINTS[path] = Endpoint(method, answer, needs_token)
+        return answer
+
+    return register
+
+
+@endpoint("cgi-bin/token", "GET", needs_token=False)
+async def token(state: SandboxState, received: Received) -> Answer:
+    if received.query.get("grant_type") != "client_credential":
+        raise SandboxError(40002)
+    app_id = state.authenticate(received.query.get("appid"), received.query.get("secret"))
+    value, expires_in = state.tokens.issue(app_id)
+    return {"access_token": value, "expires_in": expires_in}
+
+
+@endpoint("cgi-bin/stable_token", "POST", needs_token=False)
+async def stable_token(state: SandboxState, received: Received) -> Answer:
+    body = received.json
+    if body.get("grant_type") != "client_credential":
+        raise SandboxError(40002)
+    app_id = state.authenticate(body.get("appid"), body.get("secret"))
+    value, expires_in = state.tokens.stable(app_id, force_refresh=body.get("force_refresh") is True)
+    return {"access_token": value, "expires_in": expires_in}
+
+
+# action_name -> (the scene field it carries, whether the code is permanent)
+QR_ACTIONS = {
+    "QR_SCENE": ("scene_id", False),
+    "QR_STR_SCENE": ("scene_str", False),
+    "QR_LIMIT_SCENE": ("scene_id", True),
+    "QR_LIMIT_STR_SCENE": ("scene_str", True),
+}
+DEFAULT_QR_SECONDS = 60
+MAX_QR_SECONDS = 2_592_000
+MAX_PERMANENT_SCENE_ID = 100_000
+
+
+@endpoint("cgi-bin/qrcode/create", "POST")
+async def qrcode_create(state: SandboxState, received: Received) -> Answer:
+    body = received.json
+    action = QR_ACTIONS.get(body.get("action_name"))
+    if action is None:
+        raise SandboxError(47001)
+    scene_field, permanent = action
+    scene = _nested(body, "action_info", "scene", scene_field)
+    if not _valid_qr_scene(scene, permanent):
+        raise SandboxError(47001)
+    # Deterministic, so a test can tell which scene a ticket or URL stands for.
+    scene_key = f"{received.app_id}:{body['action_name']}:{scene}"
+    url = f"http://weixin.qq.com/q/{hashlib.sha256(scene_key.encode()).hexdigest()[:24]}"
+    answer: dict[str, Any] = {"ticket": base64.b64encode(url.encode()).decode(), "url": url}
+    if not permanent:
+        expire_seconds = body.get("expire_seconds", DEFAULT_QR_SECONDS)
+        if not _is_int(expire_seconds) or expire_seconds < 1:
+            raise SandboxError(47001)
+        answer["expire_seconds"] = min(expire_seconds, MAX_QR_SECONDS)
+    return answer
+
+
+def _valid_qr_scene(scene: Any, permanent: bool) -> bool:
+    if isinstance(scene, str):
+        return 1 <= len(scene) <= 64
+    return _is_int(scene) and 0 < scene and (not permanent or scene <= MAX_PERMANENT_SCENE_ID)
+
+
+@endpoint("cgi-bin/media/upload", "POST")
+async def media_upload(state: SandboxState, received: Received) -> Answer:
+    kind = received.query.get("type")
+    if kind not in MEDIA_KINDS:
+        raise SandboxError(40004)
+    uploads = received.files.get("media")
+    if not uploads:
+        raise SandboxError(41005)
+    media_id = state.media.add(UploadedMedia(kind, uploads[0].filename, uploads[0].body))
+    return {"type": kind, "media_id": media_id, "created_at": int(time.time())}
+
+
+CUSTOM_MESSAGE_TYPES = frozenset(
+    {"text", "image", "voice", "video", "music", "news", "mpnews", "mpnewsarticle", "msgmenu", "wxcard", "miniprogrampage"}
+)
+MEDIA_MESSAGE_TYPES = frozenset({"image", "voice", "video"})
+
+
+@endpoint("cgi-bin/message/custom/send", "POST")
+async def custom_send(state: SandboxState, received: Received) -> Answer:
+    body = received.json
+    _require_openid(body)
+    msgtype = body.get("msgtype")
+    if msgtype not in CUSTOM_MESSAGE_TYPES:
+        raise SandboxError(40008)
+    content = body.get(msgtype)
+    if not isinstance(content, dict):
+        raise SandboxError(47001)
+    if msgtype == "text" and not content.get("content"):
+        raise SandboxError(44004)
+    if msgtype in MEDIA_MESSAGE_TYPES and state.media.get(str(content.get("media_id"))) is None:
+        raise SandboxError(40007)
+    return OK
+
+
+@endpoint("cgi-bin/message/template/send", "POST")
+async def template_send(state: SandboxState, received: Received) -> Answer:
+    _require_templated_message(received.json)
+    return {**OK, "msgid": state.next_message_id()}
+
+
+@endpoint("cgi-bin/message/subscribe/bizsend", "POST")
+async def subscription_send(state: SandboxState, received: Received) -> Answer:
+    _require_templated_message(received.json)
+    return OK
+
+
+@endpoint("cgi-bin/message/subscribe/send", "POST")
+async def miniapp_subscription_send(state: SandboxState, received: Received) -> Answer:
+    _require_templated_message(received.json)
+    return OK
+
+
+MIN_CODE_WIDTH = 280
+MAX_CODE_WIDTH = 1280
+
+
+@endpoint("wxa/getwxacodeunlimit", "POST")
+async def unlimited_code(state: SandboxState, received: Received) -> Answer:
+    body = received.json
+    scene = body.get("scene")
+    if not isinstance(scene, str) or not is_valid_scene(scene):
+        raise SandboxError(40169)
+    page = body.get("page", "")
+    if not isinstance(page, str) or page.startswith("/"):
+        raise SandboxError(41030)
+    width = body.get("width", 430)
+    if not _is_int(width):
+        raise SandboxError(47001)
+    width = min(max(width, MIN_CODE_WIDTH), MAX_CODE_WIDTH)
+    # Rendering takes milliseconds: keep it off the loop that also serves the app in demo mode.
+    return Png(await asyncio.to_thread(render_code_png, scene, width))
+
+
+@endpoint("sns/jscode2session", "GET", needs_token=False)
+async def jscode2session(state: SandboxState, received: Received) -> Answer:
+    query = received.query
+    app_id = state.authenticate(query.get("appid"), query.get("secret"))
+    if query.get("grant_type") != "authorization_code":
+        raise SandboxError(40002)
+    user = query.get("js_code")
+    if not user or user == INVALID_LOGIN_CODE:
+        raise SandboxError(40029)
+    return {"openid": openid_for(app_id, user), "session_key": session_key_for(app_id, user), "unionid": unionid_for(user)}
+
+
+@endpoint("cgi-bin/user/info", "GET")
+async def user_info(state: SandboxState, received: Received) -> Answer:
+    openid = received.query.get("openid")
+    if not openid:
+        raise SandboxError(40003)
+    return {
+        "subscribe": 1,
+        "openid": openid,
+        "language": "zh_CN",
+        "subscribe_time": SUBSCRIBE_TIME,
+        "unionid": unionid_for(user_of(openid)),
+        "remark": "",
+        "groupid": 0,
+        "tagid_list": [],
+        "subscribe_scene": "ADD_SCENE_QR_CODE",
+        "qr_scene": 0,
+        "qr_scene_str": "",
+    }
+
+
+def _require_openid(body: dict[str, Any]) -> None:
+    if not isinstance(body.get("touser"), str) or not body["touser"]:
+        raise SandboxError(40003)
+
+
+def _require_templated_message(body: dict[str, Any]) -> None:
+    _require_openid(body)
+    if not isinstance(body.get("template_id"), str) or not body["template_id"]:
+        raise SandboxError(40037)
+    if not isinstance(body.get("data"), dict):
+        raise SandboxError(47001)
+
+
+def _nested(value: Any, *keys: str) -> Any:
+    for key in keys:
+        if not isinstance(value, dict):
+            return None
+        value = value.get(key)
+    return value
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)

@@ -1,0 +1,53 @@
+"""The sandbox as a Tornado app, and starting it on a port."""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+from tornado.httpserver import HTTPServer
+from tornado.netutil import bind_sockets
+from tornado.web import Application
+
+from .control import CallsControl, ExpireTokensControl, FaultsControl
+from .state import SandboxState
+from .wechat_handler import WeChatApiHandler
+
+_WILDCARD_HOSTS = ("", "0.0.0.0", "::")
+
+
+def make_sandbox_app(state: SandboxState) -> Application:
+    handler_args = {"state": state}
+    return Application(
+        [
+            (r"/_sandbox/calls", CallsControl, handler_args),
+            (r"/_sandbox/faults", FaultsControl, handler_args),
+            (r"/_sandbox/tokens/expire", ExpireTokensControl, handler_args),
+            (r"/(.+)", WeChatApiHandler, handler_args),
+        ]
+    )
+
+
+class RunningSandbox(NamedTuple):
+    server: HTTPServer
+    state: SandboxState
+    base_url: str  # what WECHAT_API_BASE points at
+
+    async def stop(self) -> None:
+        self.server.stop()
+        await self.server.close_all_connections()
+
+
+async def start_sandbox(host: str = "127.0.0.1", port: int = 0, state: SandboxState | None = None) -> RunningSandbox:
+    """Serve the sandbox on the running loop; port 0 picks a free port."""
+    state = state if state is not None else SandboxState()
+    sockets = bind_sockets(port, host)
+    server = HTTPServer(make_sandbox_app(state))
+    server.add_sockets(sockets)
+    bound_port = sockets[0].getsockname()[1]
+    return RunningSandbox(server, state, f"http://{_url_host(host)}:{bound_port}")
+
+
+def _url_host(host: str) -> str:
+    if host in _WILDCARD_HOSTS:
+        return "127.0.0.1"
+    return f"[{host}]" if ":" in host else host
