@@ -1,0 +1,220 @@
+"""Binding an upline (绑定上级): the merchant's rules and the decision for one attempt.
+
+`decide_bind` is pure: the service loads both members, asks, and writes a
+`Bind` with one conditional update that requires the member's relation to be
+exactly what was read (`Bind.expected_ancestor_ids` and
+`Bind.expected_bound_at`). Concurrent attempts on one member therefore bind
+at most one of them; a loser re-reads and asks again.
+
+That condition cannot guard the cycle check, which reads the upline's chain:
+A binding under B while B binds under A would both pass. The service must
+close that race itself (serialise binds, or re-read the upline's chain after
+the write and undo when it now holds the member).
+
+All datetimes must follow one convention (naive UTC, as MongoDB returns them).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import StrEnum
+
+from distribution.records import Record, checked, choice, integer
+
+
+class UplineEligibility(StrEnum):
+    EVERYONE = "everyone"
+    REVIEWED = "reviewed"  # the member applied and the merchant approved
+    SPEND_THRESHOLD = "spend_threshold"  # the member has spent at least `spend_threshold_fen`
+    APPOINTED = "appointed"  # the merchant appointed the member
+
+
+class BindMode(StrEnum):
+    FIRST_BIND = "first_bind"  # the first upline stays for good
+    NEW_MEMBERS_ONLY = "new_members_only"  # only a member who has just arrived can be bound
+    OVERRIDE = "override"  # every valid attempt replaces the upline
+    EXPIRING = "expiring"  # a binding may be replaced once it is `bind_expiry_days` old
+
+
+class BindSource(StrEnum):
+    OA_SCAN = "oa_scan"
+    MINIAPP_SCENE = "miniapp_scene"
+    SHARE_LINK = "share_link"
+    ADMIN = "admin"  # a merchant re-binds by hand: every rule applies except the bind mode
+
+
+class PromoterStatus(StrEnum):
+    NONE = "none"
+    PENDING = "pending"
+    APPROVED = "approved"
+    REJECTED = "rejected"
+    APPOINTED = "appointed"
+
+
+class RefusalReason(StrEnum):
+    UNKNOWN_UPLINE = "unknown_upline"
+    SELF = "self"
+    CYCLE = "cycle"
+    FROZEN_MEMBER = "frozen_member"
+    FROZEN_UPLINE = "frozen_upline"
+    INELIGIBLE_UPLINE = "ineligible_upline"
+    SAME_UPLINE = "same_upline"
+    ALREADY_BOUND = "already_bound"
+    NOT_NEW_MEMBER = "not_new_member"
+
+
+@dataclass(frozen=True)
+class BindingSettings(Record):
+    """The merchant's binding rules; `from_dict`/`to_dict` for the merchant API."""
+
+    upline_eligibility: UplineEligibility = checked(choice(UplineEligibility), UplineEligibility.EVERYONE)
+    spend_threshold_fen: int = checked(integer(minimum=0), 0)
+    bind_mode: BindMode = checked(choice(BindMode), BindMode.FIRST_BIND)
+    # 0: only a member created by the very push or request that carries the scene counts as new.
+    new_member_window_seconds: int = checked(integer(minimum=0), 0)
+    bind_expiry_days: int = checked(integer(minimum=1), 30)
+
+
+@dataclass(frozen=True)
+class MemberSnapshot:
+    """What the binding rules need to know of a member, as read before deciding."""
+
+    id: str
+    created_at: datetime
+    ancestor_ids: tuple[str, ...] = ()  # nearest first: the upline, its upline, ...
+    bound_at: datetime | None = None
+    frozen: bool = False
+    promoter_status: PromoterStatus = PromoterStatus.NONE
+    spent_fen: int = 0
+
+    def __post_init__(self) -> None:
+        # Services pass lists straight from MongoDB; a tuple keeps the snapshot immutable and comparable.
+        object.__setattr__(self, "ancestor_ids", tuple(self.ancestor_ids))
+        if self.ancestor_ids and self.bound_at is None:
+            raise ValueError(f"member {self.id} has an upline but no bound_at")
+
+    @property
+    def upline_id(self) -> str | None:
+        return self.ancestor_ids[0] if self.ancestor_ids else None
+
+
+@dataclass(frozen=True)
+class Bind:
+    """Write this relation, on condition that the stored one is still the expected one.
+
+    The conditional update must match `ancestor_ids == expected_ancestor_ids`
+    (hence the upline too) and `bound_at == expected_bound_at`; matching the
+    ancestors as well as the upline matters because moving an ancestor's
+    subtree rewrites them without touching the upline. When
+    `expected_ancestor_ids` is not empty this is a re-bind and the member's
+    subtree moves with it (see `distribution.tree`).
+    """
+
+    member_id: str
+    upline_id: str
+    ancestor_ids: tuple[str, ...]
+    bound_at: datetime
+    source: BindSource
+    expected_ancestor_ids: tuple[str, ...]
+    expected_bound_at: datetime | None
+
+    @property
+    def expected_upline_id(self) -> str | None:
+        return self.expected_ancestor_ids[0] if self.expected_ancestor_ids else None
+
+    @property
+    def is_rebind(self) -> bool:
+        return bool(self.expected_ancestor_ids)
+
+
+@dataclass(frozen=True)
+class Refusal:
+    reason: RefusalReason
+
+
+BindDecision = Bind | Refusal
+
+
+def decide_bind(
+    member: MemberSnapshot,
+    upline: MemberSnapshot | None,
+    settings: BindingSettings,
+    now: datetime,
+    source: BindSource,
+    created_by_this_push: bool,
+) -> BindDecision:
+    """Whether `member` may be bound to `upline` now, and what to write if so.
+
+    `upline` is None when the scene named no existing member.
+    `created_by_this_push` is true when the member was created by the very push
+    or request that carries the scene (a first follow, a first mini-program
+    login). Reasons are checked in the order of `RefusalReason`, so an attempt
+    that breaks several rules always gets the same one.
+    """
+    if upline is None:
+        return Refusal(RefusalReason.UNKNOWN_UPLINE)
+    if upline.id == member.id:
+        return Refusal(RefusalReason.SELF)
+    if member.id in upline.ancestor_ids:
+        return Refusal(RefusalReason.CYCLE)
+    if member.frozen:
+        return Refusal(RefusalReason.FROZEN_MEMBER)
+    if upline.frozen:
+        return Refusal(RefusalReason.FROZEN_UPLINE)
+    if not may_be_upline(upline, settings):
+        return Refusal(RefusalReason.INELIGIBLE_UPLINE)
+    if member.upline_id == upline.id:
+        return Refusal(RefusalReason.SAME_UPLINE)
+    if source is not BindSource.ADMIN:
+        refused_by_mode = _mode_refusal(member, settings, now, created_by_this_push)
+        if refused_by_mode is not None:
+            return Refusal(refused_by_mode)
+    return Bind(
+        member_id=member.id,
+        upline_id=upline.id,
+        ancestor_ids=(upline.id, *upline.ancestor_ids),
+        bound_at=now,
+        source=source,
+        expected_ancestor_ids=member.ancestor_ids,
+        expected_bound_at=member.bound_at,
+    )
+
+
+def may_be_upline(candidate: MemberSnapshot, settings: BindingSettings) -> bool:
+    """Whether the merchant's eligibility rule lets `candidate` be anyone's upline.
+
+    An appointed member qualifies under every rule: the merchant's word
+    outranks review and spending.
+    """
+    if candidate.promoter_status is PromoterStatus.APPOINTED:
+        return True
+    match settings.upline_eligibility:
+        case UplineEligibility.EVERYONE:
+            return True
+        case UplineEligibility.REVIEWED:
+            return candidate.promoter_status is PromoterStatus.APPROVED
+        case UplineEligibility.SPEND_THRESHOLD:
+            return candidate.spent_fen >= settings.spend_threshold_fen
+        case UplineEligibility.APPOINTED:
+            return False
+
+
+def _mode_refusal(
+    member: MemberSnapshot, settings: BindingSettings, now: datetime, created_by_this_push: bool
+) -> RefusalReason | None:
+    match settings.bind_mode:
+        case BindMode.FIRST_BIND:
+            return RefusalReason.ALREADY_BOUND if member.upline_id else None
+        case BindMode.NEW_MEMBERS_ONLY:
+            if member.upline_id:
+                return RefusalReason.ALREADY_BOUND
+            window = timedelta(seconds=settings.new_member_window_seconds)
+            is_new = created_by_this_push or now - member.created_at <= window
+            return None if is_new else RefusalReason.NOT_NEW_MEMBER
+        case BindMode.OVERRIDE:
+            return None
+        case BindMode.EXPIRING:
+            lasts = timedelta(days=settings.bind_expiry_days)
+            unexpired = member.bound_at is not None and now < member.bound_at + lasts
+            return RefusalReason.ALREADY_BOUND if member.upline_id and unexpired else None

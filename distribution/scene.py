@@ -1,0 +1,70 @@
+"""The promoter scene: what a poster's QR code carries, defined and parsed here only.
+
+A promoter scene is `p:<member id>`, where a member id is the 24 lowercase
+hex digits of a MongoDB ObjectId. It fits both carriers: an official-account
+parametric QR (`scene_str`, up to 64 characters) and a mini-program code
+(`getwxacodeunlimit`, up to 32 characters from a restricted set).
+"""
+
+from __future__ import annotations
+
+import re
+from urllib.parse import unquote
+
+PROMOTER_PREFIX = "p:"
+MINIAPP_SCENE_MAX_LENGTH = 32
+
+_MEMBER_ID = re.compile(r"[0-9a-f]{24}")
+_MINIAPP_SCENE = re.compile(rf"[A-Za-z0-9!#$&'()*+,/:;=?@\-._~]{{1,{MINIAPP_SCENE_MAX_LENGTH}}}")
+
+# WeChat prefixes the scene with this on `subscribe`, and some clients on `SCAN` too.
+_SUBSCRIBE_PREFIX = "qrscene_"
+# A follow from a WeChat Pay result page carries the payment's number, not a scene.
+_PAYMENT_FOLLOW_PREFIX = "last_trade_no_"
+_SCENE_EVENTS = {"subscribe", "scan"}
+
+
+def is_member_id(value: object) -> bool:
+    return isinstance(value, str) and _MEMBER_ID.fullmatch(value) is not None
+
+
+def promoter_scene(member_id: str) -> str:
+    """The scene that binds a scanner to `member_id`; ValueError if it is not a member id."""
+    if not is_member_id(member_id):
+        raise ValueError(f"not a member id: {member_id!r}")
+    return PROMOTER_PREFIX + member_id
+
+
+def parse_promoter_scene(raw: str | None) -> str | None:
+    """The member id a scene names, or None when the scene is not a well-formed promoter scene.
+
+    A mini-program receives its scene percent-encoded (`p%3A...`) and clients
+    often pass it on without decoding, so one level of decoding is applied.
+    """
+    if not isinstance(raw, str):
+        return None
+    scene = unquote(raw)
+    if not scene.startswith(PROMOTER_PREFIX):
+        return None
+    member_id = scene[len(PROMOTER_PREFIX) :]
+    return member_id if is_member_id(member_id) else None
+
+
+def scene_from_event_key(event: str | None, event_key: str | None) -> str | None:
+    """The scene of an official-account `subscribe` or `SCAN` push, or None when it carries none.
+
+    `event` is matched in any case. A plain follow has an empty EventKey; a
+    follow from a payment page has `last_trade_no_...`; other events (CLICK,
+    VIEW...) use EventKey for menu keys, never scenes.
+    """
+    if not event or event.lower() not in _SCENE_EVENTS or not event_key:
+        return None
+    if event_key.startswith(_PAYMENT_FOLLOW_PREFIX):
+        return None
+    scene = event_key.removeprefix(_SUBSCRIBE_PREFIX)
+    return scene or None
+
+
+def is_valid_miniapp_scene(scene: object) -> bool:
+    """Whether `getwxacodeunlimit` accepts `scene`: 1-32 characters from WeChat's allowed set."""
+    return isinstance(scene, str) and _MINIAPP_SCENE.fullmatch(scene) is not None
