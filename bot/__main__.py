@@ -1,0 +1,115 @@
+"""`python -m bot serve|worker|sandbox|simulate`."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import signal
+import sys
+
+from settings import SettingsError, load_settings
+
+log = logging.getLogger("bot")
+
+
+def _stop_event() -> asyncio.Event:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    return stop
+
+
+async def serve(port: int | None) -> None:
+    from bot.app import make_app
+    from bot.runtime import open_runtime
+
+    settings = load_settings()
+    async with open_runtime(settings) as runtime:
+        server = make_app(runtime).listen(port or settings.port, address="0.0.0.0", xheaders=True)
+        log.info("serving on :%d (%s mode)", port or settings.port, "demo" if settings.demo else "production")
+        if settings.merchant_token_generated:
+            log.info("merchant API token (generated for this run): %s", settings.merchant_api_token)
+        await _stop_event().wait()
+        server.stop()
+        await server.close_all_connections()
+
+
+async def worker() -> None:
+    from bot.runtime import open_runtime
+
+    async with open_runtime(load_settings()) as _runtime:
+        log.info("worker started")
+        await _stop_event().wait()
+
+
+async def sandbox(host: str, port: int) -> None:
+    from sandbox import start_sandbox
+
+    server, _state, base_url = await start_sandbox(host, port)
+    log.info("sandbox WeChat at %s", base_url)
+    await _stop_event().wait()
+    server.stop()
+
+
+def simulate(args: argparse.Namespace) -> None:
+    import httpx
+
+    from bot.simulate import PushSigner, event_xml, reply_content, text_xml
+
+    settings = load_settings()
+    if args.action == "follow":
+        xml = event_xml(args.openid, "subscribe", f"qrscene_{args.scene}" if args.scene else None)
+    elif args.action == "scan":
+        xml = event_xml(args.openid, "SCAN", args.scene)
+    elif args.action == "unfollow":
+        xml = event_xml(args.openid, "unsubscribe")
+    else:
+        xml = text_xml(args.openid, args.text)
+    signer = PushSigner(settings.wechat_token, settings.wechat_app_id, settings.wechat_aes_key)
+    query, body = signer.sign(xml)
+    response = httpx.post(args.url, params=query, content=body, timeout=10)
+    print(f"HTTP {response.status_code}")
+    reply = signer.open_reply(query, response.text) if response.status_code == 200 else response.text
+    print(reply_content(reply) or reply)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m bot", description="WeChat distribution backend")
+    commands = parser.add_subparsers(dest="command", required=True)
+    serve_cmd = commands.add_parser("serve", help="run the HTTP server")
+    serve_cmd.add_argument("--port", type=int, help="overrides PORT")
+    commands.add_parser("worker", help="run the background worker")
+    sandbox_cmd = commands.add_parser("sandbox", help="run the sandbox WeChat server alone")
+    sandbox_cmd.add_argument("--host", default="127.0.0.1")
+    sandbox_cmd.add_argument("--port", type=int, default=8100)
+    sim = commands.add_parser("simulate", help="send a signed push to a running server")
+    sim.add_argument("action", choices=["follow", "scan", "unfollow", "text"])
+    sim.add_argument("--openid", default="o_demo_buyer")
+    sim.add_argument("--scene", help="scene of the scanned code, e.g. p:<member id>")
+    sim.add_argument("--text", default="你好")
+    sim.add_argument("--url", default="http://127.0.0.1:8000/wechat")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        if args.command == "serve":
+            asyncio.run(serve(args.port))
+        elif args.command == "worker":
+            asyncio.run(worker())
+        elif args.command == "sandbox":
+            asyncio.run(sandbox(args.host, args.port))
+        else:
+            simulate(args)
+    except SettingsError as error:
+        print(f"configuration error: {error}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,121 @@
+"""The composition root: stores, WeChat clients and services, opened and closed together."""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass
+from typing import AsyncIterator
+
+import redis.asyncio as aioredis
+from pymongo import AsyncMongoClient
+from pymongo.asynchronous.database import AsyncDatabase
+
+from bot.conversation import build_router
+from bot.dedup import PushDeduplicator
+from bot.metrics import Metrics
+from bot.router import MessageRouter
+from bot.wechat import WeChatClient
+from services.members import MemberService
+from settings import Settings
+from stores import embedded
+from stores.members import MemberStore
+from stores.mongo import ensure_indexes, open_mongo
+
+log = logging.getLogger(__name__)
+
+DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    mongo: AsyncMongoClient
+    db: AsyncDatabase
+    redis: aioredis.Redis
+    metrics: Metrics
+    oa: WeChatClient
+    miniapp: WeChatClient
+    router: MessageRouter
+    dedup: PushDeduplicator
+    members: MemberService
+
+
+async def _mongo_uri(settings: Settings, stack: AsyncExitStack) -> str:
+    if settings.mongodb_uri:
+        log.info("MongoDB: %s", _without_password(settings.mongodb_uri))
+        return settings.mongodb_uri
+    server = embedded.start_secantusdb(settings.var_dir / "secantusdb", settings.var_dir / "secantusdb.log")
+    stack.callback(server.stop)
+    log.info("MongoDB: embedded SecantusDB on 127.0.0.1:%d, data in %s", server.port, settings.var_dir / "secantusdb")
+    return f"mongodb://127.0.0.1:{server.port}/?directConnection=true"
+
+
+async def _redis_url(settings: Settings, stack: AsyncExitStack) -> str:
+    if settings.redis_url:
+        log.info("Redis: %s", _without_password(settings.redis_url))
+        return settings.redis_url
+    if embedded.port_answers("127.0.0.1", 6379):
+        log.info("Redis: %s (REDIS_URL unset, a server answers there)", DEFAULT_REDIS_URL)
+        return DEFAULT_REDIS_URL
+    server = embedded.start_redis(settings.var_dir / "redis")
+    stack.callback(server.stop)
+    log.info("Redis: embedded redis-server on 127.0.0.1:%d", server.port)
+    return f"redis://127.0.0.1:{server.port}/0"
+
+
+async def _wechat_api_base(settings: Settings, stack: AsyncExitStack) -> str:
+    if settings.wechat_api_base:
+        return settings.wechat_api_base
+    from sandbox import start_sandbox  # demo mode only
+
+    server, _state, base_url = await start_sandbox("127.0.0.1", 0)
+    stack.callback(server.stop)
+    log.info("WeChat API: demo mode, sandbox WeChat at %s", base_url)
+    return base_url
+
+
+def _without_password(url: str) -> str:
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    if parts.password:
+        return url.replace(f":{parts.password}@", ":***@", 1)
+    return url
+
+
+@asynccontextmanager
+async def open_runtime(settings: Settings) -> AsyncIterator[Runtime]:
+    """Everything the server and the worker need; closes all of it on exit."""
+    async with AsyncExitStack() as stack:
+        mongo, db = open_mongo(await _mongo_uri(settings, stack), settings.mongodb_db)
+        stack.push_async_callback(mongo.close)
+        redis = aioredis.from_url(await _redis_url(settings, stack))
+        stack.push_async_callback(redis.aclose)
+        api_base = await _wechat_api_base(settings, stack)
+        settings = dataclasses.replace(settings, wechat_api_base=api_base)
+        await ensure_indexes(db)
+
+        metrics = Metrics()
+
+        def wechat_client(app_id: str, secret: str) -> WeChatClient:
+            client = WeChatClient(
+                api_base, app_id, secret, redis, settings.redis_prefix,
+                timeout=settings.wechat_timeout_seconds, on_call=metrics.count_wechat_call,
+            )
+            stack.push_async_callback(client.aclose)
+            return client
+
+        yield Runtime(
+            settings=settings,
+            mongo=mongo,
+            db=db,
+            redis=redis,
+            metrics=metrics,
+            oa=wechat_client(settings.wechat_app_id, settings.wechat_app_secret),
+            miniapp=wechat_client(settings.miniapp_app_id, settings.miniapp_app_secret),
+            router=build_router(),
+            dedup=PushDeduplicator(redis, settings.redis_prefix, settings.push_dedup_seconds),
+            members=MemberService(MemberStore(db)),
+        )

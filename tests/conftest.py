@@ -1,0 +1,97 @@
+"""Shared fixtures: a real SecantusDB for the session, a Redis key prefix per
+test (only its own keys are removed), and the server itself on a free port."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import AsyncIterator
+
+import httpx
+import pytest
+import redis as sync_redis
+
+from bot.app import make_app
+from bot.runtime import Runtime, open_runtime
+from bot.simulate import PushSigner
+from settings import Settings, load_settings
+from stores.embedded import free_port, start_secantusdb
+
+pytest_plugins = ["tests.wechat_fixtures"]
+
+REDIS_URL = "redis://127.0.0.1:6379/0"
+MERCHANT_TOKEN = "test-merchant-token-0123456789"
+
+
+@pytest.fixture(scope="session")
+def mongo_uri(tmp_path_factory: pytest.TempPathFactory) -> str:
+    log_path = tmp_path_factory.mktemp("secantusdb") / "secantusdb.log"
+    server = start_secantusdb(":memory:", log_path)
+    yield f"mongodb://127.0.0.1:{server.port}/?directConnection=true"
+    server.stop()
+
+
+@pytest.fixture
+def redis_prefix() -> str:
+    prefix = f"test:{uuid.uuid4().hex[:12]}:"
+    yield prefix
+    client = sync_redis.Redis.from_url(REDIS_URL)
+    keys = list(client.scan_iter(match=f"{prefix}*", count=1000))
+    if keys:
+        client.delete(*keys)
+    client.close()
+
+
+@pytest.fixture
+def make_settings(mongo_uri: str, redis_prefix: str, sandbox, tmp_path: Path):
+    """Settings for this test's server: its own database and key prefix, the sandbox WeChat."""
+
+    def build(**overrides: str) -> Settings:
+        environ = {
+            "MONGODB_URI": mongo_uri,
+            "MONGODB_DB": f"t{uuid.uuid4().hex[:16]}",
+            "REDIS_URL": REDIS_URL,
+            "REDIS_PREFIX": redis_prefix,
+            "WECHAT_API_BASE": sandbox.base_url,
+            "MERCHANT_API_TOKEN": MERCHANT_TOKEN,
+            "VAR_DIR": str(tmp_path / "var"),
+            **overrides,
+        }
+        return load_settings(environ, env_file=None)
+
+    return build
+
+
+@dataclass
+class RunningServer:
+    runtime: Runtime
+    base_url: str
+    http: httpx.AsyncClient
+    signer: PushSigner
+
+    async def push(self, xml: str, **sign_args: str) -> httpx.Response:
+        query, body = self.signer.sign(xml, **sign_args)
+        return await self.http.post("/wechat", params=query, content=body)
+
+    async def merchant_get(self, path: str, **params: str) -> httpx.Response:
+        return await self.http.get(path, params=params, headers={"Authorization": f"Bearer {MERCHANT_TOKEN}"})
+
+
+async def start_server(settings: Settings) -> AsyncIterator[RunningServer]:
+    async with open_runtime(settings) as runtime:
+        port = free_port()
+        server = make_app(runtime).listen(port, address="127.0.0.1")
+        base_url = f"http://127.0.0.1:{port}"
+        signer = PushSigner(settings.wechat_token, settings.wechat_app_id, settings.wechat_aes_key)
+        async with httpx.AsyncClient(base_url=base_url, timeout=15) as http:
+            yield RunningServer(runtime, base_url, http, signer)
+        server.stop()
+        await server.close_all_connections()
+        await runtime.db.client.drop_database(settings.mongodb_db)
+
+
+@pytest.fixture
+async def server(make_settings) -> AsyncIterator[RunningServer]:
+    async for running in start_server(make_settings()):
+        yield running

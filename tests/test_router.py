@@ -1,0 +1,54 @@
+"""The message router picks the most specific route: keyword, menu key, event, type."""
+
+import pytest
+from wechatpy import parse_message
+
+from bot.router import MessageRouter, event, keyword, menu_click, message
+from bot.simulate import event_xml, push_xml, text_xml
+
+
+async def named(name):
+    async def handler(push):
+        return name
+
+    return handler
+
+
+@pytest.fixture
+async def router():
+    return MessageRouter(
+        [
+            keyword("海报", await named("poster-keyword")),
+            message("text", await named("any-text")),
+            menu_click("POSTER", await named("poster-menu")),
+            event("click", await named("other-click")),
+            event("subscribe", await named("subscribe")),
+            message("image", await named("image")),
+        ],
+        fallback=await named("fallback"),
+    )
+
+
+@pytest.mark.parametrize(
+    "xml, expected",
+    [
+        (text_xml("o", " 海报 "), "poster-keyword"),
+        (text_xml("o", "海报呢"), "any-text"),
+        (event_xml("o", "CLICK", "POSTER"), "poster-menu"),
+        (event_xml("o", "click", "OTHER"), "other-click"),
+        (event_xml("o", "SUBSCRIBE"), "subscribe"),  # event names arrive in either case
+        (event_xml("o", "subscribe", "qrscene_p:1"), "subscribe"),
+        (push_xml({"ToUserName": "a", "FromUserName": "o", "CreateTime": 1, "MsgType": "image", "MsgId": 1}), "image"),
+        (event_xml("o", "VIEW", "http://x"), "fallback"),
+    ],
+)
+async def test_most_specific_route_wins(router, xml, expected):
+    assert await router.resolve(parse_message(xml))(None) == expected
+
+
+def test_a_route_may_be_declared_once():
+    async def handler(push):
+        return None
+
+    with pytest.raises(ValueError, match="two routes"):
+        MessageRouter([keyword("海报", handler), keyword(" 海报", handler)], fallback=handler)
