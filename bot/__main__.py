@@ -24,24 +24,31 @@ def _stop_event() -> asyncio.Event:
 async def serve(port: int | None) -> None:
     from bot.app import make_app
     from bot.runtime import open_runtime
+    from bot.worker import run_worker
 
     settings = load_settings()
     async with open_runtime(settings) as runtime:
         server = make_app(runtime).listen(port or settings.port, address="0.0.0.0", xheaders=True)
         log.info("serving on :%d (%s mode)", port or settings.port, "demo" if settings.demo else "production")
+        stop = _stop_event()
+        # The demo is one command: its worker runs inside the server. Production runs `worker` processes.
+        worker = asyncio.create_task(run_worker(runtime, stop)) if settings.demo else None
         if settings.merchant_token_generated:
             log.info("merchant API token (generated for this run): %s", settings.merchant_api_token)
-        await _stop_event().wait()
+        await stop.wait()
         server.stop()
         await server.close_all_connections()
+        if worker is not None:
+            await worker
 
 
 async def worker() -> None:
     from bot.runtime import open_runtime
+    from bot.worker import run_worker
 
-    async with open_runtime(load_settings()) as _runtime:
+    async with open_runtime(load_settings()) as runtime:
         log.info("worker started")
-        await _stop_event().wait()
+        await run_worker(runtime, _stop_event())
 
 
 async def sandbox(host: str, port: int) -> None:
@@ -96,6 +103,7 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("httpx").setLevel(logging.WARNING)
     try:
         if args.command == "serve":
             asyncio.run(serve(args.port))
