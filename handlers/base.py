@@ -37,6 +37,14 @@ class BaseHandler(tornado.web.RequestHandler):
     def on_finish(self) -> None:
         self.runtime.metrics.requests.labels(type(self).__name__, self.request.method, str(self.get_status())).inc()
 
+    def json_body(self) -> Any:
+        if not self.request.body:
+            raise ApiError(400, "invalid", "a JSON body is required")
+        try:
+            return json.loads(self.request.body)
+        except (ValueError, UnicodeDecodeError) as error:
+            raise ApiError(400, "invalid", f"the body is not valid JSON: {error}") from None
+
     def write_json(self, body: Any, status: int = 200) -> None:
         self.set_status(status)
         self.set_header("Content-Type", "application/json; charset=utf-8")

@@ -42,6 +42,8 @@ SCHEMAS: dict[str, dict] = {
             "bind_source": {"type": ["string", "null"]},
             "direct_count": {"type": "integer"},
             "team_count": {"type": "integer"},
+            "frozen": {"type": ["boolean", "null"]},
+            "promoter_status": {"type": ["string", "null"]},
             "created_at": {"type": ["string", "null"], "format": "date-time"},
         },
     },
@@ -73,8 +75,9 @@ def build_document(routes: Iterable[tuple[str, type[tornado.web.RequestHandler]]
         operations = getattr(handler, "openapi", None)
         if not operations:
             continue
+        path_schemas = getattr(handler, "path_schemas", {})
         path_params = [
-            {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
+            {"name": name, "in": "path", "required": True, "schema": path_schemas.get(name, {"type": "string"})}
             for name in _NAMED_GROUP.findall(pattern)
         ]
         paths[openapi_path(pattern)] = {

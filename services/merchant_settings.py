@@ -1,0 +1,69 @@
+"""The merchant's rules (binding, commission, withdrawals, ...), stored in MongoDB.
+
+Each kind is a `Record` from the domain, so a PUT is validated exactly as
+code-built values are. Reads are cached per process for `cache_seconds`: a
+change reaches every server and worker process within that time.
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import datetime, timezone
+from typing import TypeVar
+
+from pymongo.asynchronous.database import AsyncDatabase
+
+from distribution.binding import BindingSettings
+from distribution.commission_rules import CommissionRules
+from distribution.records import Record
+from distribution.withdrawals import WithdrawalRules
+
+R = TypeVar("R", bound=Record)
+
+# Merchant API name -> the record that holds it. A new kind of settings is a line here.
+SETTINGS_KINDS: dict[str, type[Record]] = {
+    "binding": BindingSettings,
+    "commission": CommissionRules,
+    "withdrawals": WithdrawalRules,
+}
+
+
+class UnknownSettings(KeyError):
+    pass
+
+
+def settings_kind(name: str) -> type[Record]:
+    try:
+        return SETTINGS_KINDS[name]
+    except KeyError:
+        raise UnknownSettings(name) from None
+
+
+def _name_of(kind: type[Record]) -> str:
+    return next(name for name, each in SETTINGS_KINDS.items() if each is kind)
+
+
+class MerchantSettings:
+    def __init__(self, db: AsyncDatabase, cache_seconds: float = 5.0):
+        self.collection = db["merchant_settings"]
+        self.cache_seconds = cache_seconds
+        self._cache: dict[str, tuple[float, Record]] = {}
+
+    async def get(self, kind: type[R]) -> R:
+        name = _name_of(kind)
+        cached = self._cache.get(name)
+        if cached is not None and cached[0] > time.monotonic():
+            return cached[1]  # type: ignore[return-value]
+        document = await self.collection.find_one({"_id": name})
+        value = kind.from_dict(document["value"]) if document else kind()
+        self._cache[name] = (time.monotonic() + self.cache_seconds, value)
+        return value
+
+    async def put(self, value: Record) -> None:
+        name = _name_of(type(value))
+        await self.collection.update_one(
+            {"_id": name},
+            {"$set": {"value": value.to_dict(), "updated_at": datetime.now(timezone.utc)}, "$inc": {"version": 1}},
+            upsert=True,
+        )
+        self._cache.pop(name, None)
