@@ -57,6 +57,7 @@ class Settings:
     poster_font: str | None
     wechat_timeout_seconds: float
     push_dedup_seconds: int
+    new_member_template_id: str | None  # None: uplines are not told of new direct members
     max_push_bytes: int = 1024 * 1024
 
 
@@ -118,6 +119,7 @@ def _parse(env: Mapping[str, str]) -> Settings:
         poster_font=get("POSTER_FONT"),
         wechat_timeout_seconds=_positive_float(get("WECHAT_TIMEOUT_SECONDS") or "5", "WECHAT_TIMEOUT_SECONDS"),
         push_dedup_seconds=_positive_int(get("PUSH_DEDUP_SECONDS") or "300", "PUSH_DEDUP_SECONDS", minimum=60),
+        new_member_template_id=get("NOTIFY_NEW_MEMBER_TEMPLATE") or ("sandbox_new_member" if demo else None),
     )
 
 

@@ -9,7 +9,9 @@ from bot.runtime import Runtime
 from handlers.base import NotFoundHandler
 from handlers.health import HealthHandler, MetricsHandler
 from handlers.merchant import MemberHandler, MemberLookupHandler
+from handlers.merchant_settings import MerchantSettingsHandler
 from handlers.openapi import OpenApiHandler, build_document
+from handlers.relations import BindLogHandler, FreezeHandler, TeamHandler, UnfreezeHandler, UplineHandler
 from handlers.wechat import WeChatPushHandler
 
 MEMBER_ID = r"(?P<member_id>[^/]+)"
@@ -17,6 +19,12 @@ MEMBER_ID = r"(?P<member_id>[^/]+)"
 API_ROUTES: list[tuple[str, type[tornado.web.RequestHandler]]] = [
     (r"/api/merchant/v1/members", MemberLookupHandler),
     (rf"/api/merchant/v1/members/{MEMBER_ID}", MemberHandler),
+    (rf"/api/merchant/v1/members/{MEMBER_ID}/team", TeamHandler),
+    (rf"/api/merchant/v1/members/{MEMBER_ID}/binds", BindLogHandler),
+    (rf"/api/merchant/v1/members/{MEMBER_ID}/upline", UplineHandler),
+    (rf"/api/merchant/v1/members/{MEMBER_ID}/freeze", FreezeHandler),
+    (rf"/api/merchant/v1/members/{MEMBER_ID}/unfreeze", UnfreezeHandler),
+    (r"/api/merchant/v1/settings/(?P<name>[a-z_]+)", MerchantSettingsHandler),
 ]
 
 

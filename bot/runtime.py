@@ -18,8 +18,12 @@ from bot.metrics import Metrics
 from bot.router import MessageRouter
 from bot.wechat import WeChatClient
 from services.members import MemberService
+from services.merchant_settings import MerchantSettings
+from services.relations import RelationService
 from settings import Settings
 from stores import embedded
+from stores.job_queue import JobQueue
+from stores.bind_log import BindLog
 from stores.members import MemberStore
 from stores.mongo import ensure_indexes, open_mongo
 
@@ -39,7 +43,10 @@ class Runtime:
     miniapp: WeChatClient
     router: MessageRouter
     dedup: PushDeduplicator
+    queue: JobQueue
+    merchant_settings: MerchantSettings
     members: MemberService
+    relations: RelationService
 
 
 async def _mongo_uri(settings: Settings, stack: AsyncExitStack) -> str:
@@ -98,6 +105,9 @@ async def open_runtime(settings: Settings) -> AsyncIterator[Runtime]:
         await ensure_indexes(db)
 
         metrics = Metrics()
+        queue = JobQueue(redis, settings.redis_prefix)
+        merchant_settings = MerchantSettings(db)
+        member_store = MemberStore(db)
 
         def wechat_client(app_id: str, secret: str) -> WeChatClient:
             client = WeChatClient(
@@ -117,5 +127,8 @@ async def open_runtime(settings: Settings) -> AsyncIterator[Runtime]:
             miniapp=wechat_client(settings.miniapp_app_id, settings.miniapp_app_secret),
             router=build_router(),
             dedup=PushDeduplicator(redis, settings.redis_prefix, settings.push_dedup_seconds),
-            members=MemberService(MemberStore(db)),
+            queue=queue,
+            merchant_settings=merchant_settings,
+            members=MemberService(member_store),
+            relations=RelationService(mongo, member_store, BindLog(db), merchant_settings, queue),
         )

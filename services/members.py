@@ -8,7 +8,8 @@ from stores.members import MemberStore, Upserted
 
 PUBLIC_FIELDS = (
     "oa_openid", "miniapp_openid", "unionid", "nickname", "avatar_url", "subscribed",
-    "upline_id", "ancestor_ids", "bound_at", "bind_source", "direct_count", "team_count", "created_at",
+    "upline_id", "ancestor_ids", "bound_at", "bind_source", "direct_count", "team_count", "frozen", "promoter_status",
+    "created_at",
 )
 
 

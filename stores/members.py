@@ -4,10 +4,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from bson import ObjectId
+from pymongo import UpdateMany, UpdateOne
+from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
+
+from distribution.binding import Bind, MemberSnapshot, PromoterStatus
+from distribution.tree import CounterDeltas
 
 
 def new_member_id() -> str:
@@ -26,13 +32,36 @@ def new_member_fields(created_at: datetime) -> dict:
         "bind_source": None,
         "direct_count": 0,
         "team_count": 0,
+        "frozen": False,
+        "promoter_status": PromoterStatus.NONE.value,
+        "spent_fen": 0,
     }
+
+
+def snapshot(member: dict) -> MemberSnapshot:
+    return MemberSnapshot(
+        id=member["_id"],
+        created_at=member["created_at"],
+        ancestor_ids=member.get("ancestor_ids", ()),
+        bound_at=member.get("bound_at"),
+        frozen=member.get("frozen", False),
+        promoter_status=PromoterStatus(member.get("promoter_status", PromoterStatus.NONE.value)),
+        spent_fen=member.get("spent_fen", 0),
+    )
 
 
 @dataclass(frozen=True)
 class Upserted:
     member: dict
     created: bool
+
+
+class StaleRelation(Exception):
+    """The member or the upline changed since they were read: read again and decide again."""
+
+
+# Newest first, the order of the team indexes.
+TEAM_ORDER = [("bound_at", -1), ("_id", -1)]
 
 
 class MemberStore:
@@ -44,6 +73,9 @@ class MemberStore:
 
     async def by_oa_openid(self, openid: str) -> dict | None:
         return await self.collection.find_one({"oa_openid": openid})
+
+    async def several(self, member_ids: list[str]) -> dict[str, dict]:
+        return {m["_id"]: m async for m in self.collection.find({"_id": {"$in": member_ids}})}
 
     async def mark_oa_subscribed(self, openid: str, subscribed: bool, at: datetime) -> Upserted:
         """Create the member on first sight, else flip `subscribed`; never deletes."""
@@ -62,3 +94,85 @@ class MemberStore:
                     raise
         member = await self.by_oa_openid(openid)
         return Upserted(member, created=result.upserted_id is not None)
+
+    async def set_frozen(self, member_id: str, frozen: bool) -> bool:
+        result = await self.collection.update_one({"_id": member_id}, {"$set": {"frozen": frozen}})
+        return result.matched_count == 1
+
+    async def write_bind(self, bind: Bind, upline: MemberSnapshot, team_size: int, deltas: CounterDeltas,
+                         session: AsyncClientSession) -> None:
+        """The bind and its counters, inside the caller's transaction.
+
+        Both the member and the upline must still be as they were read: the
+        member so that one of many concurrent attempts wins, the upline so that
+        two members binding under each other at once (a cycle neither read
+        could see) conflict on its document and the loser decides again.
+        """
+        moved = await self.collection.update_one(
+            # team_count too: the counters moved along with the member were computed from it.
+            {"_id": bind.member_id, "ancestor_ids": list(bind.expected_ancestor_ids), "bound_at": bind.expected_bound_at,
+             "team_count": team_size},
+            {"$set": {"upline_id": bind.upline_id, "ancestor_ids": list(bind.ancestor_ids), "bound_at": bind.bound_at,
+                      "bind_source": bind.source.value, "subtree_stale": team_size > 0}},
+            session=session,
+        )
+        if moved.modified_count != 1:
+            raise StaleRelation(bind.member_id)
+        guarded = await self.collection.update_one(
+            {"_id": upline.id, "ancestor_ids": list(upline.ancestor_ids), "frozen": {"$ne": True}},
+            {"$inc": _increments(deltas, upline.id)},
+            session=session,
+        )
+        if guarded.matched_count != 1:
+            raise StaleRelation(upline.id)
+        others = [UpdateOne({"_id": member_id}, {"$inc": _increments(deltas, member_id)})
+                  for member_id in sorted(set(deltas.team_count) | set(deltas.direct_count)) if member_id != upline.id]
+        if others:
+            await self.collection.bulk_write(others, ordered=False, session=session)
+
+    async def resync_subtree(self, member: dict, batch_size: int) -> int:
+        """Rewrite the ancestors of `member`'s descendants after it moved, `batch_size` at a time.
+
+        Each descendant keeps its path down to the member and takes the
+        member's current ancestors after it; running this again changes
+        nothing, so a crashed or repeated run is harmless. Returns how many
+        descendants changed.
+        """
+        member_id, chain = member["_id"], member["ancestor_ids"]
+        rewrite = [{"$set": {"ancestor_ids": {"$concatArrays": [
+            {"$slice": ["$ancestor_ids", {"$add": [{"$indexOfArray": ["$ancestor_ids", member_id]}, 1]}]},
+            chain,
+        ]}}}]
+        changed, after = 0, ""
+        while True:
+            ids = [d["_id"] async for d in self.collection.find(
+                {"ancestor_ids": member_id, "_id": {"$gt": after}}, {"_id": 1}).sort("_id", 1).limit(batch_size)]
+            if not ids:
+                break
+            result = await self.collection.bulk_write([UpdateMany({"_id": {"$in": ids}}, rewrite)])
+            changed += result.modified_count
+            after = ids[-1]
+        await self.collection.update_one({"_id": member_id, "bound_at": member["bound_at"]},
+                                         {"$set": {"subtree_stale": False}})
+        return changed
+
+    async def stale_subtrees(self, limit: int) -> list[dict]:
+        return await self.collection.find({"subtree_stale": True}).limit(limit).to_list()
+
+    async def team_page(self, member_id: str, direct_only: bool, limit: int,
+                        after: tuple[datetime, str] | None) -> list[dict]:
+        """Newest first, `limit` members after the cursor `(bound_at, _id)`: one indexed range read."""
+        query: dict[str, Any] = {"upline_id" if direct_only else "ancestor_ids": member_id}
+        if after is not None:
+            bound_at, last_id = after
+            query["$or"] = [{"bound_at": {"$lt": bound_at}}, {"bound_at": bound_at, "_id": {"$lt": last_id}}]
+        return await self.collection.find(query).sort(TEAM_ORDER).limit(limit).to_list()
+
+
+def _increments(deltas: CounterDeltas, member_id: str) -> dict[str, int]:
+    increments = {}
+    if member_id in deltas.team_count:
+        increments["team_count"] = deltas.team_count[member_id]
+    if member_id in deltas.direct_count:
+        increments["direct_count"] = deltas.direct_count[member_id]
+    return increments

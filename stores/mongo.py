@@ -16,6 +16,12 @@ INDEXES: dict[str, list[IndexModel]] = {
         # Direct members, newest first, and the whole team at any depth: one index read each.
         IndexModel([("upline_id", ASCENDING), ("bound_at", DESCENDING), ("_id", DESCENDING)]),
         IndexModel([("ancestor_ids", ASCENDING), ("bound_at", DESCENDING), ("_id", DESCENDING)]),
+        # Subtrees whose ancestors still await a rewrite after a move (a handful at any time).
+        IndexModel("subtree_stale", partialFilterExpression={"subtree_stale": True}),
+    ],
+    "bind_log": [
+        IndexModel([("member_id", ASCENDING), ("_id", DESCENDING)]),
+        IndexModel([("notify", ASCENDING), ("at", ASCENDING)], partialFilterExpression={"notify": "pending"}),
     ],
 }
 

@@ -1,0 +1,173 @@
+"""Binding members to the promoter whose code they scanned, and reading teams.
+
+A bind reads the member and the would-be upline in one query, lets the
+domain's rules decide, and writes the relation, both counters and the bind
+log entry in one transaction whose updates are conditional on what was read.
+When another attempt changed either member first, the transaction finds
+nothing to update and the attempt is decided again on fresh data — so a
+hundred concurrent scans bind exactly one upline, and two members binding
+under each other at once cannot make a cycle.
+
+After the commit (never inside it): the upline's notification is queued,
+and a member that brought a team along has its descendants' ancestors
+rewritten (inline when small, by the worker when large).
+
+Cost of a re-bind: the bind itself is the same constant handful of writes;
+rewriting the subtree touches every descendant once, `resync_batch` per
+round trip — O(team size) writes, done after the commit. Until it finishes
+the descendants list the member's old ancestors beyond the member; any
+order placed in that window snapshots the old chain.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, Awaitable, Callable
+
+from pymongo import AsyncMongoClient
+
+from distribution.binding import Bind, BindingSettings, BindSource, Refusal, decide_bind
+from distribution.scene import parse_promoter_scene
+from distribution.tree import move_counter_deltas
+from services.merchant_settings import MerchantSettings
+from stores.bind_log import BindLog
+from stores.job_queue import JobQueue
+from stores.members import MemberStore, StaleRelation, snapshot
+
+log = logging.getLogger(__name__)
+
+# Refusals the service adds to the domain's: the scene named no promoter, or
+# the member kept changing under us.
+MALFORMED_SCENE = "malformed_scene"
+CONTENDED = "contended"
+
+NOTIFY_JOB = "notify_new_direct_member"
+RESYNC_JOB = "resync_subtree"
+
+
+# Sends the notice (upline, new member, bound at); False when there is no way to reach the upline.
+NewMemberSender = Callable[[dict, dict, datetime], Awaitable[bool]]
+
+
+@dataclass(frozen=True)
+class BindOutcome:
+    bound: bool
+    reason: str | None = None
+    upline: dict | None = None
+
+    @classmethod
+    def refused(cls, reason: str, upline: dict | None = None) -> "BindOutcome":
+        return cls(False, reason, upline)
+
+
+class RelationService:
+    attempts = 5
+
+    def __init__(self, client: AsyncMongoClient, members: MemberStore, bind_log: BindLog,
+                 merchant_settings: MerchantSettings, queue: JobQueue, *,
+                 inline_resync_limit: int = 1000, resync_batch: int = 1000):
+        self.client = client
+        self.members = members
+        self.bind_log = bind_log
+        self.merchant_settings = merchant_settings
+        self.queue = queue
+        self.inline_resync_limit = inline_resync_limit
+        self.resync_batch = resync_batch
+
+    async def bind_scene(self, member_id: str, scene: str | None, source: BindSource, at: datetime,
+                         created_by_this_push: bool) -> BindOutcome:
+        """A scan or share carrying `scene`; a scene that names no promoter is logged and refused."""
+        upline_id = parse_promoter_scene(scene)
+        if upline_id is None:
+            await self.bind_log.record(member_id=member_id, upline_id=None, source=source.value, result="refused",
+                                       reason=MALFORMED_SCENE, at=at, detail={"scene": (scene or "")[:128]})
+            return BindOutcome.refused(MALFORMED_SCENE)
+        return await self.bind(member_id, upline_id, source, at, created_by_this_push)
+
+    async def bind(self, member_id: str, upline_id: str, source: BindSource, at: datetime,
+                   created_by_this_push: bool = False, note: str | None = None) -> BindOutcome:
+        settings = await self.merchant_settings.get(BindingSettings)
+        detail = {"note": note} if note else None
+        upline = None
+        for _ in range(self.attempts):
+            found = await self.members.several([member_id, upline_id])
+            member, upline = found[member_id], found.get(upline_id)
+            decision = decide_bind(snapshot(member), snapshot(upline) if upline else None, settings, at, source,
+                                   created_by_this_push)
+            if isinstance(decision, Refusal):
+                await self._refused(member_id, upline_id, source, decision.reason.value, at, detail)
+                return BindOutcome.refused(decision.reason.value, upline)
+            try:
+                bind_id = await self._write(decision, member, upline, detail)
+            except StaleRelation:
+                continue
+            await self._after_bind(bind_id, member)
+            return BindOutcome(True, upline=upline)
+        await self._refused(member_id, upline_id, source, CONTENDED, at, detail)
+        return BindOutcome.refused(CONTENDED, upline)
+
+    async def _refused(self, member_id: str, upline_id: str, source: BindSource, reason: str, at: datetime,
+                       detail: dict | None) -> None:
+        await self.bind_log.record(member_id=member_id, upline_id=upline_id, source=source.value, result="refused",
+                                   reason=reason, at=at, detail=detail)
+
+    async def _write(self, bind: Bind, member: dict, upline: dict, detail: dict | None) -> str:
+        """The bind log entry's id, which keys the upline's notification."""
+        team_size = member.get("team_count", 0)
+        deltas = move_counter_deltas(bind.expected_ancestor_ids, bind.ancestor_ids, team_size)
+
+        async def in_transaction(session: Any) -> str:
+            await self.members.write_bind(bind, snapshot(upline), team_size, deltas, session)
+            return await self.bind_log.record(
+                member_id=bind.member_id, upline_id=bind.upline_id, previous_upline_id=bind.expected_upline_id,
+                source=bind.source.value, result="bound", at=bind.bound_at,
+                detail={**(detail or {}), "notify": "pending"}, session=session,
+            )
+
+        async with self.client.start_session() as session:
+            return await session.with_transaction(in_transaction)
+
+    async def _after_bind(self, bind_id: str, member: dict) -> None:
+        await self.queue.enqueue(NOTIFY_JOB, {"bind_id": bind_id})
+        if member.get("team_count", 0) == 0:
+            return
+        if member["team_count"] <= self.inline_resync_limit:
+            await self.resync(member["_id"])
+        else:
+            await self.queue.enqueue(RESYNC_JOB, {"member_id": member["_id"]})
+
+    async def resync(self, member_id: str) -> int:
+        member = await self.members.get(member_id)
+        if member is None or not member.get("subtree_stale"):
+            return 0
+        return await self.members.resync_subtree(member, self.resync_batch)
+
+    async def requeue_stragglers(self, older_than: timedelta, now: datetime) -> int:
+        """The outbox sweep: work whose job was lost (a crash between commit and enqueue) is queued again."""
+        queued = 0
+        for member in await self.members.stale_subtrees(limit=100):
+            await self.queue.enqueue(RESYNC_JOB, {"member_id": member["_id"]})
+            queued += 1
+        for bind_id in await self.bind_log.pending_notifications(before=now - older_than, limit=100):
+            await self.queue.enqueue(NOTIFY_JOB, {"bind_id": bind_id})
+            queued += 1
+        return queued
+
+    async def notify_upline(self, bind_id: str, send: NewMemberSender) -> None:
+        """Tell the upline of its new direct member, once per bind however often the job runs."""
+        entry = await self.bind_log.claim_notification(bind_id)
+        if entry is None:
+            return
+        found = await self.members.several([entry["member_id"], entry["upline_id"]])
+        upline, member = found.get(entry["upline_id"]), found.get(entry["member_id"])
+        try:
+            sent = await send(upline, member, entry["at"]) if upline and member else False
+        except BaseException:
+            await self.bind_log.finish_notification(bind_id, "pending")
+            raise
+        await self.bind_log.finish_notification(bind_id, "sent" if sent else "skipped")
+
+    async def set_frozen(self, member_id: str, frozen: bool) -> bool:
+        return await self.members.set_frozen(member_id, frozen)
