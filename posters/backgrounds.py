@@ -4,6 +4,7 @@ gradient with soft shapes drawn from the template's palette."""
 from __future__ import annotations
 
 import dataclasses
+import io
 
 from PIL import Image, ImageDraw, ImageOps
 
@@ -71,3 +72,34 @@ def _drawn(template: PosterTemplate) -> Image.Image:
 
     shapes = smooth_layer(template.size, "RGBA", paint, scale=2)
     return Image.alpha_composite(gradient, shapes).convert("RGB")
+
+
+@dataclasses.dataclass(frozen=True)
+class PreparedBackground:
+    data: bytes
+    content_type: str  # image/jpeg, or image/png when the picture has transparency
+    width: int
+    height: int
+
+
+PREPARED_JPEG_QUALITY = 92
+
+
+def prepare_background(data: bytes, covering: tuple[int, int] = (750, 1334)) -> PreparedBackground:
+    """An uploaded background checked as `validate_background` does, turned
+    upright and shrunk to the smallest size that still covers `covering`
+    (the canvas), so that every poster drawn on it handles a small picture.
+    BadBackground when refused."""
+    picture = _decode(data, BACKGROUND_LIMITS)
+    scale = min(1.0, max(covering[0] / picture.width, covering[1] / picture.height))
+    if scale < 1.0:
+        size = (max(1, round(picture.width * scale)), max(1, round(picture.height * scale)))
+        picture = picture.resize(size, Image.Resampling.LANCZOS, reducing_gap=3.0)
+    out = io.BytesIO()
+    if picture.has_transparency_data:
+        picture.convert("RGBA").save(out, "PNG", optimize=False)
+        content_type = "image/png"
+    else:
+        picture.convert("RGB").save(out, "JPEG", quality=PREPARED_JPEG_QUALITY)
+        content_type = "image/jpeg"
+    return PreparedBackground(out.getvalue(), content_type, picture.width, picture.height)

@@ -1,0 +1,101 @@
+"""Posters in MongoDB: drawn posters with their uploaded media, the codes they
+carry, and the merchant's background pictures. The only module that knows
+their shape on disk.
+
+Bytes are stored in the documents themselves rather than in GridFS: a poster
+is a 750x1334 JPEG of 100-300 KB and a prepared background well under 5 MB,
+far below the 16 MB document limit, so one document is one round trip to
+read or write, where GridFS costs a files document and chunk documents each
+way.
+
+- `poster_images`: one per (member, template and version, code, nickname and
+  avatar); `_id` is a digest of those. Holds the JPEG, when its code must be
+  renewed, and the `media_id` WeChat gave its upload. Removed 40 days after
+  it was drawn (a TTL index in stores.mongo); one asked for again is redrawn.
+- `poster_codes`: the code of a member per slot (official-account temporary
+  or permanent QR, mini-program code of a page and width), `_id`
+  `<member id>|<slot>`.
+- `poster_quota`: how many permanent QR codes were created (WeChat allows
+  100,000 per account).
+- `poster_backgrounds`: the merchant's uploaded backgrounds, prepared.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from bson import ObjectId
+from pymongo import DESCENDING
+from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import DuplicateKeyError
+
+_WITHOUT_JPEG = {"jpeg": 0}
+PERMANENT_QR_QUOTA = "permanent_oa_qr"
+
+
+class PosterStore:
+    def __init__(self, db: AsyncDatabase):
+        self.images = db["poster_images"]
+        self.codes = db["poster_codes"]
+        self.quota = db["poster_quota"]
+        self.backgrounds = db["poster_backgrounds"]
+
+    # --- drawn posters ---------------------------------------------------------------
+
+    async def current(self, member_id: str, template_key: str, slot: str, person: str, now: datetime,
+                      with_jpeg: bool) -> dict | None:
+        """The newest poster of these whose code need not be renewed yet."""
+        return await self.images.find_one(
+            {"member_id": member_id, "template_key": template_key, "slot": slot, "person": person,
+             "code_renew_at": {"$gt": now}},
+            None if with_jpeg else _WITHOUT_JPEG,
+            sort=[("created_at", DESCENDING)],
+        )
+
+    async def save(self, poster: dict) -> None:
+        """Idempotent: a poster of the same `_id` is the same picture. Its code's renewal time is
+        updated, since a renewed code may say the same as the one before."""
+        inserted = {name: value for name, value in poster.items() if name != "code_renew_at"}
+        await self.images.update_one({"_id": poster["_id"]},
+                                     {"$setOnInsert": inserted, "$set": {"code_renew_at": poster["code_renew_at"]}},
+                                     upsert=True)
+
+    async def set_media(self, poster_id: str, media_id: str, uploaded_at: datetime) -> None:
+        await self.images.update_one({"_id": poster_id}, {"$set": {"media_id": media_id, "media_at": uploaded_at}})
+
+    async def forget_media(self, media_id: str) -> None:
+        """WeChat no longer knows `media_id`: the next request uploads again."""
+        await self.images.update_many({"media_id": media_id}, {"$unset": {"media_id": "", "media_at": ""}})
+
+    # --- codes -----------------------------------------------------------------------
+
+    async def code(self, member_id: str, slot: str) -> dict | None:
+        return await self.codes.find_one({"_id": f"{member_id}|{slot}"})
+
+    async def save_code(self, member_id: str, slot: str, fields: dict[str, Any]) -> None:
+        await self.codes.replace_one({"_id": f"{member_id}|{slot}"},
+                                     {"member_id": member_id, "slot": slot, **fields}, upsert=True)
+
+    async def claim_permanent_qr(self, limit: int) -> bool:
+        """Count one more permanent QR code, unless `limit` are already counted."""
+        try:
+            await self.quota.update_one({"_id": PERMANENT_QR_QUOTA}, {"$setOnInsert": {"issued": 0}}, upsert=True)
+        except DuplicateKeyError:
+            pass  # created by a concurrent claim
+        claimed = await self.quota.update_one({"_id": PERMANENT_QR_QUOTA, "issued": {"$lt": limit}},
+                                              {"$inc": {"issued": 1}})
+        return claimed.modified_count == 1
+
+    async def unclaim_permanent_qr(self) -> None:
+        await self.quota.update_one({"_id": PERMANENT_QR_QUOTA, "issued": {"$gt": 0}}, {"$inc": {"issued": -1}})
+
+    # --- backgrounds -----------------------------------------------------------------
+
+    async def add_background(self, fields: dict[str, Any]) -> str:
+        background_id = str(ObjectId())
+        await self.backgrounds.insert_one({"_id": background_id, **fields})
+        return background_id
+
+    async def background(self, background_id: str) -> dict | None:
+        return await self.backgrounds.find_one({"_id": background_id})
