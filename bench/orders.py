@@ -1,0 +1,343 @@
+"""Paid orders end to end through the worker (python -m bench.orders).
+
+One run, on one embedded SecantusDB (":memory:", a child process started
+here), the Redis at 127.0.0.1:6379 under a key prefix of its own (whose keys,
+and only those, are deleted at the end) and the sandbox WeChat in-process:
+
+1. raw: the single-document insert_one rate of the same database (a loop of
+   insert_one into a scratch collection), the baseline.
+2. orders: paid orders per second end to end. Each order is POSTed to the
+   merchant API with `paid_at` (one HTTP request to the running app), and
+   the worker (`--workers` consumers of the queue, in this process) applies
+   it: three commissions frozen with their ledger entries and balances, the
+   promoters' daily stats, and four notifications (three promoters by
+   bizsend, one merchant admin by template message) sent to the sandbox.
+   Timed from the first request to the last notification sent.
+3. commands per paid order, counted with a pymongo CommandListener on the
+   app's own client (and Redis commands with a counting client): a buyer
+   3 deep and a buyer 30 deep, 3 commission levels either way, the same
+   sequence of requests and jobs.
+4. a burst of `--burst` paid events: `--burst` orders created unpaid, then
+   their `paid` events POSTed as fast as the API takes them while the
+   workers drain; then checked: every order paid, every commission there,
+   nothing pending, retried or dead in the queue, `ledger verify` clean.
+
+Flags: --orders, --depth-orders, --burst, --workers, --clients.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import shutil
+import sys
+import tempfile
+import time
+import types
+import uuid
+from collections import Counter
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+import httpx
+import redis.asyncio as aioredis
+from bson import ObjectId
+from pymongo import AsyncMongoClient, monitoring
+
+import bot.runtime
+from bot.app import make_app
+from bot.runtime import open_runtime
+from bot.worker import job_handlers
+from distribution.commission_rules import CommissionRules
+from sandbox import start_sandbox
+from settings import load_settings
+from stores.embedded import free_port, start_secantusdb
+from stores.members import new_member_fields
+
+REDIS_URL = "redis://127.0.0.1:6379/0"
+TOKEN = "bench-merchant-token-0123456789"
+T0 = datetime(2026, 5, 1, 4, 0, tzinfo=timezone.utc)
+
+
+class CommandCounter(monitoring.CommandListener):
+    def __init__(self) -> None:
+        self.commands: Counter[tuple[str, str]] = Counter()
+        self.micros: Counter[tuple[str, str]] = Counter()
+        self.failures: Counter[str] = Counter()
+        self._targets: dict[int, tuple[str, str]] = {}
+
+    def started(self, event: monitoring.CommandStartedEvent) -> None:
+        target = event.command.get(event.command_name)
+        key = (event.command_name, target if isinstance(target, str) else "")
+        self.commands[key] += 1
+        self._targets[event.request_id] = key
+
+    def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
+        self.micros[self._targets.pop(event.request_id, (event.command_name, ""))] += event.duration_micros
+
+    def failed(self, event: monitoring.CommandFailedEvent) -> None:
+        self.micros[self._targets.pop(event.request_id, (event.command_name, ""))] += event.duration_micros
+        self.failures[event.command_name] += 1
+
+
+class CountingRedis(aioredis.Redis):
+    """Counts every command; a pipeline (the queue's acknowledgement) counts as one round trip."""
+
+    counts: Counter[str] = Counter()
+
+    async def execute_command(self, *args: Any, **options: Any) -> Any:
+        name = args[0].decode() if isinstance(args[0], bytes) else str(args[0])
+        CountingRedis.counts[name.upper()] += 1
+        return await super().execute_command(*args, **options)
+
+    def pipeline(self, transaction: bool = True, shard_hint: Any = None) -> Any:
+        CountingRedis.counts["PIPELINE"] += 1
+        return super().pipeline(transaction, shard_hint)
+
+
+def members_chain(depth: int, openids: bool) -> list[dict]:
+    """depth + 1 members, each the upline of the next; the last is the buyer."""
+    members: list[dict] = []
+    for level in range(depth + 1):
+        upline = members[-1] if members else None
+        document = {**new_member_fields(T0 - timedelta(days=30)), "nickname": f"m{level}"}
+        if openids:
+            document["oa_openid"] = f"oa_{document['_id']}"
+        if upline:
+            document.update(upline_id=upline["_id"], ancestor_ids=[upline["_id"], *upline["ancestor_ids"]],
+                            bound_at=T0 - timedelta(days=20), bind_source="oa_scan")
+        members.append(document)
+    return members
+
+
+def order_body(order_no: str, buyer: dict, paid: bool) -> dict:
+    body = {"order_no": order_no, "buyer": {"member_id": buyer["_id"]},
+            "items": [{"sku": "tea", "title": "龙井茶", "qty": 1, "paid_fen": 10_000}]}
+    if paid:
+        body["paid_at"] = T0.isoformat()
+    return body
+
+
+async def workers_until(runtime: Any, count: int, done: asyncio.Event) -> None:
+    handlers = job_handlers(runtime)
+
+    async def one(name: str) -> None:
+        while not done.is_set():
+            if not await runtime.queue.work(name, handlers, count=16, block_ms=50):
+                await asyncio.sleep(0)
+
+    await asyncio.gather(*(one(f"bench-{n}") for n in range(count)))
+
+
+async def queue_idle(runtime: Any) -> bool:
+    stats = await runtime.queue.stats()
+    return stats["length"] == 0 and stats["pending"] == 0 and stats["retrying"] == 0
+
+
+async def post_all(http: httpx.AsyncClient, requests: list[tuple[str, dict]], clients: int) -> list[int]:
+    source = iter(requests)
+    statuses: list[int] = []
+
+    async def client() -> None:
+        for path, body in source:
+            statuses.append((await http.post(path, json=body)).status_code)
+
+    await asyncio.gather(*(client() for _ in range(clients)))
+    return statuses
+
+
+async def through_the_worker(runtime: Any, http: httpx.AsyncClient, requests: list[tuple[str, dict]],
+                             args: argparse.Namespace) -> tuple[float, float, list[int]]:
+    """POST `requests` while the workers run; (seconds to accept them all, seconds until all done, statuses)."""
+    done = asyncio.Event()
+    workers = asyncio.create_task(workers_until(runtime, args.workers, done))
+    start = time.perf_counter()
+    statuses = await post_all(http, requests, args.clients)
+    accepted = time.perf_counter() - start
+    while not await queue_idle(runtime):
+        await asyncio.sleep(0.05)
+    finished = time.perf_counter() - start
+    done.set()
+    await workers
+    return accepted, finished, statuses
+
+
+async def run(args: argparse.Namespace) -> int:
+    workdir = Path(tempfile.mkdtemp(prefix="bench-orders-"))
+    prefix = f"bench:{uuid.uuid4().hex[:12]}:"
+    database = start_secantusdb(":memory:", workdir / "secantusdb.log")
+    sandbox = await start_sandbox()
+    listener = CommandCounter()
+
+    def open_mongo(uri: str, db_name: str) -> tuple[AsyncMongoClient, Any]:
+        # As stores.mongo.open_mongo builds it, plus the listener.
+        client = AsyncMongoClient(uri, tz_aware=True, serverSelectionTimeoutMS=5000, connect=False,
+                                  event_listeners=[listener])
+        return client, client[db_name]
+
+    bot.runtime.open_mongo = open_mongo
+    bot.runtime.aioredis = types.SimpleNamespace(from_url=CountingRedis.from_url)
+    settings = load_settings({
+        "MONGODB_URI": f"mongodb://127.0.0.1:{database.port}/?directConnection=true",
+        "MONGODB_DB": "bench_orders", "REDIS_URL": REDIS_URL, "REDIS_PREFIX": prefix,
+        "WECHAT_API_BASE": sandbox.base_url, "MERCHANT_API_TOKEN": TOKEN, "VAR_DIR": str(workdir / "var"),
+        "MERCHANT_ADMIN_OPENIDS": "bench_admin",
+    }, env_file=None)
+    try:
+        async with open_runtime(settings) as runtime:
+            port = free_port()
+            server = make_app(runtime).listen(port, address="127.0.0.1")
+            limits = httpx.Limits(max_connections=args.clients)
+            async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=60, limits=limits,
+                                         headers={"Authorization": f"Bearer {TOKEN}"}) as http:
+                try:
+                    return await measure(runtime, http, args, database.port, prefix, sandbox, listener)
+                finally:
+                    server.stop()
+                    keys = [key async for key in runtime.redis.scan_iter(match=f"{prefix}*", count=1000)]
+                    if keys:
+                        await runtime.redis.delete(*keys)
+                    print(f"\ncleanup: deleted {len(keys)} Redis key(s) under {prefix}")
+    finally:
+        await sandbox.stop()
+        database.stop()
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+async def measure(runtime: Any, http: httpx.AsyncClient, args: argparse.Namespace, port: int, prefix: str,
+                  sandbox: Any, listener: CommandCounter) -> int:
+    db = runtime.db
+    runtime.merchant_settings.cache_seconds = 3600  # one settings read, not one every 5 s
+    await runtime.merchant_settings.put(CommissionRules(levels=3, level_rates_bp=(1000, 500, 200)))
+    print(f"Paid orders end to end, python -m bench.orders: SecantusDB (:memory:, 127.0.0.1:{port}), "
+          f"Redis {REDIS_URL} (keys under {prefix}), sandbox WeChat in-process")
+    print(f"  rules: 3 levels (10%, 5%, 2%); workers: {args.workers} queue consumers; HTTP clients: {args.clients}")
+
+    shallow, deep = members_chain(3, True), members_chain(30, True)
+    # Buyers of the throughput and burst phases: each under its own 3-deep chain, so concurrent workers
+    # contend as little as real traffic spread over many promoters would (one hot chain: --chains 1).
+    loud = [members_chain(3, True) for _ in range(args.chains)]
+    quiet = [members_chain(3, False) for _ in range(args.chains)]
+    await db["members"].insert_many(shallow + deep + [m for chain in loud + quiet for m in chain])
+
+    # ---- 1. the raw single-insert rate
+    raw_n = args.orders * 4
+    start = time.perf_counter()
+    for number in range(raw_n):
+        await db["bench_raw"].insert_one({"_id": str(ObjectId()), "n": number, "at": T0})
+    raw_rate = raw_n / (time.perf_counter() - start)
+
+    # Warm up: connections, the access token, the settings cache.
+    await through_the_worker(runtime, http, [("/api/merchant/v1/orders", order_body(f"W{n}", shallow[-1], True))
+                                             for n in range(10)], args)
+
+    # ---- 2. paid orders per second, end to end
+    requests = [("/api/merchant/v1/orders", order_body(f"E{n:05d}", loud[n % args.chains][-1], True))
+                for n in range(args.orders)]
+    bizsend_before = (len(sandbox.state.calls.received("cgi-bin/message/subscribe/bizsend")))
+    failures_before = Counter(listener.failures)
+    accepted, finished, statuses = await through_the_worker(runtime, http, requests, args)
+    order_rate = args.orders / finished
+    conflicts = sum((Counter(listener.failures) - failures_before).values())
+    paid = await db["orders"].count_documents({"_id": {"$regex": "^E"}, "status": "paid"})
+    sent = (len(sandbox.state.calls.received("cgi-bin/message/subscribe/bizsend"))) - bizsend_before
+    print(f"\n1-2. Throughput ({args.orders} orders, buyers 3 deep under {args.chains} chains):")
+    print(f"  {'raw insert_one (sequential)':44}{raw_rate:>9.1f} docs/s   ({raw_n} documents)")
+    print(f"  {'paid orders, API -> worker -> notified':44}{order_rate:>9.1f} orders/s ({finished:.2f} s; API took "
+          f"them all in {accepted:.2f} s, {args.orders / accepted:.0f}/s)")
+    print(f"  ratio paid orders / raw inserts = {order_rate / raw_rate:.3f}")
+    print(f"  check: {paid}/{args.orders} paid, HTTP {dict(Counter(statuses))}, {sent} promoter notifications sent "
+          f"(expected {3 * args.orders}); {conflicts} commands failed and retried (write conflicts)")
+
+    # ---- 3. commands per paid order, depth 3 and depth 30
+    print(f"\n3. Commands per paid order ({args.depth_orders} orders each, one at a time: the API request, then the "
+          "worker's jobs until the queue is empty):")
+    rows = {}
+    for label, members in (("buyer 3 deep", shallow), ("buyer 30 deep", deep)):
+        before_mongo, before_redis = Counter(listener.commands), Counter(CountingRedis.counts)
+        before_micros, started = Counter(listener.micros), time.perf_counter()
+        for number in range(args.depth_orders):
+            await through_the_worker(runtime, http, [("/api/merchant/v1/orders", order_body(
+                f"D{len(members)}-{number}", members[-1], True))], args)
+        mongo = {key: count / args.depth_orders for key, count in (Counter(listener.commands) - before_mongo).items()}
+        redis_counts = Counter(CountingRedis.counts) - before_redis
+        # The queue polls while idle (XREADGROUP/XAUTOCLAIM/EVALSHA per poll): counted apart, timing-dependent.
+        polling = {"XREADGROUP", "XAUTOCLAIM", "EVALSHA", "XPENDING", "XLEN", "ZCARD"}
+        redis_work = {key: count / args.depth_orders for key, count in redis_counts.items() if key not in polling}
+        rows[label] = (sum(mongo.values()), mongo, sum(redis_work.values()))
+        micros = Counter(listener.micros) - before_micros
+        elapsed_ms = (time.perf_counter() - started) * 1000 / args.depth_orders
+        db_ms = sum(micros.values()) / 1000 / args.depth_orders
+        commissions = await db["commissions"].count_documents({"order_no": f"D{len(members)}-0"})
+        print(f"  {label:16} Mongo {sum(mongo.values()):5.1f} commands, Redis {sum(redis_work.values()):4.1f} "
+              f"(queue polling aside), {commissions} commissions per order; {elapsed_ms:.0f} ms per order, "
+              f"{db_ms:.0f} ms of it waiting on Mongo")
+        slowest = sorted(micros.items(), key=lambda kv: -kv[1])[:4]
+        print("    slowest: " + ", ".join(f"{name} {coll} {us / 1000 / args.depth_orders:.1f} ms"
+                                         for (name, coll), us in slowest))
+    shallow_row, deep_row = rows["buyer 3 deep"], rows["buyer 30 deep"]
+    same = shallow_row[1] == deep_row[1] and shallow_row[2] == deep_row[2]
+    print(f"  the same at depth 3 and 30: {'yes' if same else 'NO'}")
+    print("  by command and collection (per order):")
+    for (name, collection), count in sorted(shallow_row[1].items()):
+        print(f"    {name:18} {collection:24} {count:g}")
+
+    # ---- 4. a burst of paid events
+    print(f"\n4. A burst of {args.burst} paid events (orders created unpaid first; buyer 3 deep, promoters "
+          "without openids: notifications recorded and skipped):")
+    start = time.perf_counter()
+    create = [("/api/merchant/v1/orders", order_body(f"B{n:05d}", quiet[n % args.chains][-1], False))
+              for n in range(args.burst)]
+    statuses = await post_all(http, create, args.clients)
+    print(f"  {args.burst} orders created in {time.perf_counter() - start:.1f} s ({dict(Counter(statuses))})")
+    events = [(f"/api/merchant/v1/orders/B{n:05d}/events", {"event_id": "paid", "type": "paid",
+                                                            "at": T0.isoformat()}) for n in range(args.burst)]
+    max_backlog = 0
+
+    async def watch(stop: asyncio.Event) -> None:
+        nonlocal max_backlog
+        while not stop.is_set():
+            max_backlog = max(max_backlog, (await runtime.queue.stats())["length"])
+            await asyncio.sleep(0.5)
+
+    stop_watch = asyncio.Event()
+    watcher = asyncio.create_task(watch(stop_watch))
+    failures_before = Counter(listener.failures)
+    accepted, finished, statuses = await through_the_worker(runtime, http, events, args)
+    conflicts = sum((Counter(listener.failures) - failures_before).values())
+    stop_watch.set()
+    await watcher
+    paid = await db["orders"].count_documents({"_id": {"$regex": "^B"}, "status": "paid"})
+    commissions = await db["commissions"].count_documents({"order_no": {"$regex": "^B"}})
+    unapplied = await db["order_events"].count_documents({"state": "pending"}) + \
+        await db["order_events"].count_documents({"state": "waiting"})
+    queue = await runtime.queue.stats()
+    report = await runtime.ledger.verify()
+    print(f"  accepted by the API in {accepted:.1f} s ({args.burst / accepted:.0f} events/s, "
+          f"HTTP {dict(Counter(statuses))}); queue backlog peaked at {max_backlog} jobs")
+    print(f"  all applied in {finished:.1f} s ({args.burst / finished:.1f} paid orders/s; {conflicts} commands "
+          "failed and retried)")
+    print(f"  check: {paid}/{args.burst} orders paid, {commissions}/{3 * args.burst} commissions, {unapplied} events "
+          f"unapplied, queue {queue}")
+    print(f"  ledger verify: {'clean' if report.clean else 'NOT BALANCED'} ({report.accounts} accounts, "
+          f"{report.entries} entries, {len(report.differences)} differences)")
+    ok = (same and report.clean and paid == args.burst and commissions == 3 * args.burst and unapplied == 0
+          and queue["dead"] == 0)
+    print(f"\n{'OK' if ok else 'FAILED'}")
+    return 0 if ok else 1
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.orders", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--orders", type=int, default=300, help="paid orders for the throughput (default 300)")
+    parser.add_argument("--depth-orders", type=int, default=10, help="orders per depth for the command count")
+    parser.add_argument("--burst", type=int, default=10_000, help="paid events in the burst (default 10,000)")
+    parser.add_argument("--workers", type=int, default=4, help="queue consumers in this process (default 4)")
+    parser.add_argument("--clients", type=int, default=8, help="concurrent HTTP clients (default 8)")
+    parser.add_argument("--chains", type=int, default=50, help="distinct promoter chains of the buyers (default 50)")
+    return asyncio.run(run(parser.parse_args()))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,286 @@
+"""Notifications to promoters and to the merchant's admins, sent by the worker with retries.
+
+Anything in the app tells someone something with `notify` (a member) or
+`notify_admins` (the openids in MERCHANT_ADMIN_OPENIDS), naming a kind and an
+idempotency key, e.g. `commission_arrived:<order_no>:<member_id>`. That
+records a `notifications` document and queues a send job; a step that must
+notify exactly when it commits puts `member_record`/`admin_records` in its
+own transaction instead and queues the jobs after the commit (`enqueue`). A
+record whose job was lost (a crash between commit and enqueue) is queued
+again by the sweep (`requeue_due`).
+
+A kind is a line in `KINDS` (who it is for) plus its templates in
+`settings.NOTIFY_TEMPLATES` (template ids and field names per channel); a
+kind with no template configured is recorded and skipped.
+
+Sending, once per record however often its job runs: the job takes a lease
+on the pending records (one conditional update_many), picks each one's
+channel (a consent taken is kept on the record, so a retry uses it and takes
+no other), sends, and marks it sent. A worker killed between a send and its
+record re-sends that one message when the job is redone: the one window
+at-least-once leaves at the WeChat boundary.
+
+- Promoters: a mini-program subscription message when they hold an unused
+  consent for its template (the consent is used up by the send, also when
+  WeChat refuses it), else an official-account subscription notification
+  (bizsend), else a template message. No openid for any configured channel:
+  `skipped`.
+- Admins: a template message.
+- 43101 (the user refused): `refused`, not retried. Rate limits: retried
+  later without counting an attempt. Other failures: retried with backoff,
+  `failed` after `MAX_ATTEMPTS`.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from datetime import datetime, timedelta, timezone
+from enum import StrEnum
+from typing import Any, Mapping
+
+from pymongo.asynchronous.database import AsyncDatabase
+
+from bot.wechat import WeChatClient
+from bot.wechat.errors import WeChatError, WeChatRateLimited, WeChatRefused
+from settings import NotifyTemplate, Settings
+from stores.job_queue import JobQueue, RetryLater
+from stores.members import MemberStore
+from stores.notifications import FREE, NOTIFICATIONS, NotificationStore
+
+log = logging.getLogger(__name__)
+
+SEND_JOB = "notifications.send"
+LEASE = timedelta(seconds=60)
+# A pending record not sent by then had its job lost: the sweep queues it again.
+SWEEP_AFTER = timedelta(minutes=5)
+MAX_ATTEMPTS = 8
+SWEEP_BATCH = 20  # notifications per requeued job: sent well within one lease
+RATE_LIMIT_BACKOFF_SECONDS = 60.0
+
+
+class Audience(StrEnum):
+    PROMOTER = "promoter"
+    ADMIN = "admin"
+
+
+# Kind -> who it is for. A new kind is a line here and its templates in settings.
+KINDS: dict[str, Audience] = {
+    "commission_arrived": Audience.PROMOTER,
+    "commission_settled": Audience.PROMOTER,
+    "new_order_admin": Audience.ADMIN,
+    "withdrawal_paid": Audience.PROMOTER,
+    "withdrawal_rejected": Audience.PROMOTER,
+    "withdrawal_returned": Audience.PROMOTER,
+    "withdrawal_requested_admin": Audience.ADMIN,
+    "application_decided": Audience.PROMOTER,
+}
+
+
+class Status(StrEnum):
+    PENDING = "pending"
+    SENT = "sent"
+    REFUSED = "refused"  # 43101: the user refused; not retried
+    SKIPPED = "skipped"  # no channel reaches the recipient
+    FAILED = "failed"  # gave up after MAX_ATTEMPTS
+
+
+def yuan(fen: int) -> str:
+    """Fen as the yuan amount a message shows, e.g. 1234 -> "12.34元"."""
+    sign = "-" if fen < 0 else ""
+    return f"{sign}{abs(fen) // 100}.{abs(fen) % 100:02d}元"
+
+
+def china_time(at: datetime) -> str:
+    return at.astimezone(timezone(timedelta(hours=8))).strftime("%Y-%m-%d %H:%M")
+
+
+class NotificationService:
+    def __init__(self, db: AsyncDatabase, queue: JobQueue, oa: WeChatClient, miniapp: WeChatClient,
+                 settings: Settings):
+        self.store = NotificationStore(db)
+        self.members = MemberStore(db)
+        self.queue = queue
+        self.oa = oa
+        self.miniapp = miniapp
+        self.settings = settings
+
+    # --- recording -------------------------------------------------------------------------------
+
+    def member_record(self, kind: str, key: str, member_id: str, data: Mapping[str, Any], now: datetime) -> dict:
+        self._check_kind(kind, Audience.PROMOTER)
+        return self._record(kind, key, Audience.PROMOTER, data, now, member_id=member_id)
+
+    def admin_records(self, kind: str, key: str, data: Mapping[str, Any], now: datetime) -> list[dict]:
+        """One record per admin openid, keyed `<key>:<openid>`."""
+        self._check_kind(kind, Audience.ADMIN)
+        return [self._record(kind, f"{key}:{openid}", Audience.ADMIN, data, now, openid=openid)
+                for openid in self.settings.merchant_admin_openids]
+
+    async def notify(self, kind: str, key: str, member_id: str, data: Mapping[str, Any],
+                     now: datetime | None = None) -> bool:
+        """Record and queue a notification to a member; False when `key` was recorded already."""
+        new = await self.store.insert([self.member_record(kind, key, member_id, data, now or _now())])
+        await self.enqueue(new)
+        return bool(new)
+
+    async def notify_admins(self, kind: str, key: str, data: Mapping[str, Any], now: datetime | None = None) -> int:
+        new = await self.store.insert(self.admin_records(kind, key, data, now or _now()))
+        await self.enqueue(new)
+        return len(new)
+
+    async def enqueue(self, notification_ids: list[str]) -> None:
+        """One job sends them all (a step's notifications go together)."""
+        if notification_ids:
+            await self.queue.enqueue(SEND_JOB, {"ids": list(notification_ids)})
+
+    async def add_consents(self, member_id: str, template_ids: list[str], now: datetime | None = None) -> None:
+        """The member accepted these mini-program subscription templates (one send each)."""
+        await self.store.add_consents(member_id, [each for each in template_ids if each], now or _now())
+
+    async def unused_consents(self, member_id: str, template_id: str) -> int:
+        return await self.store.unused_consents(member_id, template_id)
+
+    async def requeue_due(self, now: datetime | None = None, limit: int = 500) -> int:
+        """The outbox sweep: pending records whose job was lost are queued again."""
+        now = now or _now()
+        due = await self.store.due(now, limit)
+        await self.store.postpone(due, now + SWEEP_AFTER)
+        for start in range(0, len(due), SWEEP_BATCH):
+            await self.enqueue(due[start:start + SWEEP_BATCH])
+        return len(due)
+
+    # --- sending ---------------------------------------------------------------------------------
+
+    async def send(self, notification_id: str, now: datetime | None = None) -> str | None:
+        """Send one recorded notification (unless done, or another worker holds it); its status after."""
+        done = await self.send_many([notification_id], now)
+        if notification_id in done:
+            return done[notification_id]
+        record = await self.store.get(notification_id)
+        return record["status"] if record else None
+
+    async def send_many(self, notification_ids: list[str], now: datetime | None = None) -> dict[str, str]:
+        """Send those of the notifications that are pending and free; returns their statuses after.
+
+        A constant handful of commands whatever the number: one update_many
+        takes the leases, one read returns the records, one read their members;
+        then each send is followed by the update that records it (so a worker
+        killed mid-batch re-sends at most the one message it was sending).
+        """
+        now = now or _now()
+        records = await self.store.claim(notification_ids, uuid.uuid4().hex, now, now + LEASE, now + SWEEP_AFTER)
+        if not records:
+            return {}
+        member_ids = [record["member_id"] for record in records if record.get("member_id")]
+        members = await self.members.several(member_ids) if member_ids else {}
+        statuses: dict[str, str] = {}
+        rate_limited: WeChatRateLimited | None = None
+        failure: WeChatError | None = None
+        for index, record in enumerate(records):
+            notification_id = record["_id"]
+            try:
+                status, channel, template_id, error = await self._deliver(record, members, now)
+            except WeChatRateLimited as limited:
+                rate_limited = limited
+                await self.store.release(notification_id, str(limited))
+                statuses[notification_id] = Status.PENDING
+                continue
+            except WeChatError as wechat_failure:
+                if record.get("attempts", 0) >= MAX_ATTEMPTS:
+                    await self.store.finish(notification_id, Status.FAILED, _now(), error=str(wechat_failure))
+                    statuses[notification_id] = Status.FAILED
+                else:
+                    failure = wechat_failure
+                    await self.store.release(notification_id, str(wechat_failure))
+                    statuses[notification_id] = Status.PENDING
+                continue
+            except BaseException as crash:
+                for each in records[index:]:
+                    await self.store.release(each["_id"], f"{type(crash).__name__}: {crash}")
+                raise
+            await self.store.finish(notification_id, status, _now(), channel, template_id, error)
+            statuses[notification_id] = status
+        if rate_limited is not None:
+            raise RetryLater(RATE_LIMIT_BACKOFF_SECONDS, str(rate_limited)) from rate_limited
+        if failure is not None:
+            raise failure
+        return statuses
+
+    async def _deliver(self, record: dict, members: Mapping[str, dict],
+                       now: datetime) -> tuple[Status, str | None, str | None, str | None]:
+        """(status, channel, template id, error) of one attempt to send `record`."""
+        templates = self.settings.notify_templates.get(record["kind"], {})
+        if record["audience"] == Audience.ADMIN:
+            template = templates.get("template")
+            if template is None:
+                return Status.SKIPPED, None, None, "no template configured"
+            await self.oa.message.send_template(record["openid"], template.template_id, template.render(record["data"]))
+            return Status.SENT, "template", template.template_id, None
+        member = members.get(record["member_id"])
+        if member is None:
+            return Status.SKIPPED, None, None, "no such member"
+        channel = record.get("channel")
+        if channel is None:
+            channel = await self._choose_channel(record, member, templates, now)
+            if channel is None:
+                return Status.SKIPPED, None, None, "no channel reaches the member"
+        template = templates.get(channel) or NotifyTemplate(record["template_id"], ())
+        data = template.render(record["data"])
+        try:
+            if channel == "miniapp":
+                await self.miniapp.miniapp.send_subscribe(member["miniapp_openid"], template.template_id, data)
+            elif channel == "bizsend":
+                await self.oa.message.send_subscription(member["oa_openid"], template.template_id, data)
+            else:
+                await self.oa.message.send_template(member["oa_openid"], template.template_id, data)
+        except WeChatRefused as refused:
+            return Status.REFUSED, channel, template.template_id, str(refused)
+        return Status.SENT, channel, template.template_id, None
+
+    async def _choose_channel(self, record: dict, member: dict, templates: Mapping[str, NotifyTemplate],
+                              now: datetime) -> str | None:
+        """A consent taken is recorded on the record at once, so that a retry sends on it and takes no other."""
+        consent_template = templates.get("miniapp")
+        if consent_template and member.get("miniapp_openid") and await self.store.take_consent(
+                member["_id"], consent_template.template_id, now):
+            await self.store.set_channel(record["_id"], "miniapp", consent_template.template_id, consent_taken=True)
+            return "miniapp"
+        if member.get("oa_openid"):
+            for channel in ("bizsend", "template"):
+                if channel in templates:
+                    return channel
+        return None
+
+    # --- helpers ---------------------------------------------------------------------------------
+
+    def _record(self, kind: str, key: str, audience: Audience, data: Mapping[str, Any], now: datetime,
+                member_id: str | None = None, openid: str | None = None) -> dict:
+        return {
+            "_id": key,
+            "kind": kind,
+            "audience": audience.value,
+            "member_id": member_id,
+            "openid": openid,
+            "data": {name: str(value) for name, value in data.items()},
+            "status": Status.PENDING.value,
+            "channel": None,
+            "template_id": None,
+            "consent_taken": False,
+            "lease_until": FREE,
+            "attempts": 0,
+            "created_at": now,
+            "retry_at": now + SWEEP_AFTER,
+        }
+
+    @staticmethod
+    def _check_kind(kind: str, audience: Audience) -> None:
+        if KINDS.get(kind) is not audience:
+            raise ValueError(f"{kind!r} is not a notification kind for {audience.value}s; see KINDS")
+
+
+def _now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+__all__ = ["KINDS", "NOTIFICATIONS", "SEND_JOB", "Audience", "NotificationService", "Status", "china_time", "yuan"]

@@ -1,0 +1,92 @@
+"""The ledger on disk: append-only entries, and each account's balances kept in step with them.
+
+- `ledger_entries`: `{_id: idempotency key, account_id, bucket, amount_fen, kind, ref, at}`.
+  The idempotency key is the `_id`, hence unique: a movement applied twice
+  fails on a duplicate key and its transaction changes nothing.
+- `accounts`: `{_id: member id, frozen_fen, available_fen, locked_fen, updated_at}`,
+  changed only by `$inc` in the transaction that inserts the entries.
+
+Writes go through `stores.writes.WriteSet.ledger`; this module knows the
+documents' shape and reads them back.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Mapping
+from datetime import datetime, timezone
+
+from pymongo import UpdateOne
+from pymongo.asynchronous.database import AsyncDatabase
+
+from distribution.ledger import Bucket, Entry, EntryKind
+
+LEDGER_ENTRIES = "ledger_entries"
+ACCOUNTS = "accounts"
+
+
+def balance_field(bucket: Bucket) -> str:
+    return f"{bucket.value}_fen"
+
+
+def entry_document(entry: Entry, at: datetime) -> dict:
+    return {
+        "_id": entry.idempotency_key,
+        "account_id": entry.account_id,
+        "bucket": entry.bucket.value,
+        "amount_fen": entry.amount_fen,
+        "kind": entry.kind.value,
+        "ref": entry.ref,
+        "at": at,
+    }
+
+
+def entry_from_document(document: Mapping) -> Entry:
+    return Entry(
+        account_id=document["account_id"],
+        bucket=Bucket(document["bucket"]),
+        amount_fen=document["amount_fen"],
+        kind=EntryKind(document["kind"]),
+        ref=document["ref"],
+        idempotency_key=document["_id"],
+    )
+
+
+def account_update(account_id: str, deltas: Mapping[Bucket, int], at: datetime | None) -> UpdateOne:
+    """`$inc` the account's buckets by `deltas`, creating it with every bucket at zero on first use."""
+    increments = {balance_field(bucket): amount for bucket, amount in deltas.items()}
+    untouched = {balance_field(bucket): 0 for bucket in Bucket if balance_field(bucket) not in increments}
+    return UpdateOne(
+        {"_id": account_id},
+        {
+            "$inc": increments,
+            "$set": {"updated_at": at or datetime.now(timezone.utc)},
+            **({"$setOnInsert": untouched} if untouched else {}),
+        },
+        upsert=True,
+    )
+
+
+def balances_of(document: Mapping | None) -> dict[Bucket, int]:
+    document = document or {}
+    return {bucket: int(document.get(balance_field(bucket), 0)) for bucket in Bucket}
+
+
+class LedgerStore:
+    def __init__(self, db: AsyncDatabase):
+        self.entries = db[LEDGER_ENTRIES]
+        self.accounts = db[ACCOUNTS]
+
+    async def balances(self, account_id: str) -> dict[Bucket, int]:
+        return balances_of(await self.accounts.find_one({"_id": account_id}))
+
+    async def all_entries(self) -> AsyncIterator[Entry]:
+        async for document in self.entries.find({}, batch_size=5000):
+            yield entry_from_document(document)
+
+    async def all_accounts(self) -> AsyncIterator[tuple[str, dict[Bucket, int]]]:
+        async for document in self.accounts.find({}, batch_size=5000):
+            yield document["_id"], balances_of(document)
+
+    async def entries_of(self, account_id: str, limit: int = 200) -> list[Entry]:
+        cursor = self.entries.find({"account_id": account_id}).sort("at", -1).limit(limit)
+        return [entry_from_document(document) async for document in cursor]

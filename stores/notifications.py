@@ -1,0 +1,132 @@
+"""Notifications and subscription consents in MongoDB.
+
+- `notifications`: `{_id: idempotency key, kind, audience, member_id, openid, data, status: pending |
+  sent | refused | skipped | failed, channel, template_id, consent_taken, lease_until, lease_token,
+  attempts, error, created_at, retry_at, finished_at}`. One document per (event, recipient): the key makes a second
+  record of the same notification a no-op, and the status makes a second send of it one.
+- `subscription_consents`: `{_id: "<member_id>:<template_id>", member_id, template_id, unused}`:
+  one mini-program consent (wx.requestSubscribeMessage "accept") allows one send.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import datetime, timezone
+
+from pymongo import UpdateOne
+from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import BulkWriteError
+
+NOTIFICATIONS = "notifications"
+CONSENTS = "subscription_consents"
+# `lease_until` of a notification nobody holds: always a date, so "free" is one range condition.
+FREE = datetime(1970, 1, 1, tzinfo=timezone.utc)
+
+
+def consent_key(member_id: str, template_id: str) -> str:
+    return f"{member_id}:{template_id}"
+
+
+class NotificationStore:
+    def __init__(self, db: AsyncDatabase):
+        self.notifications = db[NOTIFICATIONS]
+        self.consents = db[CONSENTS]
+
+    async def insert(self, documents: list[dict]) -> list[str]:
+        """The ids of the documents that were new; those already recorded are left as they are."""
+        if not documents:
+            return []
+        try:
+            await self.notifications.insert_many(documents, ordered=False)
+        except BulkWriteError as error:
+            duplicates = {each["index"] for each in error.details.get("writeErrors", []) if each.get("code") == 11000}
+            if len(duplicates) != len(error.details.get("writeErrors", [])):
+                raise
+            return [document["_id"] for index, document in enumerate(documents) if index not in duplicates]
+        return [document["_id"] for document in documents]
+
+    async def get(self, notification_id: str) -> dict | None:
+        return await self.notifications.find_one({"_id": notification_id})
+
+    async def claim(self, notification_ids: list[str], token: str, now: datetime, lease_until: datetime,
+                    retry_at: datetime) -> list[dict]:
+        """Take the lease on those of the notifications that are pending and free; returns them.
+
+        One conditional update_many takes them all (a notification another
+        sender holds, or one already done, is left alone), and one read
+        returns the ones this `token` now holds.
+        """
+        result = await self.notifications.update_many(
+            {"_id": {"$in": notification_ids}, "status": "pending", "lease_until": {"$lte": now}},
+            {"$set": {"lease_until": lease_until, "lease_token": token, "retry_at": retry_at},
+             "$inc": {"attempts": 1}},
+        )
+        if not result.modified_count:
+            return []
+        return await self.notifications.find({"_id": {"$in": notification_ids}, "lease_token": token}).to_list()
+
+    async def set_channel(self, notification_id: str, channel: str, template_id: str, consent_taken: bool) -> None:
+        await self.notifications.update_one(
+            {"_id": notification_id},
+            {"$set": {"channel": channel, "template_id": template_id, "consent_taken": consent_taken}},
+        )
+
+    async def finish(self, notification_id: str, status: str, at: datetime, channel: str | None = None,
+                     template_id: str | None = None, error: str | None = None) -> None:
+        changes: dict = {"status": status, "lease_until": FREE, "finished_at": at}
+        if channel is not None:
+            changes.update(channel=channel, template_id=template_id)
+        if error is not None:
+            changes["error"] = error[:500]
+        await self.notifications.update_one({"_id": notification_id}, {"$set": changes})
+
+    async def release(self, notification_id: str, error: str) -> None:
+        """Give the lease back after a failed attempt, so the retry may take it."""
+        await self.notifications.update_one(
+            {"_id": notification_id, "status": "pending"}, {"$set": {"lease_until": FREE, "error": error[:500]}}
+        )
+
+    async def due(self, now: datetime, limit: int) -> list[str]:
+        cursor = self.notifications.find({"status": "pending", "retry_at": {"$lte": now}}, {"_id": 1}).limit(limit)
+        return [document["_id"] async for document in cursor]
+
+    async def postpone(self, notification_ids: list[str], retry_at: datetime) -> None:
+        if notification_ids:
+            await self.notifications.update_many({"_id": {"$in": notification_ids}}, {"$set": {"retry_at": retry_at}})
+
+    async def add_consents(self, member_id: str, template_ids: list[str], at: datetime) -> None:
+        counts = Counter(template_ids)
+        operations = [
+            UpdateOne(
+                {"_id": consent_key(member_id, template_id)},
+                {"$inc": {"unused": count}, "$set": {"member_id": member_id, "template_id": template_id,
+                                                      "updated_at": at}},
+                upsert=True,
+            )
+            for template_id, count in counts.items()
+        ]
+        for _ in range(3):
+            if not operations:
+                return
+            try:
+                await self.consents.bulk_write(operations, ordered=False)
+                return
+            except BulkWriteError as error:
+                # Two first consents raced to insert: only the losers are tried again, and then increment
+                # the winner's document; every other operation was applied.
+                failed = {each["index"] for each in error.details.get("writeErrors", []) if each.get("code") == 11000}
+                if len(failed) != len(error.details.get("writeErrors", [])):
+                    raise
+                operations = [operation for index, operation in enumerate(operations) if index in failed]
+
+    async def take_consent(self, member_id: str, template_id: str, at: datetime) -> bool:
+        """Use one unused consent; False when there is none."""
+        result = await self.consents.update_one(
+            {"_id": consent_key(member_id, template_id), "unused": {"$gt": 0}},
+            {"$inc": {"unused": -1}, "$set": {"used_at": at}},
+        )
+        return result.modified_count == 1
+
+    async def unused_consents(self, member_id: str, template_id: str) -> int:
+        document = await self.consents.find_one({"_id": consent_key(member_id, template_id)})
+        return int(document["unused"]) if document else 0

@@ -1,0 +1,112 @@
+"""Orders, their events and their commissions in MongoDB: the only module that knows their shape on disk.
+
+- `orders`: `{_id: order_no, buyer, buyer_id, buyer_is_promoter, upline_chain, items: [{sku, title, qty,
+  paid_fen, category, refunded_fen}], total_fen, refunded_fen, status, paid_at, confirmed_at,
+  unfreeze_at, closed_at, commissions_posted, request_hash, created_at, version}`. `version` rises
+  with every applied event: each step is guarded on the version it was planned on.
+- `order_events`: `{_id: "<order_no>:<event_id>", order_no, event_id, type, at, items, request_hash,
+  received_at, state: pending | waiting | applied, outcome, applied_at, retry_at}`.
+- `commissions`: `{_id: "<order_no>:<item index>:<level>", order_no, item_index, sku, beneficiary_id,
+  level, amount_fen, item_paid_fen, refunded_fen, cancelled_fen, clawed_back_fen, status, unfreeze_at,
+  created_at, settled_at, sort_key}`; `sort_key` orders listings newest first and is their cursor.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import DuplicateKeyError
+
+ORDERS = "orders"
+ORDER_EVENTS = "order_events"
+COMMISSIONS = "commissions"
+
+
+def event_key(order_no: str, event_id: str) -> str:
+    # order numbers never hold ":" (see services.orders), so the key is unambiguous
+    return f"{order_no}:{event_id}"
+
+
+def commission_id(order_no: str, item_index: int, level: int) -> str:
+    return f"{order_no}:{item_index}:{level}"
+
+
+def sort_key(at: datetime, document_id: str) -> str:
+    """Newest first by `created_at`, ties broken by id; ISO UTC strings sort as the times do."""
+    return f"{at.strftime('%Y-%m-%dT%H:%M:%S.%f')}|{document_id}"
+
+
+class OrderStore:
+    def __init__(self, db: AsyncDatabase):
+        self.orders = db[ORDERS]
+        self.events = db[ORDER_EVENTS]
+        self.commissions = db[COMMISSIONS]
+
+    async def insert_order(self, document: dict) -> bool:
+        """False when an order with this number exists already."""
+        try:
+            await self.orders.insert_one(document)
+        except DuplicateKeyError:
+            return False
+        return True
+
+    async def order(self, order_no: str) -> dict | None:
+        return await self.orders.find_one({"_id": order_no})
+
+    async def insert_event(self, document: dict) -> bool:
+        """False when this event of this order was received already."""
+        try:
+            await self.events.insert_one(document)
+        except DuplicateKeyError:
+            return False
+        return True
+
+    async def event(self, order_no: str, event_id: str) -> dict | None:
+        return await self.events.find_one({"_id": event_key(order_no, event_id)})
+
+    async def events_of(self, order_no: str) -> list[dict]:
+        return await self.events.find({"order_no": order_no}).to_list()
+
+    async def mark_waiting(self, event_ids: list[str], waiting_for: str) -> None:
+        if event_ids:
+            await self.events.update_many(
+                {"_id": {"$in": event_ids}, "state": "pending"},
+                {"$set": {"state": "waiting", "outcome": f"waiting for {waiting_for}"}},
+            )
+
+    async def mark_applied(self, event_ids: list[str], outcome: str, at: datetime) -> None:
+        """Mark events that change nothing as applied (not guarded: only for outcomes that cannot change)."""
+        if event_ids:
+            await self.events.update_many(
+                {"_id": {"$in": event_ids}, "state": {"$ne": "applied"}},
+                {"$set": {"state": "applied", "outcome": outcome, "applied_at": at}},
+            )
+
+    async def due_events(self, now: datetime, limit: int) -> list[dict]:
+        """Pending events whose job may have been lost: received (or last swept) before their retry time."""
+        cursor = self.events.find({"state": "pending", "retry_at": {"$lte": now}}, {"order_no": 1}).limit(limit)
+        return await cursor.to_list()
+
+    async def postpone(self, event_ids: list[str], retry_at: datetime) -> None:
+        if event_ids:
+            await self.events.update_many({"_id": {"$in": event_ids}}, {"$set": {"retry_at": retry_at}})
+
+    async def commissions_of(self, order_no: str) -> list[dict]:
+        return await self.commissions.find({"order_no": order_no}).sort("_id", 1).to_list()
+
+    async def due_commissions(self, now: datetime, limit: int) -> list[dict]:
+        cursor = self.commissions.find({"status": "frozen", "unfreeze_at": {"$lte": now}}).limit(limit)
+        return await cursor.to_list()
+
+    async def commission_page(self, member_id: str | None, status: str | None, before: str | None,
+                              limit: int) -> list[dict]:
+        query: dict[str, Any] = {}
+        if member_id:
+            query["beneficiary_id"] = member_id
+        if status:
+            query["status"] = status
+        if before:
+            query["sort_key"] = {"$lt": before}
+        return await self.commissions.find(query).sort("sort_key", -1).limit(limit).to_list()

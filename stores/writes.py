@@ -1,0 +1,116 @@
+"""One step's writes, committed together in one MongoDB transaction.
+
+A service reads what it needs, decides (with the pure domain), and collects
+every write of the step in a `WriteSet`: guarded updates (each must match
+exactly one document, or the step was planned on a stale read), inserts,
+plain updates, and ledger entries with the `$inc` of their accounts. `commit`
+sends them in one transaction with one command per collection and kind, so
+the number of round trips of a step does not grow with the number of
+documents it touches (a commission chain of any depth is one `insert_many`).
+
+Nothing is read-modify-written: balances and counters change by `$inc`.
+Inserts carry deterministic `_id`s (idempotency keys), so a step replayed
+after it committed fails on a duplicate key and changes nothing; `commit`
+reports it as `Conflict`, like a failed guard, and the caller re-reads.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter, defaultdict
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from pymongo import AsyncMongoClient, UpdateMany, UpdateOne
+from pymongo.asynchronous.client_session import AsyncClientSession
+from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import BulkWriteError, DuplicateKeyError
+
+from distribution.ledger import Entry
+from stores.ledger import ACCOUNTS, LEDGER_ENTRIES, account_update, entry_document
+
+log = logging.getLogger(__name__)
+
+DUPLICATE_KEY = 11000
+
+
+class Conflict(Exception):
+    """What the step was planned on has changed (or the step is already done): re-read and plan again."""
+
+
+@dataclass
+class WriteSet:
+    guards: dict[str, list[UpdateOne]] = field(default_factory=dict)
+    inserts: dict[str, list[dict]] = field(default_factory=dict)
+    updates: dict[str, list[UpdateOne | UpdateMany]] = field(default_factory=dict)
+    account_deltas: dict[str, Counter] = field(default_factory=lambda: defaultdict(Counter))
+    after_commit: list[Callable[[], Awaitable[object]]] = field(default_factory=list)
+
+    def guard(self, collection: str, filter: dict, update: dict) -> None:
+        """An update that must match exactly one document when committed."""
+        self.guards.setdefault(collection, []).append(UpdateOne(filter, update))
+
+    def insert(self, collection: str, documents: Iterable[dict]) -> None:
+        documents = list(documents)
+        if documents:
+            self.inserts.setdefault(collection, []).extend(documents)
+
+    def update(self, collection: str, operation: UpdateOne | UpdateMany) -> None:
+        self.updates.setdefault(collection, []).append(operation)
+
+    def ledger(self, entries: Iterable[Entry], at: datetime) -> None:
+        """Append `entries` and change their accounts' balances by the same amounts, in the same transaction."""
+        documents = []
+        for entry in entries:
+            documents.append(entry_document(entry, at))
+            self.account_deltas[entry.account_id][entry.bucket] += entry.amount_fen
+        if documents:
+            self.insert(LEDGER_ENTRIES, documents)
+
+    def then(self, action: Callable[[], Awaitable[object]]) -> None:
+        """Run `action` once the transaction has committed (e.g. enqueue the jobs it calls for)."""
+        self.after_commit.append(action)
+
+    @property
+    def empty(self) -> bool:
+        return not (self.guards or self.inserts or self.updates or self.account_deltas)
+
+
+async def commit(client: AsyncMongoClient, db: AsyncDatabase, writes: WriteSet) -> None:
+    """Apply `writes` in one transaction (retried on transient errors), then run its after-commit actions.
+
+    Raises `Conflict`, having changed nothing, when a guard matches no document
+    or an insert meets a duplicate key.
+    """
+    if not writes.empty:
+        account_ops = [account_update(account_id, deltas, None) for account_id, deltas in writes.account_deltas.items()]
+
+        async def in_transaction(session: AsyncClientSession) -> None:
+            for collection, operations in writes.guards.items():
+                result = await db[collection].bulk_write(operations, ordered=True, session=session)
+                if result.matched_count != len(operations):
+                    raise Conflict(f"{collection}: {len(operations) - result.matched_count} guarded document(s) changed")
+            for collection, documents in writes.inserts.items():
+                await db[collection].insert_many(documents, ordered=True, session=session)
+            if account_ops:
+                await db[ACCOUNTS].bulk_write(account_ops, ordered=False, session=session)
+            for collection, operations in writes.updates.items():
+                await db[collection].bulk_write(operations, ordered=False, session=session)
+
+        try:
+            async with client.start_session() as session:
+                await session.with_transaction(in_transaction)
+        except DuplicateKeyError as error:
+            raise Conflict(f"already applied: {error}") from None
+        except BulkWriteError as error:
+            if _only_duplicates(error):
+                raise Conflict("already applied (duplicate key)") from None
+            raise
+    for action in writes.after_commit:
+        await action()
+
+
+def _only_duplicates(error: BulkWriteError) -> bool:
+    write_errors = error.details.get("writeErrors", [])
+    return bool(write_errors) and all(each.get("code") == DUPLICATE_KEY for each in write_errors)
