@@ -24,6 +24,7 @@ class InvalidField(ValueError):
     def __init__(self, field: str, problem: str):
         super().__init__(f"{field}: {problem}")
         self.field = field
+        self.problem = problem
 
 
 def checked(check: Check, default: Any = dataclasses.MISSING, *, default_factory: Any = dataclasses.MISSING) -> Any:
@@ -112,10 +113,12 @@ def boolean() -> Check:
     return check
 
 
-def text() -> Check:
+def text(max_length: int | None = None) -> Check:
     def check(field: str, value: Any) -> str:
-        if not isinstance(value, str) or not value:
+        if not isinstance(value, str) or not value.strip():
             raise InvalidField(field, "must be a non-empty string")
+        if max_length is not None and len(value) > max_length:
+            raise InvalidField(field, f"must be at most {max_length} characters")
         return value
 
     return check
@@ -135,6 +138,22 @@ def choice(options: type[Enum]) -> Check:
 def optional(inner: Check) -> Check:
     def check(field: str, value: Any) -> Any:
         return None if value is None else inner(field, value)
+
+    return check
+
+
+def nested(record: type[Record]) -> Check:
+    """An object validated as `record`; its errors are named under this field (`profile.nickname`)."""
+
+    def check(field: str, value: Any) -> Record:
+        if isinstance(value, record):
+            return value
+        if not isinstance(value, Mapping):
+            raise InvalidField(field, "must be an object")
+        try:
+            return record.from_dict(value)
+        except InvalidField as invalid:
+            raise InvalidField(f"{field}.{invalid.field}", invalid.problem) from None
 
     return check
 

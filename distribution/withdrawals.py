@@ -30,6 +30,7 @@ class WithdrawalStatus(StrEnum):
     REJECTED = "rejected"  # by the merchant; the amount returns to available
     FAILED = "failed"  # the payment failed; retry, or give up
     RETURNED = "returned"  # given up after a failure; the amount returns to available
+    CANCELLED = "cancelled"  # by the promoter while it waited for review; the amount returns to available
 
 
 @dataclass(frozen=True)
@@ -95,13 +96,19 @@ def check_withdrawal(
     )
 
 
+# Where a withdrawal's locked amount goes back to available.
+UNLOCKING = frozenset({WithdrawalStatus.REJECTED, WithdrawalStatus.RETURNED, WithdrawalStatus.CANCELLED})
+
+
 class IllegalTransition(ValueError):
     pass
 
 
 TRANSITIONS: dict[WithdrawalStatus, frozenset[WithdrawalStatus]] = {
     WithdrawalStatus.REQUESTED: frozenset({WithdrawalStatus.APPROVED, WithdrawalStatus.PENDING_REVIEW}),
-    WithdrawalStatus.PENDING_REVIEW: frozenset({WithdrawalStatus.APPROVED, WithdrawalStatus.REJECTED}),
+    WithdrawalStatus.PENDING_REVIEW: frozenset(
+        {WithdrawalStatus.APPROVED, WithdrawalStatus.REJECTED, WithdrawalStatus.CANCELLED}
+    ),
     WithdrawalStatus.APPROVED: frozenset({WithdrawalStatus.PAID, WithdrawalStatus.FAILED}),
     WithdrawalStatus.FAILED: frozenset({WithdrawalStatus.APPROVED, WithdrawalStatus.RETURNED}),
 }
@@ -111,7 +118,7 @@ def check_transition(current: WithdrawalStatus, target: WithdrawalStatus) -> Non
     """Raise IllegalTransition unless a withdrawal in `current` may move to `target`.
 
     Entering PAID pays out the locked amount (`ledger.withdrawal_paid`);
-    entering REJECTED or RETURNED unlocks it (`ledger.withdrawal_unlocked`).
+    entering REJECTED, RETURNED or CANCELLED unlocks it (`ledger.withdrawal_unlocked`).
     A replayed step finds the withdrawal already in `target`: the service
     treats that as done, not as an error, and writes each step as a
     conditional update on `status == current`.

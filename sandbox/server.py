@@ -9,6 +9,7 @@ from tornado.netutil import bind_sockets
 from tornado.web import Application
 
 from .control import CallsControl, ExpireTokensControl, FaultsControl
+from .pay import TRANSFER_ENDPOINT, TransferBatchesHandler
 from .state import SandboxState
 from .wechat_handler import WeChatApiHandler
 
@@ -22,6 +23,7 @@ def make_sandbox_app(state: SandboxState) -> Application:
             (r"/_sandbox/calls", CallsControl, handler_args),
             (r"/_sandbox/faults", FaultsControl, handler_args),
             (r"/_sandbox/tokens/expire", ExpireTokensControl, handler_args),
+            (rf"/{TRANSFER_ENDPOINT}", TransferBatchesHandler, handler_args),
             (r"/(.+)", WeChatApiHandler, handler_args),
         ]
     )

@@ -26,6 +26,7 @@ class SandboxState:
         self.calls = CallLog()
         self.faults = Faults()
         self.media = MediaStore()
+        self.transfers: dict[str, dict] = {}  # WeChat Pay batches by out_batch_no
         self._message_ids = itertools.count(1_000_000_001)
 
     def authenticate(self, app_id: str | None, secret: str | None) -> str:

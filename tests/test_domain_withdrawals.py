@@ -101,6 +101,7 @@ LEGAL = {
     (WithdrawalStatus.REQUESTED, WithdrawalStatus.PENDING_REVIEW),
     (WithdrawalStatus.PENDING_REVIEW, WithdrawalStatus.APPROVED),
     (WithdrawalStatus.PENDING_REVIEW, WithdrawalStatus.REJECTED),
+    (WithdrawalStatus.PENDING_REVIEW, WithdrawalStatus.CANCELLED),
     (WithdrawalStatus.APPROVED, WithdrawalStatus.PAID),
     (WithdrawalStatus.APPROVED, WithdrawalStatus.FAILED),
     (WithdrawalStatus.FAILED, WithdrawalStatus.APPROVED),

@@ -1,0 +1,66 @@
+"""Cursor paging shared by every list endpoint: opaque cursors, bounded limits, team pages."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from datetime import datetime, timezone
+
+import tornado.web
+
+from handlers.base import ApiError
+
+MAX_PAGE = 100
+LIMIT_PARAMETER = {"name": "limit", "in": "query",
+                   "schema": {"type": "integer", "minimum": 1, "maximum": MAX_PAGE, "default": 20}}
+CURSOR_PARAMETER = {"name": "cursor", "in": "query", "schema": {"type": "string"},
+                    "description": "next_cursor of the previous page"}
+
+
+def page_schema(item: dict) -> dict:
+    return {"type": "object", "required": ["items", "next_cursor"],
+            "properties": {"items": {"type": "array", "items": item}, "next_cursor": {"type": ["string", "null"]}}}
+
+
+def encode_cursor(*parts: str) -> str:
+    return base64.urlsafe_b64encode("|".join(parts).encode()).decode()
+
+
+def _bad_cursor() -> ApiError:
+    return ApiError(400, "invalid", "cursor is not one this API gave out", field="cursor")
+
+
+def decode_cursor(raw: str, parts: int) -> list[str]:
+    try:
+        decoded = base64.urlsafe_b64decode(raw.encode()).decode().split("|")
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        decoded = []
+    if len(decoded) != parts:
+        raise _bad_cursor()
+    return decoded
+
+
+class Paging(tornado.web.RequestHandler):
+    """Mixed into handlers that list things a page at a time."""
+
+    def page_limit(self) -> int:
+        raw = self.get_query_argument("limit", "20")
+        if not raw.isdigit() or not 1 <= int(raw) <= MAX_PAGE:
+            raise ApiError(400, "invalid", f"limit must be a whole number from 1 to {MAX_PAGE}", field="limit")
+        return int(raw)
+
+    async def team_page(self, member_id: str, level: int | None) -> tuple[list[dict], str | None]:
+        """A page of `member_id`'s team at `level` (None: everyone below), and the cursor of the next."""
+        after = None
+        if cursor := self.get_query_argument("cursor", ""):
+            bound_at, last_id = decode_cursor(cursor, 2)
+            try:
+                after = (datetime.fromisoformat(bound_at), last_id)
+            except ValueError:
+                raise _bad_cursor() from None
+        limit = self.page_limit()
+        members = await self.runtime.members.store.team_page(member_id, level, limit, after)
+        if len(members) < limit:
+            return members, None
+        last = members[-1]
+        return members, encode_cursor(last["bound_at"].astimezone(timezone.utc).isoformat(), last["_id"])

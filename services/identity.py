@@ -1,0 +1,99 @@
+"""One member per person across the official account and the mini-program.
+
+WeChat names a person by a different openid in each app, and by one unionid
+across the apps of one open-platform account. The mini-program's login
+returns the unionid at once; the official account's is asked for by the
+worker after a follow (`user/info`).
+
+- Mini-program login: the member with this mini-program openid; else the
+  member holding the unionid (the official-account member: both openids
+  now); else a new member.
+- When the official account learns a unionid that a mini-program member
+  already holds, both members already exist. If one of them is bare (no
+  upline, no team, nothing spent, never both identities) it is folded into
+  the other: its openid moves over and the bare document is kept with
+  `merged_into` so that nothing that refers to it is left dangling. When
+  both have relations or money, neither is changed: the official-account
+  member gets `unionid_conflict` naming the other, for the merchant to look
+  at — two histories are never merged by guesswork.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from pymongo import AsyncMongoClient
+from pymongo.errors import DuplicateKeyError
+
+from bot.wechat import WeChatClient, WeChatError
+from services.sealing import Sealer
+from stores.members import MemberStore, Upserted
+
+
+class InvalidLoginCode(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class Profile:
+    nickname: str | None = None
+    avatar_url: str | None = None
+
+
+def is_bare(member: dict) -> bool:
+    return not (member.get("upline_id") or member.get("team_count") or member.get("spent_fen")
+                or (member.get("oa_openid") and member.get("miniapp_openid")))
+
+
+class IdentityService:
+    def __init__(self, client: AsyncMongoClient, members: MemberStore, miniapp: WeChatClient, oa: WeChatClient,
+                 sealer: Sealer):
+        self.client = client
+        self.members = members
+        self.miniapp = miniapp
+        self.oa = oa
+        self.sealer = sealer
+
+    async def miniapp_login(self, code: str, profile: Profile, at: datetime) -> Upserted:
+        try:
+            session = await self.miniapp.miniapp.code_to_session(code)
+        except WeChatError as error:
+            if error.errcode in (40029, 40163, 40226):  # invalid, used, or risky code: the client's to fix
+                raise InvalidLoginCode(f"WeChat refused the login code ({error.errcode}: {error.errmsg})") from None
+            raise
+        upserted = await self.members.join_miniapp(session["openid"], session.get("unionid"), at)
+        changes = {"session_key_sealed": self.sealer.seal(session["session_key"]), "last_login_at": at}
+        changes.update({name: value for name, value in vars(profile).items() if value})
+        await self.members.update_fields(upserted.member["_id"], changes)
+        return Upserted({**upserted.member, **changes}, upserted.created)
+
+    async def resolve_oa_unionid(self, openid: str) -> str:
+        """Ask WeChat for a follower's unionid and join the two members it names. Returns what was done."""
+        member = await self.members.by_oa_openid(openid)
+        if member is None or member.get("unionid"):
+            return "nothing to do"
+        unionid = (await self.oa.user.info(openid)).get("unionid")
+        if not unionid:
+            return "no unionid"  # the account is not bound to an open platform
+        try:
+            await self.members.attach_unionid(member["_id"], unionid)
+            return "attached"
+        except DuplicateKeyError:
+            other = await self.members.by_unionid(unionid)
+        if other is None or other.get("oa_openid"):
+            return "held elsewhere"
+        if is_bare(member):
+            await self._fold(member, into=other, identity={"oa_openid": member["oa_openid"],
+                                                           "subscribed": member.get("subscribed")})
+            return "folded official-account member into mini-program member"
+        if is_bare(other):
+            await self._fold(other, into=member, identity={"miniapp_openid": other.get("miniapp_openid"),
+                                                           "unionid": unionid})
+            return "folded mini-program member into official-account member"
+        await self.members.update_fields(member["_id"], {"unionid_conflict": other["_id"]})
+        return "conflict recorded"
+
+    async def _fold(self, bare: dict, into: dict, identity: dict) -> None:
+        async with self.client.start_session() as session:
+            await session.with_transaction(lambda s: self.members.fold(bare["_id"], into["_id"], identity, s))

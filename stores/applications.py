@@ -1,0 +1,43 @@
+"""Promoter applications and their review."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from bson import ObjectId
+from pymongo.asynchronous.client_session import AsyncClientSession
+from pymongo.asynchronous.database import AsyncDatabase
+
+PENDING, APPROVED, REJECTED = "pending", "approved", "rejected"
+
+
+class ApplicationStore:
+    def __init__(self, db: AsyncDatabase):
+        self.collection = db["applications"]
+
+    async def add(self, member_id: str, name: str, phone_sealed: str, reason: str, at: datetime) -> dict:
+        """DuplicateKeyError while the member has one pending (a unique index on pending ones)."""
+        application = {"_id": str(ObjectId()), "member_id": member_id, "name": name, "phone_sealed": phone_sealed,
+                       "reason": reason, "status": PENDING, "created_at": at}
+        await self.collection.insert_one(application)
+        return application
+
+    async def get(self, application_id: str) -> dict | None:
+        return await self.collection.find_one({"_id": application_id})
+
+    async def decide(self, application_id: str, status: str, note: str | None, at: datetime,
+                     session: AsyncClientSession) -> bool:
+        """pending -> status, once: False when it was already decided."""
+        decided = await self.collection.update_one(
+            {"_id": application_id, "status": PENDING},
+            {"$set": {"status": status, "decision_note": note, "decided_at": at}}, session=session)
+        return decided.modified_count == 1
+
+    async def page(self, status: str | None, limit: int, before_id: str | None) -> list[dict]:
+        query: dict[str, Any] = {}
+        if status:
+            query["status"] = status
+        if before_id:
+            query["_id"] = {"$lt": before_id}
+        return await self.collection.find(query).sort("_id", -1).limit(limit).to_list()
