@@ -51,6 +51,43 @@ async def worker() -> None:
         await run_worker(runtime, _stop_event())
 
 
+def _iso_time(raw: str):
+    """An ISO 8601 time for --now; one without an offset is taken as UTC."""
+    from datetime import datetime, timezone
+
+    try:
+        parsed = datetime.fromisoformat(raw.replace("Z", "+00:00"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{raw!r} is not an ISO 8601 time") from None
+    return parsed.replace(tzinfo=timezone.utc) if parsed.tzinfo is None else parsed.astimezone(timezone.utc)
+
+
+async def jobs(now) -> None:
+    import json
+    from datetime import datetime, timezone
+
+    from bot.runtime import open_runtime
+    from bot.worker import run_due_tasks
+
+    now = now or datetime.now(timezone.utc)
+    async with open_runtime(load_settings()) as runtime:
+        done = await run_due_tasks(runtime, now)
+    print(json.dumps({"now": now.isoformat(), **done}))
+
+
+async def ledger(action: str) -> int:
+    from bot.runtime import open_runtime
+
+    async with open_runtime(load_settings()) as runtime:
+        report = await runtime.ledger.verify()
+    for difference in report.differences:
+        print(difference)
+    verdict = "clean" if report.clean else "NOT BALANCED"
+    print(f"ledger {verdict}: {report.accounts} accounts, {report.entries} entries, "
+          f"{len(report.differences)} differences")
+    return 0 if report.clean else 1
+
+
 async def sandbox(host: str, port: int) -> None:
     from sandbox import start_sandbox
 
@@ -91,6 +128,10 @@ def _parser() -> argparse.ArgumentParser:
     sandbox_cmd = commands.add_parser("sandbox", help="run the sandbox WeChat server alone")
     sandbox_cmd.add_argument("--host", default="127.0.0.1")
     sandbox_cmd.add_argument("--port", type=int, default=8100)
+    jobs_cmd = commands.add_parser("jobs", help="run the due periodic tasks once: settle commissions, sweeps")
+    jobs_cmd.add_argument("--now", type=_iso_time, help="ISO 8601 time to run them as of (default: now; no offset: UTC)")
+    ledger_cmd = commands.add_parser("ledger", help="check the ledger")
+    ledger_cmd.add_argument("action", choices=["verify"], help="verify: recompute every balance from the entries")
     sim = commands.add_parser("simulate", help="send a signed push to a running server")
     sim.add_argument("action", choices=["follow", "scan", "unfollow", "text"])
     sim.add_argument("--openid", default="o_demo_buyer")
@@ -111,6 +152,10 @@ def main(argv: list[str] | None = None) -> int:
             asyncio.run(worker())
         elif args.command == "sandbox":
             asyncio.run(sandbox(args.host, args.port))
+        elif args.command == "jobs":
+            asyncio.run(jobs(args.now))
+        elif args.command == "ledger":
+            return asyncio.run(ledger(args.action))
         else:
             simulate(args)
     except SettingsError as error:

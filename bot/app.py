@@ -11,12 +11,33 @@ from handlers.health import HealthHandler, MetricsHandler
 from handlers.merchant import MemberHandler, MemberLookupHandler
 from handlers.merchant_settings import MerchantSettingsHandler
 from handlers.openapi import OpenApiHandler, build_document
+from handlers.posters import BackgroundHandler, BackgroundsHandler, MemberPosterHandler, MyPosterHandler
+from handlers.orders import CommissionsHandler, OrderEventsHandler, OrderHandler, OrdersHandler
 from handlers.relations import BindLogHandler, FreezeHandler, TeamHandler, UnfreezeHandler, UplineHandler
+from handlers.stats import PromoterStatsHandler
 from handlers.wechat import WeChatPushHandler
+from handlers.applications import ApplicationDecisionHandler, ApplicationsHandler
+from miniapp_api.applications import PromoterApplicationHandler
+from miniapp_api.me import MeHandler, MyTeamHandler
+from miniapp_api.session import SessionHandler
+from miniapp_api.subscriptions import SubscriptionsHandler
+from miniapp_api.withdrawals import CancelWithdrawalHandler, MyWithdrawalsHandler
+from handlers.withdrawals import WithdrawalDecisionHandler, WithdrawalsHandler
 
 MEMBER_ID = r"(?P<member_id>[^/]+)"
 
 API_ROUTES: list[tuple[str, type[tornado.web.RequestHandler]]] = [
+    (r"/api/v1/session", SessionHandler),
+    (r"/api/v1/me", MeHandler),
+    (r"/api/v1/team", MyTeamHandler),
+    (r"/api/v1/promoter-application", PromoterApplicationHandler),
+    (r"/api/v1/subscriptions", SubscriptionsHandler),
+    (r"/api/v1/withdrawals", MyWithdrawalsHandler),
+    (r"/api/v1/withdrawals/(?P<withdrawal_id>[^/]+)/cancel", CancelWithdrawalHandler),
+    (r"/api/merchant/v1/withdrawals", WithdrawalsHandler),
+    (r"/api/merchant/v1/withdrawals/(?P<withdrawal_id>[^/]+)/(?P<decision>approve|reject)", WithdrawalDecisionHandler),
+    (r"/api/merchant/v1/applications", ApplicationsHandler),
+    (r"/api/merchant/v1/applications/(?P<application_id>[^/]+)/(?P<decision>approve|reject)", ApplicationDecisionHandler),
     (r"/api/merchant/v1/members", MemberLookupHandler),
     (rf"/api/merchant/v1/members/{MEMBER_ID}", MemberHandler),
     (rf"/api/merchant/v1/members/{MEMBER_ID}/team", TeamHandler),
@@ -25,6 +46,16 @@ API_ROUTES: list[tuple[str, type[tornado.web.RequestHandler]]] = [
     (rf"/api/merchant/v1/members/{MEMBER_ID}/freeze", FreezeHandler),
     (rf"/api/merchant/v1/members/{MEMBER_ID}/unfreeze", UnfreezeHandler),
     (r"/api/merchant/v1/settings/(?P<name>[a-z_]+)", MerchantSettingsHandler),
+    # Posters (issue 4)
+    (r"/api/v1/poster", MyPosterHandler),
+    (rf"/api/merchant/v1/members/{MEMBER_ID}/poster", MemberPosterHandler),
+    (r"/api/merchant/v1/posters/backgrounds", BackgroundsHandler),
+    (r"/api/merchant/v1/posters/backgrounds/(?P<background_id>[0-9a-f]{24})", BackgroundHandler),
+    (r"/api/merchant/v1/orders", OrdersHandler),
+    (r"/api/merchant/v1/orders/(?P<order_no>[^/]+)", OrderHandler),
+    (r"/api/merchant/v1/orders/(?P<order_no>[^/]+)/events", OrderEventsHandler),
+    (r"/api/merchant/v1/commissions", CommissionsHandler),
+    (r"/api/merchant/v1/stats/promoters", PromoterStatsHandler),
 ]
 
 

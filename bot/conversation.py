@@ -10,6 +10,14 @@ from bot.router import MessageRouter, Push, event, push_kind
 from distribution.binding import BindSource
 from distribution.scene import scene_from_event_key
 from services.relations import BindOutcome
+# Posters (issue 4)
+import asyncio
+
+from wechatpy.replies import ImageReply
+
+from bot.dedup import push_id
+from bot.router import menu_click, message
+from services.posters import REPLY_SECONDS, NotAPromoter, PosterUnavailable
 
 UNNAMED_PROMOTER = "推广员"
 
@@ -24,8 +32,13 @@ def pushed_scene(push: Push) -> str | None:
     return scene_from_event_key(push_kind(push.message)[1], key)
 
 
+RESOLVE_UNIONID_JOB = "resolve_unionid"
+
+
 async def _bind_from_scan(push: Push, now: datetime) -> BindOutcome | None:
     upserted = await push.runtime.members.subscribed(push.openid, now)
+    if upserted.created:  # the worker asks WeChat for the unionid that joins the mini-program's member
+        await push.runtime.queue.enqueue(RESOLVE_UNIONID_JOB, {"openid": push.openid})
     scene = pushed_scene(push)
     if scene is None:
         return None
@@ -59,12 +72,49 @@ async def default_reply(push: Push) -> BaseReply | None:
     return None
 
 
+# --- Posters (issue 4): the merchant's keywords (海报 by default) or the POSTER menu key ---------------
+
+POSTER_MENU_KEY = "POSTER"
+NOT_A_PROMOTER = "你还不是推广员，暂时不能生成推广海报。"
+POSTER_UNAVAILABLE = "海报暂时无法生成，请稍后再试。"
+
+
+async def send_poster(push: Push) -> BaseReply | None:
+    """The poster as an image reply when it is ready within WeChat's time; else "success" now and
+    the image by customer-service message once it is."""
+    deadline = asyncio.get_running_loop().time() + REPLY_SECONDS
+    runtime = push.runtime
+    member = await runtime.members.by_oa_openid(push.openid)
+    if member is None:  # followed before this server knew the account
+        upserted = await runtime.members.subscribed(push.openid, datetime.now(timezone.utc))
+        if upserted.created:
+            await runtime.queue.enqueue(RESOLVE_UNIONID_JOB, {"openid": push.openid})
+        member = upserted.member
+    try:
+        media_id = await runtime.posters.for_chat(member, push.openid, push_id(push.message), deadline)
+    except NotAPromoter:
+        return push.text(NOT_A_PROMOTER)
+    except PosterUnavailable:
+        return push.text(POSTER_UNAVAILABLE)
+    return ImageReply(message=push.message, media_id=media_id) if media_id else None
+
+
+async def text_message(push: Push) -> BaseReply | None:
+    """Poster keywords live in the merchant's settings, so they are matched here rather than in the
+    route table; keyword routes still win over this one, and other text gets the default reply."""
+    if await push.runtime.posters.is_keyword(push.message.content):
+        return await send_poster(push)
+    return await default_reply(push)
+
+
 def build_router() -> MessageRouter:
     return MessageRouter(
         [
             event("subscribe", welcome),
             event("scan", scanned),
             event("unsubscribe", farewell),
+            message("text", text_message),  # poster keywords (issue 4), else the default reply
+            menu_click(POSTER_MENU_KEY, send_poster),
         ],
         fallback=default_reply,
     )

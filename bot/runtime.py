@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+from datetime import datetime
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 from typing import AsyncIterator
@@ -15,16 +16,31 @@ from pymongo.asynchronous.database import AsyncDatabase
 from bot.conversation import build_router
 from bot.dedup import PushDeduplicator
 from bot.metrics import Metrics
+from bot.payout import PayoutPort
 from bot.router import MessageRouter
 from bot.wechat import WeChatClient
 from services.members import MemberService
 from services.merchant_settings import MerchantSettings
+from services.applications import ApplicationService
+from services.identity import IdentityService
 from services.relations import RelationService
+from services.sealing import Sealer
+from services.sessions import SessionService
+from services.commissions import CommissionService
+from services.grades import GradeService
+from services.ledger import LedgerService
+from services.notifications import NotificationService, china_time, yuan
+from services.orders import OrderService
+from services.stats import StatsService
+from services.withdrawals import Payee, WithdrawalService
+from services.posters import PosterService, open_poster_service
 from settings import Settings
 from stores import embedded
 from stores.job_queue import JobQueue
+from stores.applications import ApplicationStore
 from stores.bind_log import BindLog
 from stores.members import MemberStore
+from stores.posters import PosterStore
 from stores.mongo import ensure_indexes, open_mongo
 
 log = logging.getLogger(__name__)
@@ -47,6 +63,48 @@ class Runtime:
     merchant_settings: MerchantSettings
     members: MemberService
     relations: RelationService
+    sealer: Sealer
+    sessions: SessionService
+    identity: IdentityService
+    applications: ApplicationService
+    payout: PayoutPort
+    posters: PosterService  # share posters (issue 4)
+    # Orders, commissions, ledger, notifications, stats and grades: built from the fields above.
+    ledger: LedgerService = dataclasses.field(init=False)
+    notifications: NotificationService = dataclasses.field(init=False)
+    grades: GradeService = dataclasses.field(init=False)
+    stats: StatsService = dataclasses.field(init=False)
+    commissions: CommissionService = dataclasses.field(init=False)
+    orders: OrderService = dataclasses.field(init=False)
+    withdrawals: WithdrawalService = dataclasses.field(init=False)
+
+    def __post_init__(self) -> None:
+        self.ledger = LedgerService(self.db)
+        self.notifications = NotificationService(self.db, self.queue, self.oa, self.miniapp, self.settings)
+        self.grades = GradeService(self.mongo, self.db, self.merchant_settings)
+        self.stats = StatsService(self.mongo, self.db, lambda uplines, now: self.grades.evaluate(uplines, "bind", now))
+        self.commissions = CommissionService(self.mongo, self.db, self.notifications, self.grades)
+        self.orders = OrderService(self.mongo, self.db, self.queue, self.merchant_settings, self.notifications,
+                                   self.grades, self.commissions)
+        self.withdrawals = WithdrawalService(self.mongo, self.db, self.relations.members, self.merchant_settings,
+                                             self.queue, self.payout, self.payee_of, self.notify_withdrawal)
+
+    def payee_of(self, member: dict) -> Payee | None:
+        """WeChat Pay credits an openid of one of our apps: the mini-program's first, else the account's."""
+        if member.get("miniapp_openid"):
+            return Payee(self.settings.miniapp_app_id, member["miniapp_openid"])
+        if member.get("oa_openid"):
+            return Payee(self.settings.wechat_app_id, member["oa_openid"])
+        return None
+
+    async def notify_withdrawal(self, kind: str, withdrawal: dict, now: datetime) -> None:
+        data = {"amount": yuan(withdrawal["net_fen"]), "status": withdrawal["status"], "time": china_time(now),
+                "note": withdrawal.get("note") or ""}
+        key = f"{kind}:{withdrawal['_id']}"
+        if kind.endswith("_admin"):
+            await self.notifications.notify_admins(kind, key, data, now)
+        else:
+            await self.notifications.notify(kind, key, withdrawal["member_id"], data, now)
 
 
 async def _mongo_uri(settings: Settings, stack: AsyncExitStack) -> str:
@@ -101,13 +159,15 @@ async def open_runtime(settings: Settings) -> AsyncIterator[Runtime]:
         redis = aioredis.from_url(await _redis_url(settings, stack))
         stack.push_async_callback(redis.aclose)
         api_base = await _wechat_api_base(settings, stack)
-        settings = dataclasses.replace(settings, wechat_api_base=api_base)
+        settings = dataclasses.replace(settings, wechat_api_base=api_base,
+                                       wechat_pay_api_base=settings.wechat_pay_api_base or api_base)
         await ensure_indexes(db)
 
         metrics = Metrics()
         queue = JobQueue(redis, settings.redis_prefix)
         merchant_settings = MerchantSettings(db)
         member_store = MemberStore(db)
+        sealer = Sealer(settings.data_key)
 
         def wechat_client(app_id: str, secret: str) -> WeChatClient:
             client = WeChatClient(
@@ -117,18 +177,34 @@ async def open_runtime(settings: Settings) -> AsyncIterator[Runtime]:
             stack.push_async_callback(client.aclose)
             return client
 
+        oa = wechat_client(settings.wechat_app_id, settings.wechat_app_secret)
+        payout = PayoutPort(settings.wechat_pay_api_base, timeout=settings.wechat_timeout_seconds)
+        stack.push_async_callback(payout.aclose)
+        miniapp = wechat_client(settings.miniapp_app_id, settings.miniapp_app_secret)
+
+        # Posters (issue 4): the CJK font is checked now; drawing happens in a process pool closed with the runtime.
+        posters = open_poster_service(settings, PosterStore(db), member_store, merchant_settings, redis, oa, miniapp,
+                                      queue)
+        stack.push_async_callback(posters.aclose)
+
         yield Runtime(
             settings=settings,
             mongo=mongo,
             db=db,
             redis=redis,
             metrics=metrics,
-            oa=wechat_client(settings.wechat_app_id, settings.wechat_app_secret),
-            miniapp=wechat_client(settings.miniapp_app_id, settings.miniapp_app_secret),
+            oa=oa,
+            miniapp=miniapp,
             router=build_router(),
             dedup=PushDeduplicator(redis, settings.redis_prefix, settings.push_dedup_seconds),
             queue=queue,
             merchant_settings=merchant_settings,
             members=MemberService(member_store),
             relations=RelationService(mongo, member_store, BindLog(db), merchant_settings, queue),
+            sealer=sealer,
+            sessions=SessionService(redis, settings.redis_prefix, settings.session_secret, settings.session_days),
+            identity=IdentityService(mongo, member_store, miniapp, oa, sealer),
+            applications=ApplicationService(mongo, ApplicationStore(db), member_store, merchant_settings, sealer),
+            payout=payout,
+            posters=posters,
         )

@@ -14,9 +14,14 @@ from datetime import datetime, timedelta, timezone
 from functools import partial
 from typing import Any, Awaitable, Callable
 
+from bot.conversation import RESOLVE_UNIONID_JOB
 from bot.notices import send_new_member_notice
 from bot.runtime import Runtime
 from services.relations import NOTIFY_JOB, RESYNC_JOB
+from services.withdrawals import PAY_JOB
+from services.notifications import SEND_JOB
+from services.orders import APPLY_JOB
+from services.posters import POSTER_JOB
 from stores.job_queue import JobHandler
 
 log = logging.getLogger(__name__)
@@ -26,6 +31,15 @@ PeriodicTask = Callable[[Runtime], Awaitable[Any]]
 
 async def notify_new_direct_member(runtime: Runtime, payload: dict[str, Any]) -> None:
     await runtime.relations.notify_upline(payload["bind_id"], partial(send_new_member_notice, runtime))
+
+
+async def resolve_unionid(runtime: Runtime, payload: dict[str, Any]) -> None:
+    log.info("unionid of %s: %s", payload["openid"], await runtime.identity.resolve_oa_unionid(payload["openid"]))
+
+
+async def pay_withdrawal(runtime: Runtime, payload: dict[str, Any]) -> None:
+    outcome = await runtime.withdrawals.pay(payload["withdrawal_id"], datetime.now(timezone.utc))
+    log.info("withdrawal %s: %s", payload["withdrawal_id"], outcome)
 
 
 async def resync_subtree(runtime: Runtime, payload: dict[str, Any]) -> None:
@@ -39,12 +53,57 @@ async def requeue_relation_stragglers(runtime: Runtime) -> int:
 # A job not done this long after its commit was lost between commit and enqueue.
 STRAGGLER_AGE = timedelta(minutes=2)
 
+
+# Orders and commissions (issue 5).
+async def apply_order_events(runtime: Runtime, payload: dict[str, Any]) -> None:
+    await runtime.orders.apply_pending(payload["order_no"])
+
+
+async def send_notification(runtime: Runtime, payload: dict[str, Any]) -> None:
+    await runtime.notifications.send_many(payload["ids"])
+
+
+async def settle_due_commissions(runtime: Runtime, now: datetime | None = None) -> int:
+    return (await runtime.commissions.settle_due(now)).settled
+
+
+async def requeue_order_stragglers(runtime: Runtime, now: datetime | None = None) -> int:
+    """The outbox sweep: events and notifications stored but never queued (a crash in between) are queued."""
+    return await runtime.orders.requeue_due(now) + await runtime.notifications.requeue_due(now)
+
+
+async def count_new_direct_members(runtime: Runtime, now: datetime | None = None) -> int:
+    return await runtime.stats.count_binds(now)
+
+
+async def run_due_tasks(runtime: Runtime, now: datetime) -> dict[str, int]:
+    """What the periodic order tasks do, once, as of `now`: `python -m bot jobs --now`."""
+    return {
+        "settled": await settle_due_commissions(runtime, now),
+        "requeued": await requeue_order_stragglers(runtime, now),
+        "binds_counted": await count_new_direct_members(runtime, now),
+    }
+
+
+# Posters (issue 4): a poster that was not ready within WeChat's 5 s, sent by customer-service message.
+async def send_poster_image(runtime: Runtime, payload: dict[str, Any]) -> None:
+    await runtime.posters.deliver(payload)
+
+
 JOBS: dict[str, RuntimeJob] = {
     NOTIFY_JOB: notify_new_direct_member,
     RESYNC_JOB: resync_subtree,
+    APPLY_JOB: apply_order_events,
+    SEND_JOB: send_notification,
+    RESOLVE_UNIONID_JOB: resolve_unionid,
+    PAY_JOB: pay_withdrawal,
+    POSTER_JOB: send_poster_image,
 }
 PERIODIC: list[tuple[PeriodicTask, float]] = [
     (requeue_relation_stragglers, 60.0),
+    (settle_due_commissions, 60.0),
+    (requeue_order_stragglers, 30.0),
+    (count_new_direct_members, 60.0),
 ]
 
 

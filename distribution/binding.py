@@ -11,7 +11,7 @@ A binding under B while B binds under A would both pass. The service must
 close that race itself (serialise binds, or re-read the upline's chain after
 the write and undo when it now holds the member).
 
-All datetimes must follow one convention (naive UTC, as MongoDB returns them).
+All datetimes must follow one convention: timezone-aware UTC (the MongoDB client is tz_aware).
 """
 
 from __future__ import annotations

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import json
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import tornado.web
 
 from bot.runtime import Runtime
+from distribution.records import InvalidField, Record
+
+R = TypeVar("R", bound=Record)
 
 
 class ApiError(tornado.web.HTTPError):
@@ -44,6 +47,13 @@ class BaseHandler(tornado.web.RequestHandler):
             return json.loads(self.request.body)
         except (ValueError, UnicodeDecodeError) as error:
             raise ApiError(400, "invalid", f"the body is not valid JSON: {error}") from None
+
+    def parse_body(self, record: type[R]) -> R:
+        """The JSON body as `record`; a 400 naming the field when it does not fit."""
+        try:
+            return record.from_dict(self.json_body())
+        except InvalidField as invalid:
+            raise ApiError(400, "invalid", str(invalid), field=invalid.field) from None
 
     def write_json(self, body: Any, status: int = 200) -> None:
         self.set_status(status)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from distribution.records import InvalidField
 from handlers.base import ApiError
 from handlers.merchant import MERCHANT_SECURITY, MerchantHandler
 from handlers.openapi import error_responses, json_response
@@ -38,10 +37,6 @@ class MerchantSettingsHandler(MerchantHandler):
         self.write_json((await self.runtime.merchant_settings.get(self._kind(name))).to_dict())
 
     async def put(self, name: str) -> None:
-        kind = self._kind(name)
-        try:
-            value = kind.from_dict(self.json_body())
-        except InvalidField as invalid:
-            raise ApiError(400, "invalid", str(invalid), field=invalid.field) from None
+        value = self.parse_body(self._kind(name))
         await self.runtime.merchant_settings.put(value)
         self.write_json(value.to_dict())

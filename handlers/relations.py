@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
 from datetime import datetime, timezone
 
 from distribution.binding import BindSource
@@ -11,48 +9,17 @@ from distribution.scene import is_member_id
 from handlers.base import ApiError
 from handlers.merchant import MERCHANT_SECURITY, MerchantHandler
 from handlers.openapi import error_responses, json_response, ref
+from handlers.paging import CURSOR_PARAMETER, LIMIT_PARAMETER, Paging, decode_cursor, encode_cursor, page_schema
 from services.members import member_json
 
-MAX_PAGE = 100
-_LIMIT = {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": MAX_PAGE, "default": 20}}
-_CURSOR = {"name": "cursor", "in": "query", "schema": {"type": "string"}, "description": "next_cursor of the previous page"}
-
-
-def _page_schema(item: dict) -> dict:
-    return {"type": "object", "required": ["items", "next_cursor"],
-            "properties": {"items": {"type": "array", "items": item}, "next_cursor": {"type": ["string", "null"]}}}
-
-
-def encode_cursor(*parts: str) -> str:
-    return base64.urlsafe_b64encode("|".join(parts).encode()).decode()
-
-
-def decode_cursor(raw: str, parts: int) -> list[str]:
-    try:
-        decoded = base64.urlsafe_b64decode(raw.encode()).decode().split("|")
-    except (binascii.Error, UnicodeDecodeError, ValueError):
-        decoded = []
-    if len(decoded) != parts:
-        raise ApiError(400, "invalid", "cursor is not one this API gave out", field="cursor")
-    return decoded
-
-
-class PagedHandler(MerchantHandler):
-    def page_limit(self) -> int:
-        raw = self.get_query_argument("limit", "20")
-        if not raw.isdigit() or not 1 <= int(raw) <= MAX_PAGE:
-            raise ApiError(400, "invalid", f"limit must be a whole number from 1 to {MAX_PAGE}", field="limit")
-        return int(raw)
-
-
-class TeamHandler(PagedHandler):
+class TeamHandler(MerchantHandler, Paging):
     openapi = {
         "get": {
             "summary": "A member's team, newest first: direct members (depth=1) or everyone below (depth=all)",
             "security": MERCHANT_SECURITY,
             "parameters": [{"name": "depth", "in": "query", "schema": {"type": "string", "enum": ["1", "all"], "default": "1"}},
-                           _CURSOR, _LIMIT],
-            "responses": {"200": json_response("A page of members", _page_schema(ref("Member"))),
+                           CURSOR_PARAMETER, LIMIT_PARAMETER],
+            "responses": {"200": json_response("A page of members", page_schema(ref("Member"))),
                           **error_responses(400, 401, 404)},
         }
     }
@@ -62,19 +29,7 @@ class TeamHandler(PagedHandler):
         depth = self.get_query_argument("depth", "1")
         if depth not in ("1", "all"):
             raise ApiError(400, "invalid", "depth must be 1 or all", field="depth")
-        after = None
-        if cursor := self.get_query_argument("cursor", ""):
-            bound_at, last_id = decode_cursor(cursor, 2)
-            try:
-                after = (datetime.fromisoformat(bound_at), last_id)
-            except ValueError:
-                raise ApiError(400, "invalid", "cursor is not one this API gave out", field="cursor") from None
-        limit = self.page_limit()
-        members = await self.runtime.members.store.team_page(member_id, depth == "1", limit, after)
-        next_cursor = None
-        if len(members) == limit:
-            last = members[-1]
-            next_cursor = encode_cursor(last["bound_at"].astimezone(timezone.utc).isoformat(), last["_id"])
+        members, next_cursor = await self.team_page(member_id, 1 if depth == "1" else None)
         self.write_json({"items": [member_json(m) for m in members], "next_cursor": next_cursor})
 
 
@@ -92,13 +47,13 @@ BIND_ENTRY = {
 }
 
 
-class BindLogHandler(PagedHandler):
+class BindLogHandler(MerchantHandler, Paging):
     openapi = {
         "get": {
             "summary": "Every bind attempt of a member, bound or refused, newest first",
             "security": MERCHANT_SECURITY,
-            "parameters": [_CURSOR, _LIMIT],
-            "responses": {"200": json_response("A page of bind attempts", _page_schema(BIND_ENTRY)),
+            "parameters": [CURSOR_PARAMETER, LIMIT_PARAMETER],
+            "responses": {"200": json_response("A page of bind attempts", page_schema(BIND_ENTRY)),
                           **error_responses(400, 401, 404)},
         }
     }

@@ -15,6 +15,8 @@ from pymongo.asynchronous.database import AsyncDatabase
 
 from distribution.binding import BindingSettings
 from distribution.commission_rules import CommissionRules
+from distribution.grades import GradeSettings
+from distribution.poster_settings import PosterSettings
 from distribution.records import Record
 from distribution.withdrawals import WithdrawalRules
 
@@ -25,6 +27,8 @@ SETTINGS_KINDS: dict[str, type[Record]] = {
     "binding": BindingSettings,
     "commission": CommissionRules,
     "withdrawals": WithdrawalRules,
+    "grades": GradeSettings,
+    "posters": PosterSettings,
 }
 
 

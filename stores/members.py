@@ -62,6 +62,8 @@ class StaleRelation(Exception):
 
 # Newest first, the order of the team indexes.
 TEAM_ORDER = [("bound_at", -1), ("_id", -1)]
+# Which field names a member's team at a level (ancestors are nearest first); each has an index.
+TEAM_LEVEL_FIELDS = {1: "upline_id", 2: "ancestor_ids.1", None: "ancestor_ids"}
 
 
 class MemberStore:
@@ -94,6 +96,53 @@ class MemberStore:
                     raise
         member = await self.by_oa_openid(openid)
         return Upserted(member, created=result.upserted_id is not None)
+
+    async def by_miniapp_openid(self, openid: str) -> dict | None:
+        return await self.collection.find_one({"miniapp_openid": openid})
+
+    async def by_unionid(self, unionid: str) -> dict | None:
+        return await self.collection.find_one({"unionid": unionid})
+
+    async def join_miniapp(self, openid: str, unionid: str | None, at: datetime) -> Upserted:
+        """The member of a mini-program user: by openid, else the member holding its unionid, else a new one."""
+        for _ in range(3):
+            member = await self.by_miniapp_openid(openid)
+            if member is not None:
+                return Upserted(member, created=False)
+            if unionid:
+                joined = await self.collection.update_one({"unionid": unionid, "miniapp_openid": None},
+                                                          {"$set": {"miniapp_openid": openid}})
+                if joined.modified_count:
+                    return Upserted(await self.by_miniapp_openid(openid), created=False)
+            fields = {**new_member_fields(at), "miniapp_openid": openid, "unionid": unionid}
+            try:
+                await self.collection.insert_one(fields)
+            except DuplicateKeyError:
+                continue  # a concurrent login of the same user won: look again
+            return Upserted(fields, created=True)
+        raise RuntimeError(f"could not settle the member of mini-program user {openid}")
+
+    async def update_fields(self, member_id: str, changes: dict[str, Any]) -> None:
+        await self.collection.update_one({"_id": member_id}, {"$set": changes})
+
+    async def set_promoter_status(self, member_id: str, status: PromoterStatus,
+                                  session: AsyncClientSession | None = None) -> None:
+        await self.collection.update_one({"_id": member_id}, {"$set": {"promoter_status": status.value}},
+                                         session=session)
+
+    async def attach_unionid(self, member_id: str, unionid: str) -> bool:
+        """DuplicateKeyError when another member holds it; False when the member already has one."""
+        attached = await self.collection.update_one({"_id": member_id, "unionid": None}, {"$set": {"unionid": unionid}})
+        return attached.modified_count == 1
+
+    async def fold(self, bare_id: str, into_id: str, identity: dict[str, Any], session: AsyncClientSession) -> None:
+        """Move a bare member's identity onto another; the bare document stays, pointing at it."""
+        await self.collection.update_one(
+            {"_id": bare_id},
+            {"$unset": {name: "" for name in ("oa_openid", "miniapp_openid", "unionid")}, "$set": {"merged_into": into_id}},
+            session=session,
+        )
+        await self.collection.update_one({"_id": into_id}, {"$set": identity}, session=session)
 
     async def set_frozen(self, member_id: str, frozen: bool) -> bool:
         result = await self.collection.update_one({"_id": member_id}, {"$set": {"frozen": frozen}})
@@ -159,10 +208,11 @@ class MemberStore:
     async def stale_subtrees(self, limit: int) -> list[dict]:
         return await self.collection.find({"subtree_stale": True}).limit(limit).to_list()
 
-    async def team_page(self, member_id: str, direct_only: bool, limit: int,
+    async def team_page(self, member_id: str, level: int | None, limit: int,
                         after: tuple[datetime, str] | None) -> list[dict]:
-        """Newest first, `limit` members after the cursor `(bound_at, _id)`: one indexed range read."""
-        query: dict[str, Any] = {"upline_id" if direct_only else "ancestor_ids": member_id}
+        """Newest first, `limit` members at `level` below (1: direct, 2: theirs; None: the whole team)
+        after the cursor `(bound_at, _id)`: one indexed range read at any tree size."""
+        query: dict[str, Any] = {TEAM_LEVEL_FIELDS[level]: member_id}
         if after is not None:
             bound_at, last_id = after
             query["$or"] = [{"bound_at": {"$lt": bound_at}}, {"bound_at": bound_at, "_id": {"$lt": last_id}}]

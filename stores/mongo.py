@@ -16,12 +16,44 @@ INDEXES: dict[str, list[IndexModel]] = {
         # Direct members, newest first, and the whole team at any depth: one index read each.
         IndexModel([("upline_id", ASCENDING), ("bound_at", DESCENDING), ("_id", DESCENDING)]),
         IndexModel([("ancestor_ids", ASCENDING), ("bound_at", DESCENDING), ("_id", DESCENDING)]),
+        IndexModel([("ancestor_ids.1", ASCENDING), ("bound_at", DESCENDING), ("_id", DESCENDING)]),
         # Subtrees whose ancestors still await a rewrite after a move (a handful at any time).
         IndexModel("subtree_stale", partialFilterExpression={"subtree_stale": True}),
+    ],
+    "applications": [
+        # One pending application per member; decided ones are history.
+        IndexModel("member_id", unique=True, partialFilterExpression={"status": "pending"}),
+        IndexModel([("status", ASCENDING), ("_id", DESCENDING)]),
     ],
     "bind_log": [
         IndexModel([("member_id", ASCENDING), ("_id", DESCENDING)]),
         IndexModel([("notify", ASCENDING), ("at", ASCENDING)], partialFilterExpression={"notify": "pending"}),
+        # Binds counted into the promoters' stats, in id order (services.stats.count_binds).
+        IndexModel([("result", ASCENDING), ("_id", ASCENDING)]),
+    ],
+    # Orders and commissions (issue 5). Queries name only indexed fields: equality first, then one range.
+    "order_events": [
+        IndexModel("order_no"),
+        IndexModel([("state", ASCENDING), ("retry_at", ASCENDING)]),  # the outbox sweep
+    ],
+    "commissions": [
+        IndexModel("order_no"),
+        IndexModel([("status", ASCENDING), ("unfreeze_at", ASCENDING)]),  # settlement: frozen and due
+        IndexModel([("beneficiary_id", ASCENDING), ("sort_key", DESCENDING)]),
+        IndexModel([("beneficiary_id", ASCENDING), ("status", ASCENDING), ("sort_key", DESCENDING)]),
+        IndexModel([("status", ASCENDING), ("sort_key", DESCENDING)]),
+        IndexModel([("sort_key", DESCENDING)]),
+    ],
+    "ledger_entries": [IndexModel([("account_id", ASCENDING), ("at", DESCENDING)])],
+    "notifications": [IndexModel([("status", ASCENDING), ("retry_at", ASCENDING)])],
+    "promoter_daily": [IndexModel("day")],
+    "grade_changes": [IndexModel([("member_id", ASCENDING), ("at", ASCENDING)])],
+    # Posters (issue 4): a member's current poster of a template in one indexed read; drawn posters
+    # expire 40 days after drawing (asked for again, they are redrawn).
+    "poster_images": [
+        IndexModel([("member_id", ASCENDING), ("template_key", ASCENDING), ("slot", ASCENDING),
+                    ("person", ASCENDING), ("created_at", DESCENDING)]),
+        IndexModel("created_at", expireAfterSeconds=40 * 86400),
     ],
 }
 

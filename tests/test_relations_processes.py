@@ -63,7 +63,8 @@ async def test_two_processes_bind_each_member_once(server, mongo_uri):
         for process in processes:
             process.terminate()
         for process in processes:
-            process.wait(10)
+            # Waiting off the loop: the servers' workers may still be talking to this loop's sandbox.
+            await asyncio.to_thread(process.wait, 15)
 
     runtime = server.runtime
     for buyer in buyers:

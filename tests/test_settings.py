@@ -7,6 +7,8 @@ PRODUCTION = {
     "WECHAT_APP_SECRET": "secret",
     "WECHAT_TOKEN": "token123",
     "MERCHANT_API_TOKEN": "a-long-merchant-token",
+    "SESSION_SECRET": "a-session-secret",
+    "DATA_KEY": "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=",
 }
 
 
@@ -39,6 +41,10 @@ def test_production_defaults_to_wechat_itself():
         ({"WECHAT_AES_KEY": "too-short"}, "WECHAT_AES_KEY"),
         ({"WECHAT_TIMEOUT_SECONDS": "0"}, "WECHAT_TIMEOUT_SECONDS"),
         ({"PUSH_DEDUP_SECONDS": "10"}, "PUSH_DEDUP_SECONDS"),
+        ({"SESSION_SECRET": ""}, "SESSION_SECRET"),
+        ({"DATA_KEY": "c2hvcnQ="}, "DATA_KEY"),
+        ({"DATA_KEY": "not base64!"}, "DATA_KEY"),
+        ({"SESSION_DAYS": "0"}, "SESSION_DAYS"),
     ],
 )
 def test_a_bad_value_names_its_variable(change, variable):

@@ -99,7 +99,9 @@ async def test_tencents_published_safe_mode_vector(make_settings):
         "6h0EIBYYI1BD1DlD+C0CR8e6OewpusjZ4uBl9FyJvnhvQl+q5rv1ixrcpCumEPo5MJSgM9ehVsNPfUM669WuMyVWQLCzpu9GhglF2PE="
     )
     settings = make_settings(WECHAT_APP_ID="wx2c2769f8efd9abc2", WECHAT_APP_SECRET="s", WECHAT_TOKEN="spamtest",
-                             WECHAT_AES_KEY=AES_KEY)
+                             WECHAT_AES_KEY=AES_KEY, SESSION_SECRET="a-session-secret",
+                             DATA_KEY="MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=",
+                             SHARE_LINK_SECRET="a-share-link-secret-0123")
     async for server in start_server(settings):
         timestamp, nonce = "1409735669", "1320562132"
         signer = WeChatSigner()

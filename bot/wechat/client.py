@@ -49,7 +49,8 @@ class WeChatClient:
         self._base_url = base_url.rstrip("/")
         self._timeout = timeout
         self._owns_http = http is None
-        self._http = http if http is not None else httpx.AsyncClient()
+        # No per-phase limit of httpx's own: `_send` bounds the whole call by `timeout`.
+        self._http = http if http is not None else httpx.AsyncClient(timeout=None)
         self._on_call = on_call
         self.token = AccessToken(self, redis, key_prefix, fetch_timeout=timeout)
         self.qrcode = QrCodeApi(self)
