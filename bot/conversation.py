@@ -16,7 +16,7 @@ import asyncio
 from wechatpy.replies import ImageReply
 
 from bot.dedup import push_id
-from bot.router import menu_click, message
+from bot.router import fallback, keywords, menu_click
 from services.posters import REPLY_SECONDS, NotAPromoter, PosterUnavailable
 
 UNNAMED_PROMOTER = "推广员"
@@ -99,12 +99,8 @@ async def send_poster(push: Push) -> BaseReply | None:
     return ImageReply(message=push.message, media_id=media_id) if media_id else None
 
 
-async def text_message(push: Push) -> BaseReply | None:
-    """Poster keywords live in the merchant's settings, so they are matched here rather than in the
-    route table; keyword routes still win over this one, and other text gets the default reply."""
-    if await push.runtime.posters.is_keyword(push.message.content):
-        return await send_poster(push)
-    return await default_reply(push)
+async def asks_for_poster(runtime, text: str) -> bool:
+    return await runtime.posters.is_keyword(text)
 
 
 def build_router() -> MessageRouter:
@@ -113,8 +109,8 @@ def build_router() -> MessageRouter:
             event("subscribe", welcome),
             event("scan", scanned),
             event("unsubscribe", farewell),
-            message("text", text_message),  # poster keywords (issue 4), else the default reply
+            keywords(asks_for_poster, send_poster),  # the merchant's (海报 by default)
             menu_click(POSTER_MENU_KEY, send_poster),
         ],
-        fallback=default_reply,
+        otherwise=fallback(default_reply, safe_to_repeat=True),
     )

@@ -1,8 +1,13 @@
 """The official account's message router: one table from push to handler.
 
-A route matches a text keyword, a menu click key, an event name or a message
-type; the most specific match wins, in that order, else the fallback. Each
-feature adds a line to the table in `bot.conversation`.
+A route matches a text keyword (fixed, or from a lookup such as the
+merchant's settings), a menu click key, an event name or a message type; the
+most specific match wins, in that order, else the fallback. Each feature adds
+a line to the table in `bot.conversation`.
+
+A route declared `safe_to_repeat` changes nothing and always says the same
+for the same push (its replies carry the push's own time), so WeChat's
+retries of it need no de-duplication: the door just answers them again.
 """
 
 from __future__ import annotations
@@ -29,21 +34,29 @@ class Push:
         return self.message.source
 
     def text(self, content: str) -> TextReply:
-        return TextReply(message=self.message, content=content)
+        # The push's time, not the clock's: a repeated push gets the very same bytes.
+        return TextReply(message=self.message, content=content, time=self.message.time)
 
 
 Handler = Callable[[Push], Awaitable[BaseReply | None]]
+KeywordMatcher = Callable[["Runtime", str], Awaitable[bool]]
 
 
 @dataclass(frozen=True)
 class Route:
-    kind: str  # "keyword" | "click" | "event" | "message"
-    value: str
+    kind: str  # "keyword" | "keywords" | "click" | "event" | "message" | "fallback"
+    value: str | KeywordMatcher
     handler: Handler
+    safe_to_repeat: bool = False
 
 
 def keyword(text: str, handler: Handler) -> Route:
     return Route("keyword", text.strip(), handler)
+
+
+def keywords(matches: KeywordMatcher, handler: Handler) -> Route:
+    """Keywords known only at run time (e.g. the merchant's settings); fixed keywords are tried first."""
+    return Route("keywords", matches, handler)
 
 
 def menu_click(key: str, handler: Handler) -> Route:
@@ -56,6 +69,10 @@ def event(name: str, handler: Handler) -> Route:
 
 def message(msg_type: str, handler: Handler) -> Route:
     return Route("message", msg_type.lower(), handler)
+
+
+def fallback(handler: Handler, safe_to_repeat: bool = False) -> Route:
+    return Route("fallback", "", handler, safe_to_repeat)
 
 
 # wechatpy renames a follow through a parametric QR code; to WeChat it is one event.
@@ -72,20 +89,30 @@ def push_kind(msg: BaseMessage) -> tuple[str, str]:
 
 
 class MessageRouter:
-    def __init__(self, routes: Iterable[Route], fallback: Handler):
-        self._table: dict[tuple[str, str], Handler] = {}
+    def __init__(self, routes: Iterable[Route], otherwise: Route):
+        self._table: dict[tuple[str, str], Route] = {}
+        self._keyword_matchers: list[Route] = []
         for route in routes:
+            if route.kind == "keywords":
+                self._keyword_matchers.append(route)
+                continue
             key = (route.kind, route.value)
             if key in self._table:
                 raise ValueError(f"two routes for {route.kind} {route.value!r}")
-            self._table[key] = route.handler
-        self._fallback = fallback
+            self._table[key] = route
+        self._otherwise = otherwise
 
-    def resolve(self, msg: BaseMessage) -> Handler:
+    async def resolve(self, push: Push) -> Route:
+        msg = push.message
         msg_type, event_name = push_kind(msg)
+        text = (msg.content or "").strip() if msg_type == "text" else None
+        if text is not None:
+            if ("keyword", text) in self._table:
+                return self._table[("keyword", text)]
+            for route in self._keyword_matchers:
+                if await route.value(push.runtime, text):
+                    return route
         candidates: list[tuple[str, str]] = []
-        if msg_type == "text":
-            candidates.append(("keyword", (msg.content or "").strip()))
         if event_name == "click":
             candidates.append(("click", msg.key or ""))
         if event_name:
@@ -94,7 +121,4 @@ class MessageRouter:
         for candidate in candidates:
             if candidate in self._table:
                 return self._table[candidate]
-        return self._fallback
-
-    async def dispatch(self, push: Push) -> BaseReply | None:
-        return await self.resolve(push.message)(push)
+        return self._otherwise

@@ -62,15 +62,18 @@ class WeChatPushHandler(BaseHandler):
         self.runtime.metrics.push_seconds.labels(event_name or msg_type).observe(time.perf_counter() - started)
 
     async def _answer_once(self, msg) -> str:
+        push = Push(msg, self.runtime)
+        route = await self.runtime.router.resolve(push)
+        if route.safe_to_repeat:
+            return _rendered(await route.handler(push))
         dedup = self.runtime.dedup
         for _ in range(2):
             if await dedup.claim(msg):
                 try:
-                    reply = await self.runtime.router.dispatch(Push(msg, self.runtime))
+                    rendered = _rendered(await route.handler(push))
                 except BaseException:
                     await dedup.release(msg)
                     raise
-                rendered = reply.render() if reply is not None else "success"
                 await dedup.remember(msg, rendered)
                 return rendered
             earlier = await dedup.earlier_reply(msg)
@@ -83,3 +86,7 @@ class WeChatPushHandler(BaseHandler):
         self.set_status(rejected.status)
         self.set_header("Content-Type", "text/plain; charset=utf-8")
         self.finish(str(rejected))
+
+
+def _rendered(reply) -> str:
+    return reply.render() if reply is not None else "success"

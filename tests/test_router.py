@@ -3,7 +3,7 @@
 import pytest
 from wechatpy import parse_message
 
-from bot.router import MessageRouter, event, keyword, menu_click, message
+from bot.router import MessageRouter, Push, event, fallback, keyword, keywords, menu_click, message
 from bot.simulate import event_xml, push_xml, text_xml
 
 
@@ -24,9 +24,14 @@ async def router():
             event("click", await named("other-click")),
             event("subscribe", await named("subscribe")),
             message("image", await named("image")),
+            keywords(merchant_keywords, await named("merchant-keyword")),
         ],
-        fallback=await named("fallback"),
+        otherwise=fallback(await named("fallback")),
     )
+
+
+async def merchant_keywords(runtime, text: str) -> bool:
+    return text.casefold() in {"poster", "邀请码"}
 
 
 @pytest.mark.parametrize(
@@ -34,6 +39,8 @@ async def router():
     [
         (text_xml("o", " 海报 "), "poster-keyword"),
         (text_xml("o", "海报呢"), "any-text"),
+        (text_xml("o", " Poster"), "merchant-keyword"),
+        (text_xml("o", "邀请码"), "merchant-keyword"),
         (event_xml("o", "CLICK", "POSTER"), "poster-menu"),
         (event_xml("o", "click", "OTHER"), "other-click"),
         (event_xml("o", "SUBSCRIBE"), "subscribe"),  # event names arrive in either case
@@ -43,7 +50,8 @@ async def router():
     ],
 )
 async def test_most_specific_route_wins(router, xml, expected):
-    assert await router.resolve(parse_message(xml))(None) == expected
+    route = await router.resolve(Push(parse_message(xml), runtime=None))
+    assert await route.handler(None) == expected
 
 
 def test_a_route_may_be_declared_once():
@@ -51,4 +59,4 @@ def test_a_route_may_be_declared_once():
         return None
 
     with pytest.raises(ValueError, match="two routes"):
-        MessageRouter([keyword("海报", handler), keyword(" 海报", handler)], fallback=handler)
+        MessageRouter([keyword("海报", handler), keyword(" 海报", handler)], otherwise=fallback(handler))

@@ -9,7 +9,7 @@ import pytest
 from wechatpy import parse_message
 from wechatpy.utils import WeChatSigner
 
-from bot.router import MessageRouter, event
+from bot.router import MessageRouter, event, fallback
 from bot.simulate import PushSigner, event_xml, text_xml
 from tests.conftest import start_server
 from tests.push_samples import EVENTS, MESSAGES, UNKNOWN_MESSAGE, fill
@@ -205,7 +205,7 @@ async def test_three_deliveries_of_one_push_do_the_work_once_and_reply_alike(ser
         await asyncio.sleep(0.3)  # the retries arrive while the first is still working
         return push.text(f"welcome #{len(calls)}")
 
-    server.runtime.router = MessageRouter([event("subscribe", slow_welcome)], fallback=slow_welcome)
+    server.runtime.router = MessageRouter([event("subscribe", slow_welcome)], otherwise=fallback(slow_welcome))
     query, body = server.signer.sign(event_xml("o_retry", "subscribe", at=1700000000))
     concurrent = await asyncio.gather(*(server.http.post("/wechat", params=query, content=body) for _ in range(3)))
     late = await server.http.post("/wechat", params=query, content=body)  # after the first finished
@@ -221,7 +221,7 @@ async def test_retried_text_message_is_deduplicated_by_msgid(server):
         calls.append(push.message.id)
         return push.text("hi")
 
-    server.runtime.router = MessageRouter([], fallback=counting)
+    server.runtime.router = MessageRouter([], otherwise=fallback(counting))
     xml = text_xml("o_text", "hello", msg_id=42)
     for _ in range(3):
         assert reply_text((await server.push(xml)).text) == "hi"
@@ -238,8 +238,15 @@ async def test_a_failed_first_delivery_lets_the_retry_do_the_work(server):
             raise RuntimeError("store went away")
         return push.text("done")
 
-    server.runtime.router = MessageRouter([], fallback=flaky)
+    server.runtime.router = MessageRouter([], otherwise=fallback(flaky))
     xml = text_xml("o_flaky", "hello", msg_id=7)
     assert (await server.push(xml)).status_code == 500
     assert reply_text((await server.push(xml)).text) == "done"
     assert len(attempts) == 2
+
+
+async def test_a_reply_safe_to_repeat_is_answered_again_identically_without_redis(server):
+    xml = text_xml("o_plain_text", "随便说点什么", msg_id=99, at=1700000000)
+    replies = {(await server.push(xml)).text for _ in range(3)}
+    assert len(replies) == 1 and reply_text(replies.pop()) == server.runtime.settings.default_reply
+    assert [k async for k in server.runtime.redis.scan_iter(match=f"{server.runtime.settings.redis_prefix}push:*")] == []
