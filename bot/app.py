@@ -19,6 +19,7 @@ from handlers.wechat import WeChatPushHandler
 from handlers.applications import ApplicationDecisionHandler, ApplicationsHandler
 from miniapp_api.applications import PromoterApplicationHandler
 from miniapp_api.me import MeHandler, MyTeamHandler
+from miniapp_api.money import MyCommissionsHandler, MyLedgerHandler
 from miniapp_api.session import SessionHandler
 from miniapp_api.subscriptions import SubscriptionsHandler
 from miniapp_api.withdrawals import CancelWithdrawalHandler, MyWithdrawalsHandler
@@ -32,6 +33,8 @@ API_ROUTES: list[tuple[str, type[tornado.web.RequestHandler]]] = [
     (r"/api/v1/team", MyTeamHandler),
     (r"/api/v1/promoter-application", PromoterApplicationHandler),
     (r"/api/v1/subscriptions", SubscriptionsHandler),
+    (r"/api/v1/commissions", MyCommissionsHandler),
+    (r"/api/v1/ledger", MyLedgerHandler),
     (r"/api/v1/withdrawals", MyWithdrawalsHandler),
     (r"/api/v1/withdrawals/(?P<withdrawal_id>[^/]+)/cancel", CancelWithdrawalHandler),
     (r"/api/merchant/v1/withdrawals", WithdrawalsHandler),

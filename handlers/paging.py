@@ -49,18 +49,25 @@ class Paging(tornado.web.RequestHandler):
             raise ApiError(400, "invalid", f"limit must be a whole number from 1 to {MAX_PAGE}", field="limit")
         return int(raw)
 
+    def time_cursor(self) -> tuple[datetime, str] | None:
+        """The `(time, _id)` position after which this page starts, for lists ordered newest first."""
+        if not (cursor := self.get_query_argument("cursor", "")):
+            return None
+        at, last_id = decode_cursor(cursor, 2)
+        try:
+            return datetime.fromisoformat(at), last_id
+        except ValueError:
+            raise _bad_cursor() from None
+
+    @staticmethod
+    def next_time_cursor(page: list[dict], limit: int, time_field: str) -> str | None:
+        if len(page) < limit:
+            return None
+        last = page[-1]
+        return encode_cursor(last[time_field].astimezone(timezone.utc).isoformat(), last["_id"])
+
     async def team_page(self, member_id: str, level: int | None) -> tuple[list[dict], str | None]:
         """A page of `member_id`'s team at `level` (None: everyone below), and the cursor of the next."""
-        after = None
-        if cursor := self.get_query_argument("cursor", ""):
-            bound_at, last_id = decode_cursor(cursor, 2)
-            try:
-                after = (datetime.fromisoformat(bound_at), last_id)
-            except ValueError:
-                raise _bad_cursor() from None
-        limit = self.page_limit()
+        after, limit = self.time_cursor(), self.page_limit()
         members = await self.runtime.members.store.team_page(member_id, level, limit, after)
-        if len(members) < limit:
-            return members, None
-        last = members[-1]
-        return members, encode_cursor(last["bound_at"].astimezone(timezone.utc).isoformat(), last["_id"])
+        return members, self.next_time_cursor(members, limit, "bound_at")

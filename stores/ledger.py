@@ -87,6 +87,14 @@ class LedgerStore:
         async for document in self.accounts.find({}, batch_size=5000):
             yield document["_id"], balances_of(document)
 
+    async def page(self, account_id: str, limit: int, after: tuple[datetime, str] | None) -> list[dict]:
+        """An account's entries newest first, `limit` after the cursor `(at, _id)`: one indexed range read."""
+        query: dict = {"account_id": account_id}
+        if after is not None:
+            at, key = after
+            query["$or"] = [{"at": {"$lt": at}}, {"at": at, "_id": {"$lt": key}}]
+        return await self.entries.find(query).sort([("at", -1), ("_id", -1)]).limit(limit).to_list()
+
     async def entries_of(self, account_id: str, limit: int = 200) -> list[Entry]:
         cursor = self.entries.find({"account_id": account_id}).sort("at", -1).limit(limit)
         return [entry_from_document(document) async for document in cursor]

@@ -44,7 +44,7 @@ INDEXES: dict[str, list[IndexModel]] = {
         IndexModel([("status", ASCENDING), ("sort_key", DESCENDING)]),
         IndexModel([("sort_key", DESCENDING)]),
     ],
-    "ledger_entries": [IndexModel([("account_id", ASCENDING), ("at", DESCENDING)])],
+    "ledger_entries": [IndexModel([("account_id", ASCENDING), ("at", DESCENDING), ("_id", DESCENDING)])],
     "notifications": [IndexModel([("status", ASCENDING), ("retry_at", ASCENDING)])],
     "promoter_daily": [IndexModel("day")],
     "grade_changes": [IndexModel([("member_id", ASCENDING), ("at", ASCENDING)])],

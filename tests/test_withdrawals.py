@@ -219,3 +219,21 @@ async def test_subscription_consents_are_counted_per_template(server):
                        "template_ids"), ({"template_ids": [""], "accepted": []}, "template_ids[0]")):
         response = await server.http.post("/api/v1/subscriptions", json=bad, headers=headers)
         assert response.status_code == 400 and response.json()["error"]["field"] == field
+
+
+async def test_my_commissions_and_ledger_are_mine_and_paged(server):
+    session, headers = await promoter(server, "ledger_reader", 3_000)
+    await promoter(server, "someone_else", 9_999)
+    seen, cursor = [], None
+    while True:
+        params = {"limit": "1", **({"cursor": cursor} if cursor else {})}
+        page = (await server.http.get("/api/v1/ledger", params=params, headers=headers)).json()
+        seen += page["items"]
+        if not (cursor := page["next_cursor"]):
+            break
+    assert sorted((e["bucket"], e["amount_fen"]) for e in seen) == [("available", 3_000), ("frozen", -3_000),
+                                                                    ("frozen", 3_000)]
+    assert (await server.http.get("/api/v1/commissions", headers=headers)).json() == {"items": [], "next_cursor": None}
+    bad = await server.http.get("/api/v1/commissions", params={"status": "lost"}, headers=headers)
+    assert bad.status_code == 400 and bad.json()["error"]["field"] == "status"
+    assert (await server.http.get("/api/v1/ledger", params={"cursor": "bad"}, headers=headers)).status_code == 400

@@ -1,0 +1,59 @@
+"""A member's own money: commissions and ledger entries, newest first."""
+
+from __future__ import annotations
+
+from handlers.base import ApiError, BaseHandler
+from handlers.openapi import error_responses, json_response, ref
+from handlers.paging import CURSOR_PARAMETER, LIMIT_PARAMETER, Paging, decode_cursor, encode_cursor, page_schema
+from miniapp_api.auth import MINIAPP_SECURITY, MiniappHandler
+from services.commissions import CommissionStatus, commission_json
+
+COMMISSION_STATUSES = [status.value for status in CommissionStatus]
+STATUS_PARAMETER = {"name": "status", "in": "query", "schema": {"type": "string", "enum": COMMISSION_STATUSES}}
+
+
+async def write_commission_page(handler: BaseHandler | Paging, member_id: str | None) -> None:
+    """A page of commissions (of one beneficiary, or all), filtered by ?status=; shared with the merchant API."""
+    status = handler.get_query_argument("status", "").strip() or None
+    if status is not None and status not in COMMISSION_STATUSES:
+        raise ApiError(400, "invalid", f"status must be one of {', '.join(COMMISSION_STATUSES)}", field="status")
+    before = decode_cursor(cursor, 1)[0] if (cursor := handler.get_query_argument("cursor", "")) else None
+    limit = handler.page_limit()
+    page = await handler.runtime.commissions.page(member_id, status, before, limit)
+    next_cursor = encode_cursor(page[-1]["sort_key"]) if len(page) == limit else None
+    handler.write_json({"items": [commission_json(each) for each in page], "next_cursor": next_cursor})
+
+
+class MyCommissionsHandler(MiniappHandler, Paging):
+    openapi = {
+        "get": {"summary": "My commissions, newest first", "security": MINIAPP_SECURITY,
+                "parameters": [STATUS_PARAMETER, CURSOR_PARAMETER, LIMIT_PARAMETER],
+                "responses": {"200": json_response("A page of commissions", page_schema(ref("Commission"))),
+                              **error_responses(400, 401)}},
+    }
+
+    async def get(self) -> None:
+        await write_commission_page(self, self.member["_id"])
+
+
+LEDGER_ENTRY = {
+    "type": "object", "required": ["id", "bucket", "amount_fen", "kind", "ref", "at"],
+    "properties": {"id": {"type": "string"}, "bucket": {"type": "string", "enum": ["frozen", "available", "locked"]},
+                   "amount_fen": {"type": "integer"}, "kind": {"type": "string"}, "ref": {"type": "string"},
+                   "at": {"type": "string", "format": "date-time"}},
+}
+
+
+class MyLedgerHandler(MiniappHandler, Paging):
+    openapi = {
+        "get": {"summary": "Every movement of my money, newest first", "security": MINIAPP_SECURITY,
+                "parameters": [CURSOR_PARAMETER, LIMIT_PARAMETER],
+                "responses": {"200": json_response("A page of ledger entries", page_schema(LEDGER_ENTRY)),
+                              **error_responses(400, 401)}},
+    }
+
+    async def get(self) -> None:
+        after, limit = self.time_cursor(), self.page_limit()
+        entries = await self.runtime.ledger.store.page(self.member["_id"], limit, after)
+        items = [{"id": e["_id"], **{k: e[k] for k in ("bucket", "amount_fen", "kind", "ref", "at")}} for e in entries]
+        self.write_json({"items": items, "next_cursor": self.next_time_cursor(entries, limit, "at")})
