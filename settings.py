@@ -68,7 +68,6 @@ class Settings:
     data_key: bytes  # AES-256-GCM key for session keys and phone numbers
     wechat_timeout_seconds: float
     push_dedup_seconds: int
-    new_member_template_id: str | None  # None: uplines are not told of new direct members
     # Orders and commissions (issue 5): who hears of new orders, and the templates of each notification.
     merchant_admin_openids: tuple[str, ...]  # official-account openids of the merchant's admins
     notify_templates: Mapping[str, Mapping[str, "NotifyTemplate"]]  # kind -> channel -> template
@@ -107,6 +106,7 @@ class NotifyTemplate:
 _COMMISSION_FIELDS = (("amount", "amount1"), ("order_no", "character_string2"), ("time", "time3"))
 _ADMIN_ORDER_FIELDS = (("order_no", "keyword1"), ("amount", "keyword2"), ("items", "keyword3"), ("time", "keyword4"))
 _WITHDRAWAL_FIELDS = (("amount", "amount1"), ("status", "phrase2"), ("time", "time3"), ("note", "thing4"))
+_NEW_MEMBER_FIELDS = (("member", "thing1"), ("team", "number2"), ("time", "time3"))
 _APPLICATION_FIELDS = (("result", "phrase1"), ("note", "thing2"), ("time", "time3"))
 SANDBOX_NOTIFY_TEMPLATES: dict[str, dict[str, NotifyTemplate]] = {
     "commission_arrived": {
@@ -125,6 +125,7 @@ SANDBOX_NOTIFY_TEMPLATES: dict[str, dict[str, NotifyTemplate]] = {
        for kind in ("withdrawal_paid", "withdrawal_rejected", "withdrawal_returned")},
     "withdrawal_requested_admin": {"template": NotifyTemplate("sandbox_tpl_withdrawal_request", _WITHDRAWAL_FIELDS)},
     "application_decided": {"template": NotifyTemplate("sandbox_tpl_application_decided", _APPLICATION_FIELDS)},
+    "new_direct_member": {"template": NotifyTemplate("sandbox_tpl_new_direct_member", _NEW_MEMBER_FIELDS)},
 }
 
 
@@ -256,7 +257,6 @@ def _parse(env: Mapping[str, str]) -> Settings:
         data_key=_data_key(required("DATA_KEY", DEMO_DATA_KEY)),
         wechat_timeout_seconds=_positive_float(get("WECHAT_TIMEOUT_SECONDS") or "5", "WECHAT_TIMEOUT_SECONDS"),
         push_dedup_seconds=_positive_int(get("PUSH_DEDUP_SECONDS") or "300", "PUSH_DEDUP_SECONDS", minimum=60),
-        new_member_template_id=get("NOTIFY_NEW_MEMBER_TEMPLATE") or ("sandbox_new_member" if demo else None),
         merchant_admin_openids=_openids(get("MERCHANT_ADMIN_OPENIDS"), "MERCHANT_ADMIN_OPENIDS"),
         notify_templates=_notify_templates(get("NOTIFY_TEMPLATES"), "NOTIFY_TEMPLATES", demo),
         **_poster_settings(get, demo),

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from datetime import datetime
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 from typing import AsyncIterator
@@ -29,10 +28,10 @@ from services.sessions import SessionService
 from services.commissions import CommissionService
 from services.grades import GradeService
 from services.ledger import LedgerService
-from services.notifications import NotificationService, china_time, yuan
+from services.notifications import NotificationService
 from services.orders import OrderService
 from services.stats import StatsService
-from services.withdrawals import Payee, WithdrawalService
+from services.withdrawals import PayeeApps, WithdrawalService
 from services.posters import PosterService, open_poster_service
 from settings import Settings
 from stores import embedded
@@ -61,50 +60,20 @@ class Runtime:
     dedup: PushDeduplicator
     queue: JobQueue
     merchant_settings: MerchantSettings
+    sealer: Sealer
+    notifications: NotificationService
     members: MemberService
     relations: RelationService
-    sealer: Sealer
     sessions: SessionService
     identity: IdentityService
     applications: ApplicationService
-    payout: PayoutPort
-    posters: PosterService  # share posters (issue 4)
-    # Orders, commissions, ledger, notifications, stats and grades: built from the fields above.
-    ledger: LedgerService = dataclasses.field(init=False)
-    notifications: NotificationService = dataclasses.field(init=False)
-    grades: GradeService = dataclasses.field(init=False)
-    stats: StatsService = dataclasses.field(init=False)
-    commissions: CommissionService = dataclasses.field(init=False)
-    orders: OrderService = dataclasses.field(init=False)
-    withdrawals: WithdrawalService = dataclasses.field(init=False)
-
-    def __post_init__(self) -> None:
-        self.ledger = LedgerService(self.db)
-        self.notifications = NotificationService(self.db, self.queue, self.oa, self.miniapp, self.settings)
-        self.grades = GradeService(self.mongo, self.db, self.merchant_settings)
-        self.stats = StatsService(self.mongo, self.db, lambda uplines, now: self.grades.evaluate(uplines, "bind", now))
-        self.commissions = CommissionService(self.mongo, self.db, self.notifications, self.grades)
-        self.orders = OrderService(self.mongo, self.db, self.queue, self.merchant_settings, self.notifications,
-                                   self.grades, self.commissions)
-        self.withdrawals = WithdrawalService(self.mongo, self.db, self.relations.members, self.merchant_settings,
-                                             self.queue, self.payout, self.payee_of, self.notify_withdrawal)
-
-    def payee_of(self, member: dict) -> Payee | None:
-        """WeChat Pay credits an openid of one of our apps: the mini-program's first, else the account's."""
-        if member.get("miniapp_openid"):
-            return Payee(self.settings.miniapp_app_id, member["miniapp_openid"])
-        if member.get("oa_openid"):
-            return Payee(self.settings.wechat_app_id, member["oa_openid"])
-        return None
-
-    async def notify_withdrawal(self, kind: str, withdrawal: dict, now: datetime) -> None:
-        data = {"amount": yuan(withdrawal["net_fen"]), "status": withdrawal["status"], "time": china_time(now),
-                "note": withdrawal.get("note") or ""}
-        key = f"{kind}:{withdrawal['_id']}"
-        if kind.endswith("_admin"):
-            await self.notifications.notify_admins(kind, key, data, now)
-        else:
-            await self.notifications.notify(kind, key, withdrawal["member_id"], data, now)
+    posters: PosterService
+    ledger: LedgerService
+    grades: GradeService
+    stats: StatsService
+    commissions: CommissionService
+    orders: OrderService
+    withdrawals: WithdrawalService
 
 
 async def _mongo_uri(settings: Settings, stack: AsyncExitStack) -> str:
@@ -182,10 +151,13 @@ async def open_runtime(settings: Settings) -> AsyncIterator[Runtime]:
         stack.push_async_callback(payout.aclose)
         miniapp = wechat_client(settings.miniapp_app_id, settings.miniapp_app_secret)
 
-        # Posters (issue 4): the CJK font is checked now; drawing happens in a process pool closed with the runtime.
+        # Posters: the CJK font is checked now; drawing happens in a process pool closed with the runtime.
         posters = open_poster_service(settings, PosterStore(db), member_store, merchant_settings, redis, oa, miniapp,
                                       queue)
         stack.push_async_callback(posters.aclose)
+        notifications = NotificationService(db, queue, oa, miniapp, settings)
+        grades = GradeService(mongo, db, merchant_settings)
+        commissions = CommissionService(mongo, db, notifications, grades)
 
         yield Runtime(
             settings=settings,
@@ -199,12 +171,20 @@ async def open_runtime(settings: Settings) -> AsyncIterator[Runtime]:
             dedup=PushDeduplicator(redis, settings.redis_prefix, settings.push_dedup_seconds),
             queue=queue,
             merchant_settings=merchant_settings,
-            members=MemberService(member_store),
-            relations=RelationService(mongo, member_store, BindLog(db), merchant_settings, queue),
             sealer=sealer,
+            notifications=notifications,
+            members=MemberService(member_store),
+            relations=RelationService(mongo, member_store, BindLog(db), merchant_settings, queue, notifications),
             sessions=SessionService(redis, settings.redis_prefix, settings.session_secret, settings.session_days),
             identity=IdentityService(mongo, member_store, miniapp, oa, sealer),
-            applications=ApplicationService(mongo, ApplicationStore(db), member_store, merchant_settings, sealer),
-            payout=payout,
+            applications=ApplicationService(mongo, ApplicationStore(db), member_store, merchant_settings, sealer,
+                                            notifications),
             posters=posters,
+            ledger=LedgerService(db),
+            grades=grades,
+            stats=StatsService(mongo, db, lambda uplines, now: grades.evaluate(uplines, "bind", now)),
+            commissions=commissions,
+            orders=OrderService(mongo, db, queue, merchant_settings, notifications, grades, commissions),
+            withdrawals=WithdrawalService(mongo, db, member_store, merchant_settings, queue, payout,
+                                          PayeeApps(settings.miniapp_app_id, settings.wechat_app_id), notifications),
         )

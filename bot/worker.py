@@ -10,14 +10,13 @@ import asyncio
 import logging
 import os
 import socket
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 from functools import partial
 from typing import Any, Awaitable, Callable
 
 from bot.conversation import RESOLVE_UNIONID_JOB
-from bot.notices import send_new_member_notice
 from bot.runtime import Runtime
-from services.relations import NOTIFY_JOB, RESYNC_JOB
+from services.relations import RESYNC_JOB
 from services.withdrawals import PAY_JOB
 from services.notifications import SEND_JOB
 from services.orders import APPLY_JOB
@@ -28,10 +27,6 @@ log = logging.getLogger(__name__)
 
 RuntimeJob = Callable[[Runtime, dict[str, Any]], Awaitable[None]]
 PeriodicTask = Callable[[Runtime], Awaitable[Any]]
-
-async def notify_new_direct_member(runtime: Runtime, payload: dict[str, Any]) -> None:
-    await runtime.relations.notify_upline(payload["bind_id"], partial(send_new_member_notice, runtime))
-
 
 async def resolve_unionid(runtime: Runtime, payload: dict[str, Any]) -> None:
     log.info("unionid of %s: %s", payload["openid"], await runtime.identity.resolve_oa_unionid(payload["openid"]))
@@ -46,12 +41,9 @@ async def resync_subtree(runtime: Runtime, payload: dict[str, Any]) -> None:
     await runtime.relations.resync(payload["member_id"])
 
 
-async def requeue_relation_stragglers(runtime: Runtime) -> int:
-    return await runtime.relations.requeue_stragglers(STRAGGLER_AGE, datetime.now(timezone.utc))
+async def requeue_stale_subtrees(runtime: Runtime) -> int:
+    return await runtime.relations.requeue_stale_subtrees()
 
-
-# A job not done this long after its commit was lost between commit and enqueue.
-STRAGGLER_AGE = timedelta(minutes=2)
 
 
 # Orders and commissions (issue 5).
@@ -91,7 +83,6 @@ async def send_poster_image(runtime: Runtime, payload: dict[str, Any]) -> None:
 
 
 JOBS: dict[str, RuntimeJob] = {
-    NOTIFY_JOB: notify_new_direct_member,
     RESYNC_JOB: resync_subtree,
     APPLY_JOB: apply_order_events,
     SEND_JOB: send_notification,
@@ -100,7 +91,7 @@ JOBS: dict[str, RuntimeJob] = {
     POSTER_JOB: send_poster_image,
 }
 PERIODIC: list[tuple[PeriodicTask, float]] = [
-    (requeue_relation_stragglers, 60.0),
+    (requeue_stale_subtrees, 60.0),
     (settle_due_commissions, 60.0),
     (requeue_order_stragglers, 30.0),
     (count_new_direct_members, 60.0),

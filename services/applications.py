@@ -9,6 +9,7 @@ from pymongo.errors import DuplicateKeyError
 
 from distribution.binding import BindingSettings, PromoterStatus, UplineEligibility
 from services.merchant_settings import MerchantSettings
+from services.notifications import NotificationService, china_time
 from services.sealing import Sealer
 from stores.applications import APPROVED, REJECTED, ApplicationStore
 from stores.members import MemberStore
@@ -22,8 +23,9 @@ class ApplicationRefused(Exception):
 
 class ApplicationService:
     def __init__(self, client: AsyncMongoClient, applications: ApplicationStore, members: MemberStore,
-                 merchant_settings: MerchantSettings, sealer: Sealer):
+                 merchant_settings: MerchantSettings, sealer: Sealer, notifications: NotificationService):
         self.client = client
+        self.notifications = notifications
         self.applications = applications
         self.members = members
         self.merchant_settings = merchant_settings
@@ -59,4 +61,7 @@ class ApplicationService:
         async with self.client.start_session() as session:
             if not await session.with_transaction(in_transaction):
                 raise ApplicationRefused("already_decided", f"the application was {application['status']} already")
+        await self.notifications.notify(
+            "application_decided", f"application:{application_id}", application["member_id"],
+            {"result": "已通过" if approve else "未通过", "note": note or "", "time": china_time(at)}, at)
         return await self.applications.get(application_id)

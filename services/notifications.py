@@ -74,6 +74,7 @@ KINDS: dict[str, Audience] = {
     "withdrawal_returned": Audience.PROMOTER,
     "withdrawal_requested_admin": Audience.ADMIN,
     "application_decided": Audience.PROMOTER,
+    "new_direct_member": Audience.PROMOTER,
 }
 
 

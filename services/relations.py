@@ -8,9 +8,10 @@ nothing to update and the attempt is decided again on fresh data — so a
 hundred concurrent scans bind exactly one upline, and two members binding
 under each other at once cannot make a cycle.
 
-After the commit (never inside it): the upline's notification is queued,
-and a member that brought a team along has its descendants' ancestors
-rewritten (inline when small, by the worker when large).
+The upline's notice is recorded in the same transaction (so it exists
+exactly when the bind does) and sent by the notification service, once.
+After the commit, a member that brought a team along has its descendants'
+ancestors rewritten (inline when small, by the worker when large).
 
 Cost of a re-bind: the bind itself is the same constant handful of writes;
 rewriting the subtree touches every descendant once, `resync_batch` per
@@ -23,8 +24,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import datetime, timedelta
-from typing import Any, Awaitable, Callable
+from datetime import datetime
 
 from pymongo import AsyncMongoClient
 
@@ -32,9 +32,12 @@ from distribution.binding import Bind, BindingSettings, BindSource, Refusal, dec
 from distribution.scene import parse_promoter_scene
 from distribution.tree import move_counter_deltas
 from services.merchant_settings import MerchantSettings
-from stores.bind_log import BindLog
+from services.notifications import NotificationService, china_time
+from stores.bind_log import BIND_LOG, BindLog, bind_entry
 from stores.job_queue import JobQueue
-from stores.members import MemberStore, StaleRelation, snapshot
+from stores.members import MemberStore, snapshot
+from stores.notifications import NOTIFICATIONS
+from stores.writes import Conflict, WriteSet, commit
 
 log = logging.getLogger(__name__)
 
@@ -43,12 +46,9 @@ log = logging.getLogger(__name__)
 MALFORMED_SCENE = "malformed_scene"
 CONTENDED = "contended"
 
-NOTIFY_JOB = "notify_new_direct_member"
 RESYNC_JOB = "resync_subtree"
-
-
-# Sends the notice (upline, new member, bound at); False when there is no way to reach the upline.
-NewMemberSender = Callable[[dict, dict, datetime], Awaitable[bool]]
+NEW_DIRECT_MEMBER = "new_direct_member"
+UNNAMED_MEMBER = "新成员"
 
 
 @dataclass(frozen=True)
@@ -66,9 +66,10 @@ class RelationService:
     attempts = 5
 
     def __init__(self, client: AsyncMongoClient, members: MemberStore, bind_log: BindLog,
-                 merchant_settings: MerchantSettings, queue: JobQueue, *,
+                 merchant_settings: MerchantSettings, queue: JobQueue, notifications: NotificationService, *,
                  inline_resync_limit: int = 1000, resync_batch: int = 1000):
         self.client = client
+        self.notifications = notifications
         self.members = members
         self.bind_log = bind_log
         self.merchant_settings = merchant_settings
@@ -100,10 +101,10 @@ class RelationService:
                 await self._refused(member_id, upline_id, source, decision.reason.value, at, detail)
                 return BindOutcome.refused(decision.reason.value, upline)
             try:
-                bind_id = await self._write(decision, member, upline, detail)
-            except StaleRelation:
+                await self._write(decision, member, upline, detail)
+            except Conflict:
                 continue
-            await self._after_bind(bind_id, member)
+            await self._after_bind(member)
             return BindOutcome(True, upline=upline)
         await self._refused(member_id, upline_id, source, CONTENDED, at, detail)
         return BindOutcome.refused(CONTENDED, upline)
@@ -113,24 +114,23 @@ class RelationService:
         await self.bind_log.record(member_id=member_id, upline_id=upline_id, source=source.value, result="refused",
                                    reason=reason, at=at, detail=detail)
 
-    async def _write(self, bind: Bind, member: dict, upline: dict, detail: dict | None) -> str:
-        """The bind log entry's id, which keys the upline's notification."""
+    async def _write(self, bind: Bind, member: dict, upline: dict, detail: dict | None) -> None:
         team_size = member.get("team_count", 0)
-        deltas = move_counter_deltas(bind.expected_ancestor_ids, bind.ancestor_ids, team_size)
+        writes = WriteSet()
+        self.members.plan_bind(bind, snapshot(upline), team_size,
+                               move_counter_deltas(bind.expected_ancestor_ids, bind.ancestor_ids, team_size), writes)
+        entry = bind_entry(member_id=bind.member_id, upline_id=bind.upline_id, previous_upline_id=bind.expected_upline_id,
+                           source=bind.source.value, result="bound", at=bind.bound_at, detail=detail)
+        writes.insert(BIND_LOG, [entry])
+        notice = self.notifications.member_record(
+            NEW_DIRECT_MEMBER, f"bind:{entry['_id']}", bind.upline_id,
+            {"member": member.get("nickname") or UNNAMED_MEMBER, "team": upline.get("team_count", 0) + 1 + team_size,
+             "time": china_time(bind.bound_at)}, bind.bound_at)
+        writes.insert(NOTIFICATIONS, [notice])
+        writes.then(lambda: self.notifications.enqueue([notice["_id"]]))
+        await commit(self.client, self.members.collection.database, writes)
 
-        async def in_transaction(session: Any) -> str:
-            await self.members.write_bind(bind, snapshot(upline), team_size, deltas, session)
-            return await self.bind_log.record(
-                member_id=bind.member_id, upline_id=bind.upline_id, previous_upline_id=bind.expected_upline_id,
-                source=bind.source.value, result="bound", at=bind.bound_at,
-                detail={**(detail or {}), "notify": "pending"}, session=session,
-            )
-
-        async with self.client.start_session() as session:
-            return await session.with_transaction(in_transaction)
-
-    async def _after_bind(self, bind_id: str, member: dict) -> None:
-        await self.queue.enqueue(NOTIFY_JOB, {"bind_id": bind_id})
+    async def _after_bind(self, member: dict) -> None:
         if member.get("team_count", 0) == 0:
             return
         if member["team_count"] <= self.inline_resync_limit:
@@ -144,30 +144,12 @@ class RelationService:
             return 0
         return await self.members.resync_subtree(member, self.resync_batch)
 
-    async def requeue_stragglers(self, older_than: timedelta, now: datetime) -> int:
-        """The outbox sweep: work whose job was lost (a crash between commit and enqueue) is queued again."""
-        queued = 0
-        for member in await self.members.stale_subtrees(limit=100):
+    async def requeue_stale_subtrees(self) -> int:
+        """The outbox sweep of subtree rewrites: those whose job was lost (a crash after the commit) go again."""
+        stale = await self.members.stale_subtrees(limit=100)
+        for member in stale:
             await self.queue.enqueue(RESYNC_JOB, {"member_id": member["_id"]})
-            queued += 1
-        for bind_id in await self.bind_log.pending_notifications(before=now - older_than, limit=100):
-            await self.queue.enqueue(NOTIFY_JOB, {"bind_id": bind_id})
-            queued += 1
-        return queued
-
-    async def notify_upline(self, bind_id: str, send: NewMemberSender) -> None:
-        """Tell the upline of its new direct member, once per bind however often the job runs."""
-        entry = await self.bind_log.claim_notification(bind_id)
-        if entry is None:
-            return
-        found = await self.members.several([entry["member_id"], entry["upline_id"]])
-        upline, member = found.get(entry["upline_id"]), found.get(entry["member_id"])
-        try:
-            sent = await send(upline, member, entry["at"]) if upline and member else False
-        except BaseException:
-            await self.bind_log.finish_notification(bind_id, "pending")
-            raise
-        await self.bind_log.finish_notification(bind_id, "sent" if sent else "skipped")
+        return len(stale)
 
     async def set_frozen(self, member_id: str, frozen: bool) -> bool:
         return await self.members.set_frozen(member_id, frozen)

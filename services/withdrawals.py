@@ -21,7 +21,6 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Awaitable, Callable
 
 from bson import ObjectId
 from pymongo import AsyncMongoClient
@@ -39,6 +38,7 @@ from distribution.withdrawals import (
     check_withdrawal,
 )
 from services.merchant_settings import MerchantSettings
+from services.notifications import NotificationService, china_time, yuan
 from stores.job_queue import JobQueue, RetryLater
 from stores.ledger import ACCOUNTS, LedgerStore
 from stores.members import MemberStore
@@ -78,24 +78,34 @@ class Payee:
     openid: str
 
 
-# Tells the member or the merchant's admins of a step: (notification kind, withdrawal, now).
-Notify = Callable[[str, dict, datetime], Awaitable[None]]
+@dataclass(frozen=True)
+class PayeeApps:
+    miniapp_app_id: str
+    oa_app_id: str
+
+    def payee_of(self, member: dict) -> Payee | None:
+        """The mini-program's openid first, else the official account's."""
+        if member.get("miniapp_openid"):
+            return Payee(self.miniapp_app_id, member["miniapp_openid"])
+        if member.get("oa_openid"):
+            return Payee(self.oa_app_id, member["oa_openid"])
+        return None
 
 
 class WithdrawalService:
     def __init__(self, client: AsyncMongoClient, db: AsyncDatabase, members: MemberStore,
-                 merchant_settings: MerchantSettings, queue: JobQueue, payout: PayoutPort,
-                 payee_of: Callable[[dict], Payee | None], notify: Notify):
+                 merchant_settings: MerchantSettings, queue: JobQueue, payout: PayoutPort, payees: PayeeApps,
+                 notifications: NotificationService):
         self.client = client
         self.db = db
         self.members = members
+        self.payees = payees
+        self.notifications = notifications
         self.store = WithdrawalStore(db)
         self.ledger = LedgerStore(db)
         self.merchant_settings = merchant_settings
         self.queue = queue
         self.payout = payout
-        self.payee_of = payee_of
-        self.notify = notify
 
     async def request(self, member: dict, amount_fen: int, method: str, bank_sealed: str | None,
                       now: datetime) -> dict:
@@ -199,7 +209,7 @@ class WithdrawalService:
         if withdrawal["method"] != "wechat_balance":
             return "paid by the merchant by hand"
         member = await self.members.get(withdrawal["member_id"])
-        payee = self.payee_of(member) if member else None
+        payee = self.payees.payee_of(member) if member else None
         if payee is None:
             return await self._give_up(withdrawal, "NO_OPENID", "the promoter has no openid WeChat Pay can credit", now)
         try:
@@ -213,6 +223,15 @@ class WithdrawalService:
             return await self._give_up(withdrawal, failed.code, str(failed), now)
         await self._commit_move(withdrawal, WithdrawalStatus.PAID, now, extra={"batch_id": batch_id})
         return "paid"
+
+    async def notify(self, kind: str, withdrawal: dict, now: datetime) -> None:
+        data = {"amount": yuan(withdrawal["net_fen"]), "status": withdrawal["status"], "time": china_time(now),
+                "note": withdrawal.get("note") or ""}
+        key = f"{kind}:{withdrawal['_id']}"
+        if kind.endswith("_admin"):
+            await self.notifications.notify_admins(kind, key, data, now)
+        else:
+            await self.notifications.notify(kind, key, withdrawal["member_id"], data, now)
 
     async def _give_up(self, withdrawal: dict, code: str, reason: str, now: datetime) -> str:
         """approved -> failed -> returned in one transaction: the amount goes back to available."""

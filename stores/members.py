@@ -14,6 +14,7 @@ from pymongo.errors import DuplicateKeyError
 
 from distribution.binding import Bind, MemberSnapshot, PromoterStatus
 from distribution.tree import CounterDeltas
+from stores.writes import WriteSet
 
 
 def new_member_id() -> str:
@@ -56,10 +57,7 @@ class Upserted:
     created: bool
 
 
-class StaleRelation(Exception):
-    """The member or the upline changed since they were read: read again and decide again."""
-
-
+MEMBERS = "members"
 # Newest first, the order of the team indexes.
 TEAM_ORDER = [("bound_at", -1), ("_id", -1)]
 # Which field names a member's team at a level (ancestors are nearest first); each has an index.
@@ -68,7 +66,7 @@ TEAM_LEVEL_FIELDS = {1: "upline_id", 2: "ancestor_ids.1", None: "ancestor_ids"}
 
 class MemberStore:
     def __init__(self, db: AsyncDatabase):
-        self.collection = db["members"]
+        self.collection = db[MEMBERS]
 
     async def get(self, member_id: str) -> dict | None:
         return await self.collection.find_one({"_id": member_id})
@@ -148,36 +146,27 @@ class MemberStore:
         result = await self.collection.update_one({"_id": member_id}, {"$set": {"frozen": frozen}})
         return result.matched_count == 1
 
-    async def write_bind(self, bind: Bind, upline: MemberSnapshot, team_size: int, deltas: CounterDeltas,
-                         session: AsyncClientSession) -> None:
-        """The bind and its counters, inside the caller's transaction.
+    @staticmethod
+    def plan_bind(bind: Bind, upline: MemberSnapshot, team_size: int, deltas: CounterDeltas, writes: WriteSet) -> None:
+        """The bind and its counters, as guarded writes of one step.
 
         Both the member and the upline must still be as they were read: the
-        member so that one of many concurrent attempts wins, the upline so that
-        two members binding under each other at once (a cycle neither read
-        could see) conflict on its document and the loser decides again.
+        member so that one of many concurrent attempts wins (team_count too:
+        the counters moved along with it were computed from it), the upline so
+        that two members binding under each other at once (a cycle neither
+        read could see) conflict on its document and the loser decides again.
         """
-        moved = await self.collection.update_one(
-            # team_count too: the counters moved along with the member were computed from it.
-            {"_id": bind.member_id, "ancestor_ids": list(bind.expected_ancestor_ids), "bound_at": bind.expected_bound_at,
-             "team_count": team_size},
-            {"$set": {"upline_id": bind.upline_id, "ancestor_ids": list(bind.ancestor_ids), "bound_at": bind.bound_at,
-                      "bind_source": bind.source.value, "subtree_stale": team_size > 0}},
-            session=session,
-        )
-        if moved.modified_count != 1:
-            raise StaleRelation(bind.member_id)
-        guarded = await self.collection.update_one(
-            {"_id": upline.id, "ancestor_ids": list(upline.ancestor_ids), "frozen": {"$ne": True}},
-            {"$inc": _increments(deltas, upline.id)},
-            session=session,
-        )
-        if guarded.matched_count != 1:
-            raise StaleRelation(upline.id)
-        others = [UpdateOne({"_id": member_id}, {"$inc": _increments(deltas, member_id)})
-                  for member_id in sorted(set(deltas.team_count) | set(deltas.direct_count)) if member_id != upline.id]
-        if others:
-            await self.collection.bulk_write(others, ordered=False, session=session)
+        writes.guard(MEMBERS,
+                     {"_id": bind.member_id, "ancestor_ids": list(bind.expected_ancestor_ids),
+                      "bound_at": bind.expected_bound_at, "team_count": team_size},
+                     {"$set": {"upline_id": bind.upline_id, "ancestor_ids": list(bind.ancestor_ids),
+                               "bound_at": bind.bound_at, "bind_source": bind.source.value,
+                               "subtree_stale": team_size > 0}})
+        writes.guard(MEMBERS, {"_id": upline.id, "ancestor_ids": list(upline.ancestor_ids), "frozen": {"$ne": True}},
+                     {"$inc": _increments(deltas, upline.id)})
+        for member_id in sorted(set(deltas.team_count) | set(deltas.direct_count)):
+            if member_id != upline.id:
+                writes.update(MEMBERS, UpdateOne({"_id": member_id}, {"$inc": _increments(deltas, member_id)}))
 
     async def resync_subtree(self, member: dict, batch_size: int) -> int:
         """Rewrite the ancestors of `member`'s descendants after it moved, `batch_size` at a time.

@@ -27,7 +27,6 @@ INDEXES: dict[str, list[IndexModel]] = {
     ],
     "bind_log": [
         IndexModel([("member_id", ASCENDING), ("_id", DESCENDING)]),
-        IndexModel([("notify", ASCENDING), ("at", ASCENDING)], partialFilterExpression={"notify": "pending"}),
         # Binds counted into the promoters' stats, in id order (services.stats.count_binds).
         IndexModel([("result", ASCENDING), ("_id", ASCENDING)]),
     ],

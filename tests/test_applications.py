@@ -38,6 +38,8 @@ async def test_apply_review_approve_then_the_promoter_may_be_an_upline(server):
     approved = await server.http.post(f"/api/merchant/v1/applications/{applied.json()['id']}/approve", headers=MERCHANT)
     assert approved.status_code == 200 and approved.json()["status"] == "approved"
     assert (await server.runtime.members.get(promoter_id))["promoter_status"] == "approved"
+    told = await server.runtime.db.notifications.find_one({"kind": "application_decided", "member_id": promoter_id})
+    assert told["data"]["result"] == "已通过"
     bound = await server.runtime.relations.bind(buyer["_id"], promoter_id, BindSource.OA_SCAN, datetime.now(timezone.utc))
     assert bound.bound
 

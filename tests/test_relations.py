@@ -64,7 +64,7 @@ async def test_follow_through_a_promoters_code_binds_and_names_the_promoter(serv
 
     await drain(runtime)
     (sent,) = template_sends(sandbox)
-    assert sent.body["touser"] == "o_promoter" and sent.body["template_id"] == runtime.settings.new_member_template_id
+    assert sent.body["touser"] == "o_promoter" and sent.body["template_id"] == "sandbox_tpl_new_direct_member"
 
 
 async def test_wechats_three_deliveries_bind_once_count_once_notify_once(server, sandbox):
@@ -87,10 +87,10 @@ async def test_a_notification_job_run_twice_sends_once(server, sandbox):
     buyer = await add_member(runtime)
     await runtime.relations.bind(buyer["_id"], promoter["_id"], BindSource.SHARE_LINK, NOW)
     (entry,) = await runtime.db.bind_log.find({"result": "bound"}).to_list()
-    await runtime.queue.enqueue("notify_new_direct_member", {"bind_id": entry["_id"]})  # a duplicate job
-    assert await drain(runtime) == 2
+    await runtime.notifications.enqueue([f"bind:{entry['_id']}"])  # a duplicate job
+    await drain(runtime)
     assert len(template_sends(sandbox)) == 1
-    assert (await runtime.db.bind_log.find_one({"_id": entry["_id"]}))["notify"] == "sent"
+    assert (await runtime.db.notifications.find_one({"_id": f"bind:{entry['_id']}"}))["status"] == "sent"
 
 
 async def test_scan_by_a_follower_binds_once_then_first_bind_wins(server):
@@ -283,6 +283,6 @@ async def test_a_lost_job_is_requeued_by_the_sweep(server, sandbox):
     promoter, buyer = await add_member(runtime, oa_openid="o_lost"), await add_member(runtime)
     await runtime.relations.bind(buyer["_id"], promoter["_id"], BindSource.OA_SCAN, NOW)
     await runtime.redis.delete(runtime.queue.stream)  # the enqueued job vanished (a crash after commit)
-    assert await runtime.relations.requeue_stragglers(timedelta(minutes=2), datetime.now(timezone.utc)) == 1
+    assert await runtime.notifications.requeue_due(datetime.now(timezone.utc) + timedelta(minutes=10)) == 1
     await drain(runtime)
     assert len(template_sends(sandbox)) == 1
