@@ -5,17 +5,30 @@ Thin: parsing and answering here, everything else in `services.orders`.
 
 from __future__ import annotations
 
-import base64
-import binascii
-
 from distribution.records import InvalidField
-from handlers.base import ApiError
+from handlers.base import ApiError, BaseHandler
 from handlers.merchant import MERCHANT_SECURITY, MerchantHandler
 from handlers.openapi import error_responses, json_response, ref
+from handlers.paging import CURSOR_PARAMETER, LIMIT_PARAMETER, Paging, decode_cursor, encode_cursor, page_schema
 from services.commissions import CommissionStatus, commission_json
 from services.orders import ORDER_NO, OrderConflict, OrderNotFound, event_json, order_json, parse_new_order
 
-MAX_PAGE = 100
+COMMISSION_STATUSES = [status.value for status in CommissionStatus]
+STATUS_PARAMETER = {"name": "status", "in": "query", "schema": {"type": "string", "enum": COMMISSION_STATUSES}}
+
+
+async def write_commission_page(handler: BaseHandler | Paging, member_id: str | None) -> None:
+    """A page of commissions (of one beneficiary, or all), filtered by ?status=; shared with the merchant API."""
+    status = handler.get_query_argument("status", "").strip() or None
+    if status is not None and status not in COMMISSION_STATUSES:
+        raise ApiError(400, "invalid", f"status must be one of {', '.join(COMMISSION_STATUSES)}", field="status")
+    before = decode_cursor(cursor, 1)[0] if (cursor := handler.get_query_argument("cursor", "")) else None
+    limit = handler.page_limit()
+    page = await handler.runtime.commissions.page(member_id, status, before, limit)
+    next_cursor = encode_cursor(page[-1]["sort_key"]) if len(page) == limit else None
+    handler.write_json({"items": [commission_json(each) for each in page], "next_cursor": next_cursor})
+
+
 _ORDER_NO_SCHEMA = {"type": "string", "pattern": ORDER_NO.pattern, "maxLength": 64}
 
 
@@ -109,50 +122,20 @@ class OrderEventsHandler(MerchantHandler):
                         status=202 if received.created else 200)
 
 
-class CommissionsHandler(MerchantHandler):
+class CommissionsHandler(MerchantHandler, Paging):
     openapi = {
         "get": {
             "summary": "Commissions, newest first, of one promoter and/or in one status",
             "security": MERCHANT_SECURITY,
-            "parameters": [
-                {"name": "member_id", "in": "query", "schema": {"type": "string"}},
-                {"name": "status", "in": "query",
-                 "schema": {"type": "string", "enum": [status.value for status in CommissionStatus]}},
-                {"name": "cursor", "in": "query", "schema": {"type": "string"},
-                 "description": "next_cursor of the previous page"},
-                {"name": "limit", "in": "query",
-                 "schema": {"type": "integer", "minimum": 1, "maximum": MAX_PAGE, "default": 20}},
-            ],
-            "responses": {
-                "200": json_response("A page of commissions", {
-                    "type": "object", "required": ["items", "next_cursor"],
-                    "properties": {"items": {"type": "array", "items": ref("Commission")},
-                                   "next_cursor": {"type": ["string", "null"]}}}),
-                **error_responses(400, 401),
-            },
+            "parameters": [{"name": "member_id", "in": "query", "schema": {"type": "string"}},
+                           STATUS_PARAMETER, CURSOR_PARAMETER, LIMIT_PARAMETER],
+            "responses": {"200": json_response("A page of commissions", page_schema(ref("Commission"))),
+                          **error_responses(400, 401)},
         }
     }
 
     async def get(self) -> None:
-        member_id = self.get_query_argument("member_id", "").strip() or None
-        status = self.get_query_argument("status", "").strip() or None
-        if status is not None and status not in {each.value for each in CommissionStatus}:
-            raise ApiError(400, "invalid", f"status must be one of {', '.join(CommissionStatus)}", field="status")
-        raw_limit = self.get_query_argument("limit", "20")
-        if not raw_limit.isdigit() or not 1 <= int(raw_limit) <= MAX_PAGE:
-            raise ApiError(400, "invalid", f"limit must be a whole number from 1 to {MAX_PAGE}", field="limit")
-        limit = int(raw_limit)
-        before = None
-        if cursor := self.get_query_argument("cursor", ""):
-            try:
-                before = base64.urlsafe_b64decode(cursor.encode()).decode()
-            except (binascii.Error, UnicodeDecodeError, ValueError):
-                before = ""
-            if "|" not in before:
-                raise ApiError(400, "invalid", "cursor is not one this API gave out", field="cursor")
-        page = await self.runtime.commissions.page(member_id, status, before, limit)
-        next_cursor = base64.urlsafe_b64encode(page[-1]["sort_key"].encode()).decode() if len(page) == limit else None
-        self.write_json({"items": [commission_json(each) for each in page], "next_cursor": next_cursor})
+        await write_commission_page(self, self.get_query_argument("member_id", "").strip() or None)
 
 
 __all__ = ["CommissionsHandler", "OrderEventsHandler", "OrderHandler", "OrdersHandler", "order_json"]

@@ -32,10 +32,11 @@ def _bad_cursor() -> ApiError:
 
 def decode_cursor(raw: str, parts: int) -> list[str]:
     try:
-        decoded = base64.urlsafe_b64decode(raw.encode()).decode().split("|")
+        # The last part may hold "|" itself (a commission's sort key does).
+        decoded = base64.b64decode(raw.encode(), altchars=b"-_", validate=True).decode().split("|", parts - 1)
     except (binascii.Error, UnicodeDecodeError, ValueError):
         decoded = []
-    if len(decoded) != parts:
+    if len(decoded) != parts or not all(decoded):
         raise _bad_cursor()
     return decoded
 

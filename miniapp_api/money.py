@@ -2,27 +2,10 @@
 
 from __future__ import annotations
 
-from handlers.base import ApiError, BaseHandler
 from handlers.openapi import error_responses, json_response, ref
-from handlers.paging import CURSOR_PARAMETER, LIMIT_PARAMETER, Paging, decode_cursor, encode_cursor, page_schema
+from handlers.orders import STATUS_PARAMETER, write_commission_page
+from handlers.paging import CURSOR_PARAMETER, LIMIT_PARAMETER, Paging, page_schema
 from miniapp_api.auth import MINIAPP_SECURITY, MiniappHandler
-from services.commissions import CommissionStatus, commission_json
-
-COMMISSION_STATUSES = [status.value for status in CommissionStatus]
-STATUS_PARAMETER = {"name": "status", "in": "query", "schema": {"type": "string", "enum": COMMISSION_STATUSES}}
-
-
-async def write_commission_page(handler: BaseHandler | Paging, member_id: str | None) -> None:
-    """A page of commissions (of one beneficiary, or all), filtered by ?status=; shared with the merchant API."""
-    status = handler.get_query_argument("status", "").strip() or None
-    if status is not None and status not in COMMISSION_STATUSES:
-        raise ApiError(400, "invalid", f"status must be one of {', '.join(COMMISSION_STATUSES)}", field="status")
-    before = decode_cursor(cursor, 1)[0] if (cursor := handler.get_query_argument("cursor", "")) else None
-    limit = handler.page_limit()
-    page = await handler.runtime.commissions.page(member_id, status, before, limit)
-    next_cursor = encode_cursor(page[-1]["sort_key"]) if len(page) == limit else None
-    handler.write_json({"items": [commission_json(each) for each in page], "next_cursor": next_cursor})
-
 
 class MyCommissionsHandler(MiniappHandler, Paging):
     openapi = {
