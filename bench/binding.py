@@ -1,0 +1,495 @@
+"""Scan-and-bind throughput through RelationService.bind (python -m bench.binding).
+
+Measured in one run, on one embedded SecantusDB (":memory:", started here as a
+child process) and the Redis at 127.0.0.1:6379 under a key prefix of its own
+(`bench:<uuid>:`, whose keys, and only those, are deleted at the end):
+
+    raw:  the conditional write a bind is built around, alone:
+          update_one({_id, upline_id: None}, {$set: {upline_id, ancestor_ids, bound_at, bind_source}})
+          on a fresh member. The issue names find_one_and_update as the
+          baseline; on SecantusDB find_one_and_update scans the whole
+          collection, so by the project's rule the same conditional
+          update_one stands in for it.
+    bind: RelationService.bind(member, promoter, OA_SCAN) in first-bind mode,
+          a fresh member under one of the promoters of a small existing tree
+          (root <- 10 promoters <- 30 promoters, plus a 30-deep chain).
+
+Both run with the same concurrency (distinct members, never the same member
+twice), on the same `members` collection of the same size, alternating in
+rounds so that neither gets a warmer or fuller database. Target: bind/s >=
+0.5 x raw/s.
+
+Then the cost of one bind in commands, counted with a pymongo
+CommandListener on the service's own AsyncMongoClient and with a counting
+wrapper around the redis.asyncio client's execute_command (and pipelines): sequential binds at depth 1 (under the
+root), 2 (under a promoter) and 31 (under the leaf of a 30-deep chain), and
+the average under concurrency, where retried transactions add commands.
+
+The service is the one bot.runtime.open_runtime builds (so it is wired as the
+server wires it); its Mongo client is given the listener (open_mongo's own
+options plus event_listeners) and its Redis client counts what it sends.
+
+Flags: --concurrency, --seconds (per phase), --rounds, --depth-binds.
+Exit status 0 only when the ratio meets the target and the counters check out.
+Bounded: every phase stops after --seconds (or when its pool of fresh
+members runs out); the whole run is cut off after --max-seconds.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import functools
+import shutil
+import signal
+import statistics
+import sys
+import tempfile
+import time
+import uuid
+from collections import Counter
+from contextlib import AsyncExitStack
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any, Awaitable, Callable, Iterable
+
+from pymongo import monitoring
+
+import stores.mongo
+from bot.runtime import open_runtime
+from distribution.binding import BindSource
+from settings import load_settings
+from stores.embedded import start_secantusdb
+from stores.members import new_member_fields
+
+REDIS_URL = "redis://127.0.0.1:6379/0"
+TARGET_RATIO = 0.5
+CHAIN_DEPTH = 30
+TOP_PROMOTERS = 10  # directly under the root
+SUB_PROMOTERS = 30  # under the top promoters
+T0 = datetime(2026, 11, 1, tzinfo=timezone.utc)
+
+
+# --------------------------------------------------------------------------- counting clients
+
+
+class CommandCounter(monitoring.CommandListener):
+    """Every command the client sends, by (command, collection); update/insert/delete statements too."""
+
+    def __init__(self) -> None:
+        self.commands: Counter[tuple[str, str]] = Counter()
+        self.statements: Counter[str] = Counter()
+        self.failures: Counter[str] = Counter()
+
+    def started(self, event: monitoring.CommandStartedEvent) -> None:
+        name = event.command_name
+        target = event.command.get(name)
+        self.commands[(name, target if isinstance(target, str) else "")] += 1
+        for key in ("updates", "documents", "deletes"):
+            if key in event.command:
+                self.statements[f"{name} statements"] += len(event.command[key])
+
+    def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
+        pass
+
+    def failed(self, event: monitoring.CommandFailedEvent) -> None:
+        self.failures[event.command_name] += 1
+
+    def snapshot(self) -> "Counts":
+        return Counts(Counter(self.commands), Counter(self.statements), Counter(self.failures))
+
+
+def count_redis_commands(client: Any) -> Counter:
+    """Count every command `client` (a redis.asyncio.Redis) sends from now on, pipelined ones too."""
+    counts: Counter[str] = Counter()
+    send = client.execute_command
+    make_pipeline = client.pipeline
+
+    def name_of(args: tuple) -> str:
+        return (args[0].decode() if isinstance(args[0], bytes) else str(args[0])).upper()
+
+    async def execute_command(*args: Any, **options: Any) -> Any:
+        counts[name_of(args)] += 1
+        return await send(*args, **options)
+
+    def pipeline(*args: Any, **kwargs: Any) -> Any:
+        pipe = make_pipeline(*args, **kwargs)
+        run = pipe.execute
+
+        async def execute(*eargs: Any, **ekwargs: Any) -> Any:
+            for command_args, _options in pipe.command_stack:
+                counts[f"{name_of(command_args)} (pipelined)"] += 1
+            return await run(*eargs, **ekwargs)
+
+        pipe.execute = execute
+        return pipe
+
+    client.execute_command = execute_command  # instance attributes: every holder of the client is counted
+    client.pipeline = pipeline
+    return counts
+
+
+@dataclass
+class Counts:
+    commands: Counter = field(default_factory=Counter)
+    statements: Counter = field(default_factory=Counter)
+    failed: Counter = field(default_factory=Counter)
+    redis: Counter = field(default_factory=Counter)
+
+    def __sub__(self, other: "Counts") -> "Counts":
+        return Counts(self.commands - other.commands, self.statements - other.statements,
+                      self.failed - other.failed, self.redis - other.redis)
+
+    def __add__(self, other: "Counts") -> "Counts":
+        return Counts(self.commands + other.commands, self.statements + other.statements,
+                      self.failed + other.failed, self.redis + other.redis)
+
+
+@dataclass
+class Bench:
+    listener: CommandCounter
+    redis_counts: Counter
+    relations: Any  # the runtime's RelationService
+    members_collection: Any
+
+    def counts(self) -> Counts:
+        snap = self.listener.snapshot()
+        snap.redis = Counter(self.redis_counts)
+        return snap
+
+
+# --------------------------------------------------------------------------- data
+
+
+def member_doc(created_at: datetime, **fields: Any) -> dict:
+    return {**new_member_fields(created_at), **fields}
+
+
+def small_tree() -> tuple[dict, list[dict], list[dict], list[dict]]:
+    """root <- 10 promoters <- 30 promoters, and root <- c1 <- ... <- c30; counters consistent."""
+    root = member_doc(T0 - timedelta(days=30), nickname="root")
+    docs, parents = [root], {}
+    chain: list[dict] = []
+    for level in range(CHAIN_DEPTH):
+        upline = chain[-1] if chain else root
+        chain.append(member_doc(T0 - timedelta(days=29), nickname=f"c{level + 1}"))
+        parents[chain[-1]["_id"]] = upline
+    top = [member_doc(T0 - timedelta(days=20), nickname=f"p{i}") for i in range(TOP_PROMOTERS)]
+    sub = [member_doc(T0 - timedelta(days=10), nickname=f"q{i}") for i in range(SUB_PROMOTERS)]
+    for promoter in top:
+        parents[promoter["_id"]] = root
+    for i, promoter in enumerate(sub):
+        parents[promoter["_id"]] = top[i % TOP_PROMOTERS]
+    by_id = {root["_id"]: root}
+    for doc in chain + top + sub:  # parents before children
+        upline = parents[doc["_id"]]
+        doc.update(upline_id=upline["_id"], ancestor_ids=[upline["_id"], *upline["ancestor_ids"]],
+                   bound_at=doc["created_at"] + timedelta(hours=1), bind_source="oa_scan")
+        by_id[doc["_id"]] = doc
+        upline["direct_count"] += 1
+        for ancestor_id in doc["ancestor_ids"]:
+            by_id[ancestor_id]["team_count"] += 1
+    docs += chain + top + sub
+    return root, chain, top + sub, docs
+
+
+# --------------------------------------------------------------------------- phases
+
+
+async def run_phase(op: Callable[[Any], Awaitable[Any]], items: Iterable[Any], concurrency: int,
+                    seconds: float) -> tuple[int, float, list[Any]]:
+    """`concurrency` workers take items until the time is up or the items run out."""
+    source = iter(items)
+    results: list[Any] = []
+    start = time.perf_counter()
+    deadline = start + seconds
+
+    async def worker() -> None:
+        while time.perf_counter() < deadline:
+            item = next(source, None)
+            if item is None:
+                return
+            results.append(await op(item))
+
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    return len(results), time.perf_counter() - start, results
+
+
+def take(pool: list, n: int) -> list:
+    taken = pool[:n]
+    del pool[:n]
+    return taken
+
+
+def per_bind(delta: Counts, binds: int) -> dict[str, float]:
+    """Mongo commands per bind by name (settings-cache reads kept apart), Redis commands, statements."""
+    out: dict[str, float] = {}
+    for (name, collection), count in sorted(delta.commands.items()):
+        label = f"{name} {collection}".strip()
+        out[label] = count / binds
+    return out
+
+
+def describe(per: dict[str, float]) -> str:
+    return ", ".join(f"{label} {value:g}" for label, value in per.items()) or "none"
+
+
+def mongo_total(delta: Counts, binds: int, *, settings_reads: bool) -> float:
+    total = sum(count for (name, coll), count in delta.commands.items()
+                if settings_reads or coll != "merchant_settings")
+    return total / binds
+
+
+# --------------------------------------------------------------------------- main
+
+
+async def run(args: argparse.Namespace) -> int:
+    workdir = Path(tempfile.mkdtemp(prefix="bench-binding-"))
+    prefix = f"bench:{uuid.uuid4().hex[:12]}:"
+    server = start_secantusdb(":memory:", workdir / "secantusdb.log")
+    try:
+        settings = load_settings({
+            "MONGODB_URI": f"mongodb://127.0.0.1:{server.port}/?directConnection=true",
+            "MONGODB_DB": "bench_binding",
+            "REDIS_URL": REDIS_URL,
+            "REDIS_PREFIX": prefix,
+            "VAR_DIR": str(workdir / "var"),
+            "WECHAT_API_BASE": "http://127.0.0.1:9",  # nothing is sent: no worker runs the queued notices
+        }, env_file=None)
+        listener = CommandCounter()
+        async with AsyncExitStack() as stack:
+            # The runtime exactly as the server builds it; only its Mongo client gets the listener
+            # (stores.mongo.open_mongo's own options, plus event_listeners) ...
+            original = stores.mongo.AsyncMongoClient
+            stores.mongo.AsyncMongoClient = functools.partial(original, event_listeners=[listener])
+            try:
+                runtime = await stack.enter_async_context(open_runtime(settings))
+            finally:
+                stores.mongo.AsyncMongoClient = original
+            stack.push_async_callback(delete_keys, runtime.redis, prefix)
+            # ... and its Redis client counts what it sends.
+            redis_counts = count_redis_commands(runtime.redis)
+            bench = Bench(listener, redis_counts, runtime.relations, runtime.db["members"])
+            return await measure(bench, runtime.db, args, prefix, server.port)
+    finally:
+        server.stop()
+        shutil.rmtree(workdir, ignore_errors=True)
+        print("cleanup: SecantusDB stopped, its directory removed")
+
+
+async def delete_keys(redis: Any, prefix: str) -> None:
+    keys = [key async for key in redis.scan_iter(match=f"{prefix}*", count=1000)]
+    deleted = await redis.delete(*keys) if keys else 0
+    left = len([key async for key in redis.scan_iter(match=f"{prefix}*", count=1000)])
+    print(f"\ncleanup: deleted {deleted} Redis key(s) under {prefix} ({left} left)")
+
+
+async def measure(bench: Bench, db: Any, args: argparse.Namespace, prefix: str, port: int) -> int:
+    c = args.concurrency
+    root, chain, promoters, tree_docs = small_tree()
+    leaf = chain[-1]
+    # Fresh, unbound members: a pool per kind of phase, generous for the phase length.
+    pools = {
+        "raw": [member_doc(T0) for _ in range(args.raw_pool)],
+        "bind": [member_doc(T0) for _ in range(args.bind_pool)],
+        "raw1": [member_doc(T0) for _ in range(args.raw_pool // 2)],
+        "bind1": [member_doc(T0) for _ in range(args.bind_pool // 2)],
+        "depth": [member_doc(T0) for _ in range(3 * args.depth_binds)],
+    }
+    started = time.perf_counter()
+    all_docs = tree_docs + [doc for pool in pools.values() for doc in pool]
+    for i in range(0, len(all_docs), 10_000):
+        await bench.members_collection.insert_many(all_docs[i:i + 10_000], ordered=False)
+    size = await bench.members_collection.count_documents({})
+    print(f"Scan-and-bind throughput, python -m bench.binding: SecantusDB (:memory:, 127.0.0.1:{port}) "
+          f"+ Redis {REDIS_URL} (keys under {prefix})")
+    print(f"  members collection: {size:,} documents throughout (tree of {len(tree_docs)}: root, "
+          f"{TOP_PROMOTERS}+{SUB_PROMOTERS} promoters, a {CHAIN_DEPTH}-deep chain; the rest fresh), "
+          f"loaded in {time.perf_counter() - started:.1f} s")
+    print("  bind mode: first_bind (the default settings); every bind is a fresh member under a promoter")
+    print("  baseline: the issue names find_one_and_update; on SecantusDB that scans the whole collection,")
+    print("            so (project rule) the baseline is the same conditional update_one instead:")
+    print("            update_one({_id, upline_id: None}, {$set: {upline_id, ancestor_ids, bound_at, bind_source}})")
+
+    now = T0 + timedelta(minutes=1)
+
+    async def raw(member: dict) -> bool:
+        promoter = promoters[int(member["_id"][-6:], 16) % len(promoters)]
+        result = await bench.members_collection.update_one(
+            {"_id": member["_id"], "upline_id": None},
+            {"$set": {"upline_id": promoter["_id"], "ancestor_ids": [promoter["_id"], *promoter["ancestor_ids"]],
+                      "bound_at": now, "bind_source": "oa_scan"}},
+        )
+        return result.modified_count == 1
+
+    bound_ids: list[str] = []
+    latencies: list[float] = []  # of the binds in the phase being measured
+
+    async def bind(pair: tuple[dict, dict]) -> bool:
+        member, upline = pair
+        start = time.perf_counter()
+        outcome = await bench.relations.bind(member["_id"], upline["_id"], BindSource.OA_SCAN, now)
+        latencies.append(time.perf_counter() - start)
+        if outcome.bound:
+            bound_ids.append(member["_id"])
+        return outcome.bound
+
+    def bind_items(pool: list[dict]) -> Iterable[tuple[dict, dict]]:
+        return ((member, promoters[i % len(promoters)]) for i, member in enumerate(pool))
+
+    # Warm both paths (connections, settings cache, WiredTiger pages) outside the measurement.
+    await run_phase(raw, take(pools["raw"], 2 * c), c, 30)
+    await run_phase(bind, bind_items(take(pools["bind"], 2 * c)), c, 30)
+
+    async def compare(concurrency: int, raw_pool: list[dict], bind_pool: list[dict], seconds: float) -> dict:
+        """Alternating rounds of raw updates and binds at one concurrency; totals and the binds' commands."""
+        totals = {"raw": [0, 0.0, 0], "bind": [0, 0.0, 0], "delta": Counts()}  # ops, seconds, successes
+        for _ in range(args.rounds):
+            n, secs, results = await run_phase(raw, take(raw_pool, len(raw_pool) // args.rounds + 1),
+                                               concurrency, seconds)
+            totals["raw"] = [totals["raw"][0] + n, totals["raw"][1] + secs, totals["raw"][2] + sum(results)]
+            before = bench.counts()
+            n, secs, results = await run_phase(bind, bind_items(take(bind_pool, len(bind_pool) // args.rounds + 1)),
+                                               concurrency, seconds)
+            totals["delta"] = totals["delta"] + (bench.counts() - before)
+            totals["bind"] = [totals["bind"][0] + n, totals["bind"][1] + secs, totals["bind"][2] + sum(results)]
+        return totals
+
+    def show(totals: dict, target: bool, seconds: float) -> float:
+        for kind in ("raw", "bind"):
+            if totals[kind][1] < 0.95 * seconds * args.rounds:
+                print(f"  ({kind}: a round ran out of fresh members before its time; the rate is still ops/s -"
+                      f" raise --{kind}-pool)")
+        raw_rate = totals["raw"][0] / totals["raw"][1]
+        bind_rate = totals["bind"][0] / totals["bind"][1]
+        ratio = bind_rate / raw_rate
+        print(f"  {'':30}{'ops':>7}{'seconds':>9}{'ops/s':>9}")
+        print(f"  {'raw conditional update_one':30}{totals['raw'][0]:>7}{totals['raw'][1]:>9.2f}{raw_rate:>9.1f}"
+              f"   ({totals['raw'][2]} matched)")
+        print(f"  {'RelationService.bind':30}{totals['bind'][0]:>7}{totals['bind'][1]:>9.2f}{bind_rate:>9.1f}"
+              f"   ({totals['bind'][2]} bound)")
+        verdict = f"   (target >= {TARGET_RATIO}: {'met' if ratio >= TARGET_RATIO else 'NOT met'})" if target else ""
+        print(f"  ratio bind/raw = {ratio:.3f}{verdict}")
+        return ratio
+
+    latencies.clear()
+    main_run = await compare(c, pools["raw"], pools["bind"], args.seconds)
+    main_latencies = sorted(latencies)
+    print(f"\nThroughput, concurrency {c} (distinct members), "
+          f"{args.rounds} alternating rounds of {args.seconds:g} s each:")
+    ratio = show(main_run, target=True, seconds=args.seconds)
+    # The same two, one at a time: what a bind costs without contention.
+    seq_run = await compare(1, pools["raw1"], pools["bind1"], args.seconds / 2)
+    print(f"\n  for comparison, concurrency 1 (no contention), "
+          f"{args.rounds} alternating rounds of {args.seconds / 2:g} s each:")
+    show(seq_run, target=False, seconds=args.seconds / 2)
+
+    bind_delta, bound = main_run["delta"], main_run["bind"][2]
+    aborted = bind_delta.commands[("abortTransaction", "")]
+    conflicts = bind_delta.failed.get("update", 0)
+    print(f"\n  under concurrency {c}: {bind_delta.commands[('commitTransaction', '')]} commits, {aborted} aborted "
+          f"transactions ({aborted / max(bound, 1):.2f} per bind), {conflicts} update commands failed with")
+    print("  WriteConflict (every bind $incs the counters of the same ancestors - at least the root - inside its")
+    print("  transaction; with_transaction aborts, backs off 5-500 ms and runs the whole callback again)")
+    print(f"  Mongo commands per bind under concurrency {c} (all attempts, settings reads excluded): "
+          f"{mongo_total(bind_delta, bound, settings_reads=False):.2f}")
+    print(f"    [{describe(per_bind(bind_delta, bound))}]")
+    print(f"  Redis commands per bind under concurrency {c}: "
+          f"{sum(bind_delta.redis.values()) / max(bound, 1):.2f}  "
+          f"[{describe({k: v / bound for k, v in bind_delta.redis.items()})}]")
+    if main_latencies:
+        def pct(p: float) -> float:
+            return main_latencies[min(len(main_latencies) - 1, int(p * len(main_latencies)))] * 1000
+        print(f"  bind latency under concurrency {c}: p50 {pct(0.5):.0f} ms, p90 {pct(0.9):.0f} ms, "
+              f"max {main_latencies[-1] * 1000:.0f} ms")
+
+    # ---- commands per bind by depth, sequential (no retries), counted exactly
+    print(f"\nCommands per bind by depth, {args.depth_binds} sequential binds each "
+          "(Mongo: CommandStartedEvents on the")
+    print("service's client, every command name counted -- pymongo publishes no events for handshakes or")
+    print("heartbeats, and endSession is sent only when the client closes, after the count; reads of")
+    print("merchant_settings, a 5 s cache refresh, are shown apart. Redis: every command the client sent):")
+    print(f"  {'new member at depth':<28}{'Mongo cmds':>11}{'write stmts':>12}{'Redis cmds':>11}{'median ms':>11}"
+          "   commands")
+    depth_pool = pools["depth"]
+    uplines = [("1 (under the root)", root), ("2 (under a promoter)", promoters[0]),
+               (f"{CHAIN_DEPTH + 1} (under the chain's leaf)", leaf)]
+    rows = []
+    for label, upline in uplines:
+        before = bench.counts()
+        latencies = []
+        ok = 0
+        for member in take(depth_pool, args.depth_binds):
+            start = time.perf_counter()
+            outcome = await bench.relations.bind(member["_id"], upline["_id"], BindSource.OA_SCAN, now)
+            latencies.append(time.perf_counter() - start)
+            ok += outcome.bound
+            if outcome.bound:
+                bound_ids.append(member["_id"])
+        delta = bench.counts() - before
+        n = args.depth_binds
+        mongo_cmds = mongo_total(delta, n, settings_reads=False)
+        stmts = sum(delta.statements.values()) / n
+        redis_cmds = sum(delta.redis.values()) / n
+        settings_reads = sum(v for (name, coll), v in delta.commands.items() if coll == "merchant_settings")
+        per = {k: v for k, v in per_bind(delta, n).items() if "merchant_settings" not in k}
+        extra = f"; + {settings_reads} settings read(s) in all" if settings_reads else ""
+        rows.append((mongo_cmds, redis_cmds))
+        print(f"  {label:<28}{mongo_cmds:>11g}{stmts:>12g}{redis_cmds:>11g}"
+              f"{statistics.median(latencies) * 1000:>11.1f}   {describe(per)}; Redis "
+              f"{describe({k: v / n for k, v in delta.redis.items()})}{extra}  ({ok}/{n} bound)")
+    print("  (write stmts: the update/insert statements inside those commands. The counters of the ancestors")
+    print("   above the upline go in one bulk 'update' command with a statement each: round trips stay")
+    print("   constant while the documents written - and the time - grow with depth.)")
+    constant = len(set(rows)) == 1
+    verdict = "yes" if constant else "no"
+    if not constant:
+        verdict += (f"; from depth 2 on: {'yes' if len(set(rows[1:])) == 1 else 'NO'}, depth 1 differs by "
+                    f"{rows[1][0] - rows[0][0]:g} Mongo command(s) (no ancestors above the upline to update)")
+    print(f"  Mongo and Redis commands per bind the same at depth 1, 2 and {CHAIN_DEPTH + 1}: {verdict}")
+
+    # ---- the counters and the log must agree with what was bound
+    root_now = await bench.members_collection.find_one({"_id": root["_id"]})
+    expected_team = root["team_count"] + len(bound_ids)
+    bound_logged = await db["bind_log"].count_documents({"result": "bound"})
+    with_upline = await bench.members_collection.count_documents(
+        {"_id": {"$in": bound_ids}, "upline_id": {"$ne": None}})
+    consistent = root_now["team_count"] == expected_team and bound_logged == len(bound_ids) == with_upline
+    print(f"\nCheck: {len(bound_ids)} binds in all; "
+          f"root team_count {root_now['team_count']} (expected {expected_team}); "
+          f"bind_log 'bound' entries {bound_logged}; bound members with an upline {with_upline}: "
+          f"{'consistent' if consistent else 'INCONSISTENT'}")
+    return 0 if consistent and ratio >= TARGET_RATIO else 1
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--concurrency", type=int, default=8)
+    parser.add_argument("--seconds", type=float, default=4.0, help="length of each measured phase")
+    parser.add_argument("--rounds", type=int, default=2, help="alternating raw/bind rounds")
+    parser.add_argument("--depth-binds", type=int, default=20, help="sequential binds per depth when counting")
+    parser.add_argument("--raw-pool", type=int, default=3600, help="fresh members for the raw phases")
+    parser.add_argument("--bind-pool", type=int, default=1000, help="fresh members for the bind phases")
+    parser.add_argument("--max-seconds", type=float, default=120.0, help="hard stop for the whole run")
+    args = parser.parse_args()
+    try:
+        return asyncio.run(stoppable(asyncio.wait_for(run(args), args.max_seconds)))
+    except TimeoutError:
+        print(f"stopped after --max-seconds {args.max_seconds:g}", file=sys.stderr)
+        return 2
+    except asyncio.CancelledError:
+        print("stopped by SIGTERM (cleaned up)", file=sys.stderr)
+        return 143
+
+
+async def stoppable(work: Awaitable[int]) -> int:
+    """SIGTERM cancels the run, whose cleanup then stops SecantusDB and removes its files."""
+    task = asyncio.current_task()
+    assert task is not None
+    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, task.cancel)
+    return await work
+
+
+if __name__ == "__main__":
+    sys.exit(main())
