@@ -41,7 +41,6 @@ import argparse
 import asyncio
 import functools
 import shutil
-import signal
 import statistics
 import sys
 import tempfile
@@ -59,6 +58,7 @@ from pymongo import monitoring
 import stores.mongo
 from bot.runtime import open_runtime
 from distribution.binding import BindSource
+from bench.harness import run_bounded
 from settings import load_settings
 from stores.embedded import start_secantusdb
 from stores.members import new_member_fields
@@ -473,22 +473,7 @@ def main() -> int:
     parser.add_argument("--bind-pool", type=int, default=1000, help="fresh members for the bind phases")
     parser.add_argument("--max-seconds", type=float, default=120.0, help="hard stop for the whole run")
     args = parser.parse_args()
-    try:
-        return asyncio.run(stoppable(asyncio.wait_for(run(args), args.max_seconds)))
-    except TimeoutError:
-        print(f"stopped after --max-seconds {args.max_seconds:g}", file=sys.stderr)
-        return 2
-    except asyncio.CancelledError:
-        print("stopped by SIGTERM (cleaned up)", file=sys.stderr)
-        return 143
-
-
-async def stoppable(work: Awaitable[int]) -> int:
-    """SIGTERM cancels the run, whose cleanup then stops SecantusDB and removes its files."""
-    task = asyncio.current_task()
-    assert task is not None
-    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, task.cancel)
-    return await work
+    return run_bounded(run(args), args.max_seconds)
 
 
 if __name__ == "__main__":

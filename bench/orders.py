@@ -5,7 +5,8 @@ here), the Redis at 127.0.0.1:6379 under a key prefix of its own (whose keys,
 and only those, are deleted at the end) and the sandbox WeChat in-process:
 
 1. raw: the single-document insert_one rate of the same database (a loop of
-   insert_one into a scratch collection), the baseline.
+   insert_one into a scratch collection; half before the orders, half after,
+   so that both see the database in the same state), the baseline.
 2. orders: paid orders per second end to end. Each order is POSTed to the
    merchant API with `paid_at` (one HTTP request to the running app), and
    the worker (`--workers` consumers of the queue, in this process) applies
@@ -22,7 +23,9 @@ and only those, are deleted at the end) and the sandbox WeChat in-process:
    workers drain; then checked: every order paid, every commission there,
    nothing pending, retried or dead in the queue, `ledger verify` clean.
 
-Flags: --orders, --depth-orders, --burst, --workers, --clients.
+Flags: --orders, --depth-orders, --burst, --workers, --clients, --chains, and
+--mongodb-uri to run against another MongoDB (a scratch database in it,
+dropped at the end) instead of an embedded SecantusDB.
 """
 
 from __future__ import annotations
@@ -166,7 +169,8 @@ async def through_the_worker(runtime: Any, http: httpx.AsyncClient, requests: li
 async def run(args: argparse.Namespace) -> int:
     workdir = Path(tempfile.mkdtemp(prefix="bench-orders-"))
     prefix = f"bench:{uuid.uuid4().hex[:12]}:"
-    database = start_secantusdb(":memory:", workdir / "secantusdb.log")
+    database = start_secantusdb(":memory:", workdir / "secantusdb.log") if not args.mongodb_uri else None
+    mongodb_uri = args.mongodb_uri or f"mongodb://127.0.0.1:{database.port}/?directConnection=true"
     sandbox = await start_sandbox()
     listener = CommandCounter()
 
@@ -179,8 +183,8 @@ async def run(args: argparse.Namespace) -> int:
     bot.runtime.open_mongo = open_mongo
     bot.runtime.aioredis = types.SimpleNamespace(from_url=CountingRedis.from_url)
     settings = load_settings({
-        "MONGODB_URI": f"mongodb://127.0.0.1:{database.port}/?directConnection=true",
-        "MONGODB_DB": "bench_orders", "REDIS_URL": REDIS_URL, "REDIS_PREFIX": prefix,
+        "MONGODB_URI": mongodb_uri,
+        "MONGODB_DB": f"bench_orders_{uuid.uuid4().hex[:8]}", "REDIS_URL": REDIS_URL, "REDIS_PREFIX": prefix,
         "WECHAT_API_BASE": sandbox.base_url, "MERCHANT_API_TOKEN": TOKEN, "VAR_DIR": str(workdir / "var"),
         "MERCHANT_ADMIN_OPENIDS": "bench_admin",
     }, env_file=None)
@@ -192,25 +196,28 @@ async def run(args: argparse.Namespace) -> int:
             async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=60, limits=limits,
                                          headers={"Authorization": f"Bearer {TOKEN}"}) as http:
                 try:
-                    return await measure(runtime, http, args, database.port, prefix, sandbox, listener)
+                    return await measure(runtime, http, args, mongodb_uri, prefix, sandbox, listener)
                 finally:
                     server.stop()
                     keys = [key async for key in runtime.redis.scan_iter(match=f"{prefix}*", count=1000)]
                     if keys:
                         await runtime.redis.delete(*keys)
-                    print(f"\ncleanup: deleted {len(keys)} Redis key(s) under {prefix}")
+                    await runtime.mongo.drop_database(settings.mongodb_db)
+                    print(f"\ncleanup: deleted {len(keys)} Redis key(s) under {prefix}, dropped {settings.mongodb_db}")
     finally:
         await sandbox.stop()
-        database.stop()
+        if database is not None:
+            database.stop()
         shutil.rmtree(workdir, ignore_errors=True)
 
 
-async def measure(runtime: Any, http: httpx.AsyncClient, args: argparse.Namespace, port: int, prefix: str,
+async def measure(runtime: Any, http: httpx.AsyncClient, args: argparse.Namespace, mongodb_uri: str, prefix: str,
                   sandbox: Any, listener: CommandCounter) -> int:
     db = runtime.db
     runtime.merchant_settings.cache_seconds = 3600  # one settings read, not one every 5 s
     await runtime.merchant_settings.put(CommissionRules(levels=3, level_rates_bp=(1000, 500, 200)))
-    print(f"Paid orders end to end, python -m bench.orders: SecantusDB (:memory:, 127.0.0.1:{port}), "
+    where = mongodb_uri if args.mongodb_uri else f"SecantusDB (:memory:, {mongodb_uri.split('/')[2]})"
+    print(f"Paid orders end to end, python -m bench.orders: {where}, "
           f"Redis {REDIS_URL} (keys under {prefix}), sandbox WeChat in-process")
     print(f"  rules: 3 levels (10%, 5%, 2%); workers: {args.workers} queue consumers; HTTP clients: {args.clients}")
 
@@ -221,16 +228,21 @@ async def measure(runtime: Any, http: httpx.AsyncClient, args: argparse.Namespac
     quiet = [members_chain(3, False) for _ in range(args.chains)]
     await db["members"].insert_many(shallow + deep + [m for chain in loud + quiet for m in chain])
 
-    # ---- 1. the raw single-insert rate
-    raw_n = args.orders * 4
-    start = time.perf_counter()
-    for number in range(raw_n):
-        await db["bench_raw"].insert_one({"_id": str(ObjectId()), "n": number, "at": T0})
-    raw_rate = raw_n / (time.perf_counter() - start)
+    # ---- 1. the raw single-insert rate, half before and half after the orders (the database's state,
+    # e.g. SecantusDB's table of retryable writes, changes as it fills: both see the same)
+    raw_n, raw_seconds = args.orders * 4, 0.0
+
+    async def raw_inserts(count: int) -> None:
+        nonlocal raw_seconds
+        start = time.perf_counter()
+        for number in range(count):
+            await db["bench_raw"].insert_one({"_id": str(ObjectId()), "n": number, "at": T0})
+        raw_seconds += time.perf_counter() - start
 
     # Warm up: connections, the access token, the settings cache.
     await through_the_worker(runtime, http, [("/api/merchant/v1/orders", order_body(f"W{n}", shallow[-1], True))
                                              for n in range(10)], args)
+    await raw_inserts(raw_n // 2)
 
     # ---- 2. paid orders per second, end to end
     requests = [("/api/merchant/v1/orders", order_body(f"E{n:05d}", loud[n % args.chains][-1], True))
@@ -240,10 +252,13 @@ async def measure(runtime: Any, http: httpx.AsyncClient, args: argparse.Namespac
     accepted, finished, statuses = await through_the_worker(runtime, http, requests, args)
     order_rate = args.orders / finished
     conflicts = sum((Counter(listener.failures) - failures_before).values())
+    await raw_inserts(raw_n - raw_n // 2)
+    raw_rate = raw_n / raw_seconds
     paid = await db["orders"].count_documents({"_id": {"$regex": "^E"}, "status": "paid"})
     sent = (len(sandbox.state.calls.received("cgi-bin/message/subscribe/bizsend"))) - bizsend_before
     print(f"\n1-2. Throughput ({args.orders} orders, buyers 3 deep under {args.chains} chains):")
-    print(f"  {'raw insert_one (sequential)':44}{raw_rate:>9.1f} docs/s   ({raw_n} documents)")
+    print(f"  {'raw insert_one (sequential)':44}{raw_rate:>9.1f} docs/s   ({raw_n} documents, half before and "
+          "half after the orders)")
     print(f"  {'paid orders, API -> worker -> notified':44}{order_rate:>9.1f} orders/s ({finished:.2f} s; API took "
           f"them all in {accepted:.2f} s, {args.orders / accepted:.0f}/s)")
     print(f"  ratio paid orders / raw inserts = {order_rate / raw_rate:.3f}")
@@ -333,9 +348,12 @@ def main() -> int:
     parser.add_argument("--orders", type=int, default=300, help="paid orders for the throughput (default 300)")
     parser.add_argument("--depth-orders", type=int, default=10, help="orders per depth for the command count")
     parser.add_argument("--burst", type=int, default=10_000, help="paid events in the burst (default 10,000)")
-    parser.add_argument("--workers", type=int, default=4, help="queue consumers in this process (default 4)")
+    parser.add_argument("--workers", type=int, default=1, help="queue consumers in this process (default 1: on "
+                                                                "one SecantusDB more add no throughput)")
     parser.add_argument("--clients", type=int, default=8, help="concurrent HTTP clients (default 8)")
     parser.add_argument("--chains", type=int, default=50, help="distinct promoter chains of the buyers (default 50)")
+    parser.add_argument("--mongodb-uri", help="a MongoDB to use instead of an embedded SecantusDB (a scratch database "
+                                              "is created in it and dropped)")
     return asyncio.run(run(parser.parse_args()))
 
 

@@ -46,7 +46,6 @@ import math
 import os
 import random
 import shutil
-import signal
 import statistics
 import sys
 import tempfile
@@ -61,9 +60,10 @@ import pymongo
 from pymongo import AsyncMongoClient
 from pymongo.errors import PyMongoError
 
+from bench.harness import run_bounded
 from stores.embedded import EmbeddedServer, start_secantusdb
 from stores import members as members_module
-from stores.members import TEAM_ORDER, MemberStore, new_member_fields
+from stores.members import MemberStore, new_member_fields
 from stores.mongo import ensure_indexes, open_mongo
 
 # team_page(member_id, direct_only, limit, after), or its successor team_page(member_id, level, limit, after)
@@ -301,7 +301,7 @@ class Query:
 def queries(db: Any, store: MemberStore, tree: Tree, hub_cursor: tuple[datetime, str]) -> list[Query]:
     ids = tree.ids
     root, leaf, hub = ids[0], ids[tree.leaf], ids[tree.hub]
-    sort = dict(TEAM_ORDER)
+    sort = {"bound_at": -1, "_id": -1}  # the team pages' order
     newest_direct = ids[tree.newest_child(0)]
     newest_hub = ids[tree.newest_child(tree.hub)]
     chain = [ids[i] for i in range(tree.leaf - 1, -1, -1)]
@@ -512,22 +512,7 @@ def main() -> int:
     parser.add_argument("--tmp", default="/tmp", help="where the storage directories go")
     parser.add_argument("--max-minutes", type=float, default=90.0, help="hard stop for the whole run")
     args = parser.parse_args()
-    try:
-        return asyncio.run(stoppable(asyncio.wait_for(run(args), args.max_minutes * 60)))
-    except TimeoutError:
-        print(f"stopped after --max-minutes {args.max_minutes:g}", file=sys.stderr)
-        return 2
-    except asyncio.CancelledError:
-        print("stopped by SIGTERM (cleaned up)", file=sys.stderr)
-        return 143
-
-
-async def stoppable(work: Awaitable[int]) -> int:
-    """SIGTERM cancels the run, whose cleanup then stops SecantusDB and removes its files."""
-    task = asyncio.current_task()
-    assert task is not None
-    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, task.cancel)
-    return await work
+    return run_bounded(run(args), args.max_minutes * 60)
 
 
 if __name__ == "__main__":

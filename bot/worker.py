@@ -41,6 +41,10 @@ async def resync_subtree(runtime: Runtime, payload: dict[str, Any]) -> None:
     await runtime.relations.resync(payload["member_id"])
 
 
+async def apply_counter_deltas(runtime: Runtime) -> int:
+    return await runtime.relations.apply_counter_deltas()
+
+
 async def requeue_stale_subtrees(runtime: Runtime) -> int:
     return await runtime.relations.requeue_stale_subtrees()
 
@@ -82,6 +86,8 @@ async def send_poster_image(runtime: Runtime, payload: dict[str, Any]) -> None:
     await runtime.posters.deliver(payload)
 
 
+SHUTDOWN_GRACE_SECONDS = 3.0
+
 JOBS: dict[str, RuntimeJob] = {
     RESYNC_JOB: resync_subtree,
     APPLY_JOB: apply_order_events,
@@ -92,6 +98,7 @@ JOBS: dict[str, RuntimeJob] = {
 }
 PERIODIC: list[tuple[PeriodicTask, float]] = [
     (requeue_stale_subtrees, 60.0),
+    (apply_counter_deltas, 1.0),
     (settle_due_commissions, 60.0),
     (requeue_order_stragglers, 30.0),
     (count_new_direct_members, 60.0),
@@ -123,4 +130,8 @@ async def run_worker(runtime: Runtime, stop: asyncio.Event) -> None:
     try:
         await runtime.queue.run(consumer_name(), job_handlers(runtime), stop)
     finally:
-        await asyncio.gather(*periodic)
+        # Every task's step is one transaction: one cut short is simply done again next time.
+        _, unfinished = await asyncio.wait(periodic, timeout=SHUTDOWN_GRACE_SECONDS)
+        for task in unfinished:
+            task.cancel()
+        await asyncio.gather(*unfinished, return_exceptions=True)

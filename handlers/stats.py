@@ -44,6 +44,8 @@ class PromoterStatsHandler(MerchantHandler):
     async def get(self) -> None:
         today = datetime.now(CHINA).date()
         last = _day(self, "to", today)
+        if last < date.min + timedelta(days=MAX_RANGE_DAYS):
+            raise ApiError(400, "invalid", "to is before any day this shop could have", field="to")
         first = _day(self, "from", last - timedelta(days=6))
         if first > last:
             raise ApiError(400, "invalid", "from must not be after to", field="from")

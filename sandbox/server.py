@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import NamedTuple
 
 from tornado.httpserver import HTTPServer
@@ -34,9 +35,13 @@ class RunningSandbox(NamedTuple):
     state: SandboxState
     base_url: str  # what WECHAT_API_BASE points at
 
-    async def stop(self) -> None:
+    async def stop(self, grace_seconds: float = 10) -> None:
+        """Stop listening and close the connections; a request still waiting is cut off after the grace."""
         self.server.stop()
-        await self.server.close_all_connections()
+        try:
+            await asyncio.wait_for(self.server.close_all_connections(), grace_seconds)
+        except asyncio.TimeoutError:
+            pass
 
 
 async def start_sandbox(host: str = "127.0.0.1", port: int = 0, state: SandboxState | None = None) -> RunningSandbox:

@@ -24,7 +24,10 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from collections import Counter, defaultdict
 from datetime import datetime
+
+import pymongo
 
 from pymongo import AsyncMongoClient
 
@@ -47,6 +50,7 @@ MALFORMED_SCENE = "malformed_scene"
 CONTENDED = "contended"
 
 RESYNC_JOB = "resync_subtree"
+COUNTER_COMMIT_SECONDS = 10.0
 NEW_DIRECT_MEMBER = "new_direct_member"
 UNNAMED_MEMBER = "新成员"
 
@@ -117,10 +121,13 @@ class RelationService:
     async def _write(self, bind: Bind, member: dict, upline: dict, detail: dict | None) -> None:
         team_size = member.get("team_count", 0)
         writes = WriteSet()
-        self.members.plan_bind(bind, snapshot(upline), team_size,
-                               move_counter_deltas(bind.expected_ancestor_ids, bind.ancestor_ids, team_size), writes)
+        deferred = self.members.plan_bind(
+            bind, snapshot(upline), team_size,
+            move_counter_deltas(bind.expected_ancestor_ids, bind.ancestor_ids, team_size), writes)
+        counters = {"counters": "pending", "counter_deltas": deferred} if deferred else {}
         entry = bind_entry(member_id=bind.member_id, upline_id=bind.upline_id, previous_upline_id=bind.expected_upline_id,
-                           source=bind.source.value, result="bound", at=bind.bound_at, detail=detail)
+                           source=bind.source.value, result="bound", at=bind.bound_at,
+                           detail={**(detail or {}), **counters})
         writes.insert(BIND_LOG, [entry])
         notice = self.notifications.member_record(
             NEW_DIRECT_MEMBER, f"bind:{entry['_id']}", bind.upline_id,
@@ -129,6 +136,41 @@ class RelationService:
         writes.insert(NOTIFICATIONS, [notice])
         writes.then(lambda: self.notifications.enqueue([notice["_id"]]))
         await commit(self.client, self.members.collection.database, writes)
+
+    async def apply_counter_deltas(self, batch: int = 500) -> int:
+        """The counters of ancestors above each new upline, applied once per bind (the worker, every second).
+
+        Binds record these changes in their log entry; one transaction here
+        marks a batch of entries applied and adds their changes up into one
+        `$inc` per member, so a popular tree's root is written once a batch
+        rather than by every bind. Returns how many binds were applied.
+        """
+        # One applier at a time across processes: two would only conflict on the same entries.
+        lock = self.queue.redis.lock(f"{self.queue.stream}:bind-counters", timeout=30, blocking=False)
+        if not await lock.acquire():
+            return 0
+        try:
+            return await self._apply_counter_batches(batch)
+        finally:
+            await lock.release()
+
+    async def _apply_counter_batches(self, batch: int) -> int:
+        applied = 0
+        while entries := await self.bind_log.pending_counters(batch):
+            writes = WriteSet()
+            totals: dict[str, Counter] = defaultdict(Counter)
+            for entry in entries:
+                writes.guard(BIND_LOG, {"_id": entry["_id"], "counters": "pending"}, {"$set": {"counters": "applied"}})
+                for member_id, increments in entry["counter_deltas"].items():
+                    totals[member_id].update(increments)
+            self.members.plan_counter_deltas({m: {k: v for k, v in c.items() if v} for m, c in totals.items()}, writes)
+            try:
+                with pymongo.timeout(COUNTER_COMMIT_SECONDS):
+                    await commit(self.client, self.members.collection.database, writes)
+            except Conflict:
+                continue  # some were applied meanwhile (a lock that outlived its holder): read what is left
+            applied += len(entries)
+        return applied
 
     async def _after_bind(self, member: dict) -> None:
         if member.get("team_count", 0) == 0:

@@ -29,6 +29,9 @@ class BindLog:
         await self.collection.insert_one(entry)
         return entry["_id"]
 
+    async def pending_counters(self, limit: int) -> list[dict]:
+        return await self.collection.find({"counters": "pending"}, {"counter_deltas": 1}).limit(limit).to_list()
+
     async def page(self, member_id: str, limit: int, before_id: str | None) -> list[dict]:
         query: dict[str, Any] = {"member_id": member_id}
         if before_id:

@@ -6,13 +6,18 @@ Starting blocks for a moment: it happens once, before anything is served.
 
 from __future__ import annotations
 
+import ctypes
 import shutil
+import signal
 import socket
 import subprocess
 import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
+
+
+PR_SET_PDEATHSIG = 1
 
 
 class EmbeddedStartError(RuntimeError):
@@ -51,10 +56,17 @@ class EmbeddedServer:
                 self.process.wait()
 
 
+def _die_with_parent() -> None:
+    """In the child: the kernel stops it when its parent dies, even by SIGKILL (Linux only)."""
+    if sys.platform == "linux":
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
 def _start(name: str, argv: list[str], port: int, log_path: Path, ready_seconds: float = 30) -> EmbeddedServer:
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with log_path.open("ab") as log_file:
-        process = subprocess.Popen(argv, stdout=log_file, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        process = subprocess.Popen(argv, stdout=log_file, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                   preexec_fn=_die_with_parent)
     server = EmbeddedServer(name, process, port)
     deadline = time.monotonic() + ready_seconds
     while not port_answers("127.0.0.1", port):

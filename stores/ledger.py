@@ -19,6 +19,7 @@ from pymongo import UpdateOne
 from pymongo.asynchronous.database import AsyncDatabase
 
 from distribution.ledger import Bucket, Entry, EntryKind
+from stores.paging import newest_first
 
 LEDGER_ENTRIES = "ledger_entries"
 ACCOUNTS = "accounts"
@@ -89,11 +90,7 @@ class LedgerStore:
 
     async def page(self, account_id: str, limit: int, after: tuple[datetime, str] | None) -> list[dict]:
         """An account's entries newest first, `limit` after the cursor `(at, _id)`: one indexed range read."""
-        query: dict = {"account_id": account_id}
-        if after is not None:
-            at, key = after
-            query["$or"] = [{"at": {"$lt": at}}, {"at": at, "_id": {"$lt": key}}]
-        return await self.entries.find(query).sort([("at", -1), ("_id", -1)]).limit(limit).to_list()
+        return await newest_first(self.entries, {"account_id": account_id}, "at", limit, after)
 
     async def entries_of(self, account_id: str, limit: int = 200) -> list[Entry]:
         cursor = self.entries.find({"account_id": account_id}).sort("at", -1).limit(limit)

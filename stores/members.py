@@ -14,6 +14,7 @@ from pymongo.errors import DuplicateKeyError
 
 from distribution.binding import Bind, MemberSnapshot, PromoterStatus
 from distribution.tree import CounterDeltas
+from stores.paging import newest_first
 from stores.writes import WriteSet
 
 
@@ -58,8 +59,6 @@ class Upserted:
 
 
 MEMBERS = "members"
-# Newest first, the order of the team indexes.
-TEAM_ORDER = [("bound_at", -1), ("_id", -1)]
 # Which field names a member's team at a level (ancestors are nearest first); each has an index.
 TEAM_LEVEL_FIELDS = {1: "upline_id", 2: "ancestor_ids.1", None: "ancestor_ids"}
 
@@ -147,14 +146,19 @@ class MemberStore:
         return result.matched_count == 1
 
     @staticmethod
-    def plan_bind(bind: Bind, upline: MemberSnapshot, team_size: int, deltas: CounterDeltas, writes: WriteSet) -> None:
-        """The bind and its counters, as guarded writes of one step.
+    def plan_bind(bind: Bind, upline: MemberSnapshot, team_size: int, deltas: CounterDeltas,
+                  writes: WriteSet) -> dict[str, dict[str, int]]:
+        """The bind and the upline's counters, as guarded writes of one step; returns the counter
+        changes of everyone else, which the caller records for `apply_counter_deltas`.
 
         Both the member and the upline must still be as they were read: the
         member so that one of many concurrent attempts wins (team_count too:
         the counters moved along with it were computed from it), the upline so
         that two members binding under each other at once (a cycle neither
         read could see) conflict on its document and the loser decides again.
+        The ancestors above the upline are left out of the step: every bind in
+        a tree would otherwise write its root, and concurrent binds would all
+        conflict there.
         """
         writes.guard(MEMBERS,
                      {"_id": bind.member_id, "ancestor_ids": list(bind.expected_ancestor_ids),
@@ -164,9 +168,13 @@ class MemberStore:
                                "subtree_stale": team_size > 0}})
         writes.guard(MEMBERS, {"_id": upline.id, "ancestor_ids": list(upline.ancestor_ids), "frozen": {"$ne": True}},
                      {"$inc": _increments(deltas, upline.id)})
-        for member_id in sorted(set(deltas.team_count) | set(deltas.direct_count)):
-            if member_id != upline.id:
-                writes.update(MEMBERS, UpdateOne({"_id": member_id}, {"$inc": _increments(deltas, member_id)}))
+        return {member_id: _increments(deltas, member_id)
+                for member_id in sorted(set(deltas.team_count) | set(deltas.direct_count)) if member_id != upline.id}
+
+    @staticmethod
+    def plan_counter_deltas(deltas: dict[str, dict[str, int]], writes: WriteSet) -> None:
+        for member_id, increments in sorted(deltas.items()):
+            writes.update(MEMBERS, UpdateOne({"_id": member_id}, {"$inc": increments}))
 
     async def resync_subtree(self, member: dict, batch_size: int) -> int:
         """Rewrite the ancestors of `member`'s descendants after it moved, `batch_size` at a time.
@@ -200,12 +208,8 @@ class MemberStore:
     async def team_page(self, member_id: str, level: int | None, limit: int,
                         after: tuple[datetime, str] | None) -> list[dict]:
         """Newest first, `limit` members at `level` below (1: direct, 2: theirs; None: the whole team)
-        after the cursor `(bound_at, _id)`: one indexed range read at any tree size."""
-        query: dict[str, Any] = {TEAM_LEVEL_FIELDS[level]: member_id}
-        if after is not None:
-            bound_at, last_id = after
-            query["$or"] = [{"bound_at": {"$lt": bound_at}}, {"bound_at": bound_at, "_id": {"$lt": last_id}}]
-        return await self.collection.find(query).sort(TEAM_ORDER).limit(limit).to_list()
+        after the cursor `(bound_at, _id)`: indexed range reads at any tree size."""
+        return await newest_first(self.collection, {TEAM_LEVEL_FIELDS[level]: member_id}, "bound_at", limit, after)
 
 
 def _increments(deltas: CounterDeltas, member_id: str) -> dict[str, int]:

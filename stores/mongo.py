@@ -17,6 +17,8 @@ INDEXES: dict[str, list[IndexModel]] = {
         IndexModel([("upline_id", ASCENDING), ("bound_at", DESCENDING), ("_id", DESCENDING)]),
         IndexModel([("ancestor_ids", ASCENDING), ("bound_at", DESCENDING), ("_id", DESCENDING)]),
         IndexModel([("ancestor_ids.1", ASCENDING), ("bound_at", DESCENDING), ("_id", DESCENDING)]),
+        # A moved subtree is rewritten in _id order, a batch per indexed range read.
+        IndexModel([("ancestor_ids", ASCENDING), ("_id", ASCENDING)]),
         # Subtrees whose ancestors still await a rewrite after a move (a handful at any time).
         IndexModel("subtree_stale", partialFilterExpression={"subtree_stale": True}),
     ],
@@ -27,6 +29,8 @@ INDEXES: dict[str, list[IndexModel]] = {
     ],
     "bind_log": [
         IndexModel([("member_id", ASCENDING), ("_id", DESCENDING)]),
+        # Binds whose ancestors' counters are still to be added (a handful at any time).
+        IndexModel("counters", partialFilterExpression={"counters": "pending"}),
         # Binds counted into the promoters' stats, in id order (services.stats.count_binds).
         IndexModel([("result", ASCENDING), ("_id", ASCENDING)]),
     ],

@@ -13,6 +13,7 @@ import httpx
 from bot.simulate import event_xml
 from distribution.scene import promoter_scene
 from stores.embedded import free_port, port_answers
+from settings import SANDBOX_OA_APP_ID, SANDBOX_OA_APP_SECRET
 from tests.conftest import MERCHANT_TOKEN
 from tests.test_relations import add_member
 
@@ -33,11 +34,19 @@ async def test_two_processes_bind_each_member_once(server, mongo_uri):
         "WECHAT_API_BASE": settings.wechat_api_base,
         "MERCHANT_API_TOKEN": MERCHANT_TOKEN,
         "VAR_DIR": str(settings.var_dir),
+        # Production mode, as such processes run behind a load balancer: no worker inside the server.
+        "WECHAT_APP_ID": SANDBOX_OA_APP_ID,
+        "WECHAT_APP_SECRET": SANDBOX_OA_APP_SECRET,
+        "WECHAT_TOKEN": settings.wechat_token,
+        "SESSION_SECRET": "a-session-secret",
+        "DATA_KEY": "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=",
+        "SHARE_LINK_SECRET": "a-share-link-secret-0123",
+        "PUBLIC_BASE_URL": "http://127.0.0.1",
     }
     ports = [free_port(), free_port()]
     processes = [_start(port, env) for port in ports]
     try:
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + 90
         while not all(port_answers("127.0.0.1", port) for port in ports):
             assert time.monotonic() < deadline and all(p.poll() is None for p in processes), "servers did not start"
             await asyncio.sleep(0.1)
@@ -52,7 +61,7 @@ async def test_two_processes_bind_each_member_once(server, mongo_uri):
                     else event_xml(buyer, "SCAN", scene, at=1700000000 + attempt)
                 pushes.append((ports[attempt % 2], xml))
 
-        async with httpx.AsyncClient(timeout=20) as http:
+        async with httpx.AsyncClient(timeout=90) as http:
             async def send(port: int, xml: str) -> int:
                 query, body = server.signer.sign(xml)
                 return (await http.post(f"http://127.0.0.1:{port}/wechat", params=query, content=body)).status_code
@@ -62,9 +71,15 @@ async def test_two_processes_bind_each_member_once(server, mongo_uri):
     finally:
         for process in processes:
             process.terminate()
+        stuck = []
         for process in processes:
-            # Waiting off the loop: the servers' workers may still be talking to this loop's sandbox.
-            await asyncio.to_thread(process.wait, 15)
+            try:
+                # Waiting off the loop: the servers' workers may still be talking to this loop's sandbox.
+                await asyncio.to_thread(process.wait, 60)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                stuck.append(process.pid)
+        assert not stuck, f"servers {stuck} did not stop within 60 s of SIGTERM"
 
     runtime = server.runtime
     for buyer in buyers:
