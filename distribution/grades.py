@@ -43,12 +43,17 @@ def grade_name() -> Check:
     return check
 
 
+# Bounds that keep every threshold a 64-bit integer, as MongoDB stores it.
+MAX_SALES_FEN = 10**15
+MAX_MEMBERS = 10**9
+
+
 @dataclass(frozen=True)
 class Grade(Record):
     name: str = checked(grade_name())
-    min_own_settled_sales_fen: int = checked(integer(0), 0)
-    min_direct_members: int = checked(integer(0), 0)
-    min_team_settled_sales_fen: int = checked(integer(0), 0)
+    min_own_settled_sales_fen: int = checked(integer(0, MAX_SALES_FEN), 0)
+    min_direct_members: int = checked(integer(0, MAX_MEMBERS), 0)
+    min_team_settled_sales_fen: int = checked(integer(0, MAX_SALES_FEN), 0)
 
 
 def grade_list() -> Check:

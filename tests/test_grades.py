@@ -45,6 +45,9 @@ def test_grade_settings_are_checked():
     with pytest.raises(InvalidField) as error:
         GradeSettings.from_dict({"grades": [{"name": "a", "min_team_settled_sales_fen": "lots"}]})
     assert error.value.field == "grades[0].min_team_settled_sales_fen"
+    with pytest.raises(InvalidField) as error:  # past what MongoDB stores as an integer
+        GradeSettings.from_dict({"grades": [{"name": "a", "min_own_settled_sales_fen": 2**63}]})
+    assert error.value.field == "grades[0].min_own_settled_sales_fen"
     assert GradeSettings.from_dict(GRADES.to_dict()) == GRADES
 
 
