@@ -23,9 +23,9 @@ and only those, are deleted at the end) and the sandbox WeChat in-process:
    workers drain; then checked: every order paid, every commission there,
    nothing pending, retried or dead in the queue, `ledger verify` clean.
 
-Flags: --orders, --depth-orders, --burst, --workers, --clients, --chains, and
---mongodb-uri to run against another MongoDB (a scratch database in it,
-dropped at the end) instead of an embedded SecantusDB.
+Flags: --orders, --depth-orders, --burst, --workers, --clients, --chains,
+--no-retry-writes, and --mongodb-uri to run against another MongoDB (a
+scratch database in it, dropped at the end) instead of an embedded SecantusDB.
 """
 
 from __future__ import annotations
@@ -171,6 +171,8 @@ async def run(args: argparse.Namespace) -> int:
     prefix = f"bench:{uuid.uuid4().hex[:12]}:"
     database = start_secantusdb(":memory:", workdir / "secantusdb.log") if not args.mongodb_uri else None
     mongodb_uri = args.mongodb_uri or f"mongodb://127.0.0.1:{database.port}/?directConnection=true"
+    if args.no_retry_writes:
+        mongodb_uri += ("&" if "?" in mongodb_uri else "/?") + "retryWrites=false"
     sandbox = await start_sandbox()
     listener = CommandCounter()
 
@@ -217,6 +219,8 @@ async def measure(runtime: Any, http: httpx.AsyncClient, args: argparse.Namespac
     runtime.merchant_settings.cache_seconds = 3600  # one settings read, not one every 5 s
     await runtime.merchant_settings.put(CommissionRules(levels=3, level_rates_bp=(1000, 500, 200)))
     where = mongodb_uri if args.mongodb_uri else f"SecantusDB (:memory:, {mongodb_uri.split('/')[2]})"
+    if args.no_retry_writes:
+        where += ", retryWrites=false"
     print(f"Paid orders end to end, python -m bench.orders: {where}, "
           f"Redis {REDIS_URL} (keys under {prefix}), sandbox WeChat in-process")
     print(f"  rules: 3 levels (10%, 5%, 2%); workers: {args.workers} queue consumers; HTTP clients: {args.clients}")
@@ -352,6 +356,9 @@ def main() -> int:
                                                                 "one SecantusDB more add no throughput)")
     parser.add_argument("--clients", type=int, default=8, help="concurrent HTTP clients (default 8)")
     parser.add_argument("--chains", type=int, default=50, help="distinct promoter chains of the buyers (default 50)")
+    parser.add_argument("--no-retry-writes", action="store_true",
+                        help="retryWrites=false: SecantusDB 0.7 keeps a record per retryable write and scans them all "
+                             "(sorting them past 10,000) on every write, a cost that grows over a long run")
     parser.add_argument("--mongodb-uri", help="a MongoDB to use instead of an embedded SecantusDB (a scratch database "
                                               "is created in it and dropped)")
     return asyncio.run(run(parser.parse_args()))
