@@ -14,19 +14,21 @@ project's indexes (`stores.mongo.ensure_indexes`). The tree:
              at every size (a fixed fan-out, to tell fan-out from tree size)
     the rest under random promoters at depth 1-2 (so depth <= 3)
 
-Timed, through the project's own code where it has it (median of up to
---runs runs after a warm-up, each run a fresh round trip):
+Timed, through the project's own code (median of up to --runs runs after a
+warm-up, each run a fresh round trip); a team page is what the endpoints do:
+MemberStore.get(member), then MemberStore.team_page(member, level, 20, after):
 
-    root: direct members, page 1  MemberStore.team_page(root, direct_only=True, limit=20, after=None)
+    root: direct members, page 1  level 1, no cursor
     root: team size               MemberStore.get(root)["team_count"]  (find_one by _id)
-    root: whole team, page 1      MemberStore.team_page(root, direct_only=False, limit=20, after=None)
+    root: whole team, page 1 / 2  the whole team; page 2 passes the cursor of page 1
     leaf: chain 30 deep           MemberStore.get(leaf)["ancestor_ids"], then MemberStore.several(ids)
                                   (one find({_id: {$in: ids}}))
   and, to explain what the figures show:
     hub: direct members, page 1 / page 2 (page 2 passes `after`, the cursor of page 1)
 
 Target: each query's time at the largest size about equal to its time at the
-smallest (ratio ~1). `explain` (SecantusDB answers it) shows each query's plan.
+smallest (ratio ~1). Each find a query sent (recorded by a command listener)
+is then explained (SecantusDB answers explain): its plan and what it examined.
 
 Before loading, the load rate is measured on a small probe tree and the load
 time of each size projected; a size whose projected load exceeds
@@ -41,7 +43,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import inspect
 import math
 import os
 import random
@@ -51,33 +52,30 @@ import sys
 import tempfile
 import time
 from array import array
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any, Awaitable, Callable
+from typing import Any, Awaitable, Callable, Iterator
 
 import pymongo
-from pymongo import AsyncMongoClient
+from pymongo import AsyncMongoClient, monitoring
 from pymongo.errors import PyMongoError
 
 from bench.harness import run_bounded
 from stores.embedded import EmbeddedServer, start_secantusdb
-from stores import members as members_module
-from stores.members import MemberStore, new_member_fields
+from stores.members import NEWEST_FIELDS, TEAM_LEVEL_FIELDS, MemberStore, new_member_fields
 from stores.mongo import ensure_indexes, open_mongo
 
-# team_page(member_id, direct_only, limit, after), or its successor team_page(member_id, level, limit, after)
-# (level 1: direct members, None: the whole team): the bench speaks to either.
-_LEVELS = "level" in inspect.signature(MemberStore.team_page).parameters
-_FIELDS = getattr(members_module, "TEAM_LEVEL_FIELDS", {1: "upline_id", None: "ancestor_ids"})
-DIRECT_FIELD, TEAM_FIELD = _FIELDS[1], _FIELDS[None]
+DIRECT_FIELD, TEAM_FIELD = TEAM_LEVEL_FIELDS[1], TEAM_LEVEL_FIELDS[None]
 
 
-def team_page(store: MemberStore, member_id: str, direct_only: bool, limit: int,
-              after: tuple[datetime, str] | None) -> Awaitable[list[dict]]:
-    if _LEVELS:
-        return store.team_page(member_id, level=1 if direct_only else None, limit=limit, after=after)
-    return store.team_page(member_id, direct_only=direct_only, limit=limit, after=after)
+async def team_page(store: MemberStore, member_id: str, direct_only: bool, limit: int,
+                    after: tuple[datetime, str] | None) -> list[dict]:
+    """What the team endpoints do: read the member (its counters and newest times), then the page."""
+    member = await store.get(member_id)
+    return await store.team_page(member, 1 if direct_only else None, limit, after)
+
 
 CHAIN_DEPTH = 30
 HUB_DIRECT = 1_000
@@ -123,11 +121,17 @@ class Tree:
                 pool.append(i)
         direct = array("i", [0]) * size
         team = array("i", [0]) * size
+        # The newest direct member and the newest anywhere below, by index (bound_at grows with it); 0: none.
+        newest_direct = array("i", [0]) * size
+        newest_team = array("i", [0]) * size
         for i in range(size - 1, 0, -1):
             p = parent[i]
             direct[p] += 1
             team[p] += team[i] + 1
+            newest_direct[p] = max(newest_direct[p], i)
+            newest_team[p] = max(newest_team[p], newest_team[i], i)
         self.parent, self.depth, self.direct, self.team = parent, depth, direct, team
+        self.newest_direct, self.newest_team = newest_direct, newest_team
         self.ids: list[str | None] = [None] * size
         self.mean_ancestors = sum(depth) / size
 
@@ -147,6 +151,9 @@ class Tree:
                 ancestors.append(ids[p])
                 p = parent[p]
             doc.update(nickname=f"m{i}", ancestor_ids=ancestors, direct_count=self.direct[i], team_count=self.team[i])
+            for field_name, newest in ((NEWEST_FIELDS[1], self.newest_direct[i]), (NEWEST_FIELDS[None], self.newest_team[i])):
+                if newest:
+                    doc[field_name] = self.bound_at(newest)
             if i:
                 doc.update(upline_id=ancestors[0], bound_at=bound_at, bind_source="oa_scan")
             out.append(doc)
@@ -200,9 +207,38 @@ async def load(db: Any, size: int, seed: int, batch: int, verbose: bool) -> Load
 # --------------------------------------------------------------------------- servers
 
 
+class FindRecorder(monitoring.CommandListener):
+    """The find commands a query sends, to explain exactly those."""
+
+    def __init__(self) -> None:
+        self.sent: list[dict] | None = None
+
+    @contextmanager
+    def recording(self) -> Iterator[list[dict]]:
+        self.sent = []
+        try:
+            yield self.sent
+        finally:
+            self.sent = None
+
+    def started(self, event: monitoring.CommandStartedEvent) -> None:
+        if self.sent is not None and event.command_name == "find":
+            self.sent.append({key: event.command[key] for key in ("filter", "sort", "limit") if key in event.command})
+
+    def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
+        pass
+
+    def failed(self, event: monitoring.CommandFailedEvent) -> None:
+        pass
+
+
+finds = FindRecorder()
+
+
 def start_server(directory: Path) -> tuple[EmbeddedServer, AsyncMongoClient, Any]:
     server = start_secantusdb(directory / "data", directory / "secantusdb.log")
-    client, db = open_mongo(f"mongodb://127.0.0.1:{server.port}/?directConnection=true", "bench_team")
+    client, db = open_mongo(f"mongodb://127.0.0.1:{server.port}/?directConnection=true", "bench_team",
+                            event_listeners=[finds])
     return server, client, db
 
 
@@ -294,14 +330,13 @@ class Query:
     label: str
     run: Callable[[], Awaitable[Any]]
     check: Callable[[Any], str | None]
-    finds: list[dict]  # what to explain: the find command(s) it sends
     diagnostic: bool = False
 
 
-def queries(db: Any, store: MemberStore, tree: Tree, hub_cursor: tuple[datetime, str]) -> list[Query]:
+def queries(store: MemberStore, tree: Tree, hub_cursor: tuple[datetime, str],
+            root_cursor: tuple[datetime, str]) -> list[Query]:
     ids = tree.ids
     root, leaf, hub = ids[0], ids[tree.leaf], ids[tree.hub]
-    sort = {"bound_at": -1, "_id": -1}  # the team pages' order
     newest_direct = ids[tree.newest_child(0)]
     newest_hub = ids[tree.newest_child(tree.hub)]
     chain = [ids[i] for i in range(tree.leaf - 1, -1, -1)]
@@ -327,31 +362,28 @@ def queries(db: Any, store: MemberStore, tree: Tree, hub_cursor: tuple[datetime,
     def chain_check(found: dict[str, dict]) -> str | None:
         return None if sorted(found) == sorted(chain) and len(found) == CHAIN_DEPTH else f"{len(found)} ancestors"
 
-    def hub_page2_check(page: list[dict]) -> str | None:
-        if len(page) != PAGE or any((m["bound_at"], m["_id"]) >= hub_cursor for m in page):
-            return f"{len(page)} members, not all after the cursor"
-        return None
+    def after_check(cursor: tuple[datetime, str]) -> Callable[[list[dict]], str | None]:
+        def check(page: list[dict]) -> str | None:
+            if len(page) != PAGE or any((m["bound_at"], m["_id"]) >= cursor for m in page):
+                return f"{len(page)} members, not all after the cursor"
+            return None
+        return check
 
-    page2_filter = {DIRECT_FIELD: hub, "$or": [{"bound_at": {"$lt": hub_cursor[0]}},
-                                              {"bound_at": hub_cursor[0], "_id": {"$lt": hub_cursor[1]}}]}
     return [
         Query("root_direct", "root: direct members, page 1",
-              lambda: team_page(store, root, True, PAGE, None), page_check(newest_direct, DIRECT_FIELD, root),
-              [{"filter": {DIRECT_FIELD: root}, "sort": sort, "limit": PAGE}]),
+              lambda: team_page(store, root, True, PAGE, None), page_check(newest_direct, DIRECT_FIELD, root)),
         Query("root_size", "root: team size (team_count)", team_size,
-              lambda n: None if n == tree.size - 1 else f"team_count {n}, expected {tree.size - 1}",
-              [{"filter": {"_id": root}, "limit": 1}]),
+              lambda n: None if n == tree.size - 1 else f"team_count {n}, expected {tree.size - 1}"),
         Query("root_team", "root: whole team, page 1",
-              lambda: team_page(store, root, False, PAGE, None), page_check(ids[tree.size - 1], TEAM_FIELD, root),
-              [{"filter": {TEAM_FIELD: root}, "sort": sort, "limit": PAGE}]),
-        Query("leaf_chain", f"leaf: chain {CHAIN_DEPTH} deep", chain_read, chain_check,
-              [{"filter": {"_id": leaf}, "limit": 1}, {"filter": {"_id": {"$in": chain}}}]),
+              lambda: team_page(store, root, False, PAGE, None), page_check(ids[tree.size - 1], TEAM_FIELD, root)),
+        Query("root_team2", "root: whole team, page 2",
+              lambda: team_page(store, root, False, PAGE, root_cursor), after_check(root_cursor)),
+        Query("leaf_chain", f"leaf: chain {CHAIN_DEPTH} deep", chain_read, chain_check),
         Query("hub_page1", f"hub ({HUB_DIRECT:,} direct): page 1",
               lambda: team_page(store, hub, True, PAGE, None), page_check(newest_hub, DIRECT_FIELD, hub),
-              [{"filter": {DIRECT_FIELD: hub}, "sort": sort, "limit": PAGE}], diagnostic=True),
+              diagnostic=True),
         Query("hub_page2", f"hub ({HUB_DIRECT:,} direct): page 2",
-              lambda: team_page(store, hub, True, PAGE, hub_cursor), hub_page2_check,
-              [{"filter": page2_filter, "sort": sort, "limit": PAGE}], diagnostic=True),
+              lambda: team_page(store, hub, True, PAGE, hub_cursor), after_check(hub_cursor), diagnostic=True),
     ]
 
 
@@ -406,16 +438,20 @@ async def measure_size(size: int, workdir: Path, args: argparse.Namespace) -> di
         print(f"  root: {tree.direct[0]:,} direct, {tree.team[0]:,} in team; hub: {tree.direct[tree.hub]:,} direct; "
               f"leaf: {CHAIN_DEPTH} ancestors; mean ancestors per member {tree.mean_ancestors:.2f}")
         store = MemberStore(db)
-        hub_page = await team_page(store, tree.ids[tree.hub], True, PAGE, None)
-        hub_cursor = (hub_page[-1]["bound_at"], hub_page[-1]["_id"])
+        cursors = []
+        for member, direct_only in ((tree.hub, True), (0, False)):
+            first_page = await team_page(store, tree.ids[member], direct_only, PAGE, None)
+            cursors.append((first_page[-1]["bound_at"], first_page[-1]["_id"]))
         results: dict[str, Any] = {LOADED: loaded}
-        for query in queries(db, store, tree, hub_cursor):
+        for query in queries(store, tree, *cursors):
             timing = await timed(query.run, query.check, args, 1 if query.diagnostic else args.min_runs)
             cheap = timing.median is not None and timing.median < 2.0
-            plans = [await explain(db, find, cheap) for find in query.finds]
+            with finds.recording() as sent:
+                await query.run()
+            plans = [await explain(db, find, cheap) for find in sent]
             results[query.key] = (query, timing, plans)
             print(f"  {query.label:<34} median {fmt_seconds(timing.median):>10} of {len(timing.samples):>2} runs"
-                  f"{'  ' + timing.note if timing.note else ''}", flush=True)
+                  f"{'  ' + timing.note if timing.note else ''}; {len(sent)} find(s)", flush=True)
             for plan in plans:
                 print(f"  {'':<34} plan: {plan}")
         rss = peak_rss_mb(server)

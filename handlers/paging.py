@@ -67,8 +67,8 @@ class Paging(tornado.web.RequestHandler):
         last = page[-1]
         return encode_cursor(last[time_field].astimezone(timezone.utc).isoformat(), last["_id"])
 
-    async def team_page(self, member_id: str, level: int | None) -> tuple[list[dict], str | None]:
-        """A page of `member_id`'s team at `level` (None: everyone below), and the cursor of the next."""
+    async def team_page(self, member: dict, level: int | None) -> tuple[list[dict], str | None]:
+        """A page of `member`'s team at `level` (None: everyone below), and the cursor of the next."""
         after, limit = self.time_cursor(), self.page_limit()
-        members = await self.runtime.members.store.team_page(member_id, level, limit, after)
+        members = await self.runtime.members.store.team_page(member, level, limit, after)
         return members, self.next_time_cursor(members, limit, "bound_at")

@@ -25,11 +25,11 @@ class TeamHandler(MerchantHandler, Paging):
     }
 
     async def get(self, member_id: str) -> None:
-        await self.member_or_404(member_id)
+        member = await self.member_or_404(member_id)
         depth = self.get_query_argument("depth", "1")
         if depth not in ("1", "all"):
             raise ApiError(400, "invalid", "depth must be 1 or all", field="depth")
-        members, next_cursor = await self.team_page(member_id, 1 if depth == "1" else None)
+        members, next_cursor = await self.team_page(member, 1 if depth == "1" else None)
         self.write_json({"items": [member_json(m) for m in members], "next_cursor": next_cursor})
 
 

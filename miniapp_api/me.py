@@ -63,5 +63,5 @@ class MyTeamHandler(MiniappHandler, Paging):
         depth = self.get_query_argument("depth", "1")
         if depth not in ("1", "2"):
             raise ApiError(400, "invalid", "depth must be 1 or 2", field="depth")
-        members, next_cursor = await self.team_page(self.member["_id"], int(depth))
+        members, next_cursor = await self.team_page(self.member, int(depth))
         self.write_json({"items": [teammate_view(m) for m in members], "next_cursor": next_cursor})

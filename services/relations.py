@@ -159,11 +159,14 @@ class RelationService:
         while entries := await self.bind_log.pending_counters(batch):
             writes = WriteSet()
             totals: dict[str, Counter] = defaultdict(Counter)
+            newest: dict[str, datetime] = {}
             for entry in entries:
                 writes.guard(BIND_LOG, {"_id": entry["_id"], "counters": "pending"}, {"$set": {"counters": "applied"}})
                 for member_id, increments in entry["counter_deltas"].items():
                     totals[member_id].update(increments)
-            self.members.plan_counter_deltas({m: {k: v for k, v in c.items() if v} for m, c in totals.items()}, writes)
+                    newest[member_id] = max(entry["at"], newest.get(member_id, entry["at"]))
+            self.members.plan_counter_deltas({m: {k: v for k, v in c.items() if v} for m, c in totals.items()},
+                                             newest, writes)
             try:
                 with pymongo.timeout(COUNTER_COMMIT_SECONDS):
                     await commit(self.client, self.members.collection.database, writes)

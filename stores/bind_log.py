@@ -30,7 +30,7 @@ class BindLog:
         return entry["_id"]
 
     async def pending_counters(self, limit: int) -> list[dict]:
-        return await self.collection.find({"counters": "pending"}, {"counter_deltas": 1}).limit(limit).to_list()
+        return await self.collection.find({"counters": "pending"}, {"counter_deltas": 1, "at": 1}).limit(limit).to_list()
 
     async def page(self, member_id: str, limit: int, before_id: str | None) -> list[dict]:
         query: dict[str, Any] = {"member_id": member_id}

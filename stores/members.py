@@ -61,6 +61,11 @@ class Upserted:
 MEMBERS = "members"
 # Which field names a member's team at a level (ancestors are nearest first); each has an index.
 TEAM_LEVEL_FIELDS = {1: "upline_id", 2: "ancestor_ids.1", None: "ancestor_ids"}
+# When the latest direct member, and the latest member anywhere below, were bound: kept by binds (`$max`,
+# so never older than the newest), they let a long team's first page be read in small time bands.
+NEWEST_FIELDS = {1: "newest_direct_at", None: "newest_team_at"}
+# Teams up to this size are read in one query even on SecantusDB, which reads every match before sorting.
+SHORT_TEAM = 200
 
 
 class MemberStore:
@@ -167,14 +172,17 @@ class MemberStore:
                                "bound_at": bind.bound_at, "bind_source": bind.source.value,
                                "subtree_stale": team_size > 0}})
         writes.guard(MEMBERS, {"_id": upline.id, "ancestor_ids": list(upline.ancestor_ids), "frozen": {"$ne": True}},
-                     {"$inc": _increments(deltas, upline.id)})
+                     {"$inc": _increments(deltas, upline.id),
+                      "$max": {NEWEST_FIELDS[1]: bind.bound_at, NEWEST_FIELDS[None]: bind.bound_at}})
         return {member_id: _increments(deltas, member_id)
                 for member_id in sorted(set(deltas.team_count) | set(deltas.direct_count)) if member_id != upline.id}
 
     @staticmethod
-    def plan_counter_deltas(deltas: dict[str, dict[str, int]], writes: WriteSet) -> None:
+    def plan_counter_deltas(deltas: dict[str, dict[str, int]], newest: dict[str, datetime], writes: WriteSet) -> None:
+        """Add `deltas` to the members' counters; `newest`: the time of the latest bind into each one's team."""
         for member_id, increments in sorted(deltas.items()):
-            writes.update(MEMBERS, UpdateOne({"_id": member_id}, {"$inc": increments}))
+            writes.update(MEMBERS, UpdateOne({"_id": member_id}, {"$inc": increments,
+                                                                  "$max": {NEWEST_FIELDS[None]: newest[member_id]}}))
 
     async def resync_subtree(self, member: dict, batch_size: int) -> int:
         """Rewrite the ancestors of `member`'s descendants after it moved, `batch_size` at a time.
@@ -205,11 +213,14 @@ class MemberStore:
     async def stale_subtrees(self, limit: int) -> list[dict]:
         return await self.collection.find({"subtree_stale": True}).limit(limit).to_list()
 
-    async def team_page(self, member_id: str, level: int | None, limit: int,
+    async def team_page(self, member: dict, level: int | None, limit: int,
                         after: tuple[datetime, str] | None) -> list[dict]:
-        """Newest first, `limit` members at `level` below (1: direct, 2: theirs; None: the whole team)
-        after the cursor `(bound_at, _id)`: indexed range reads at any tree size."""
-        return await newest_first(self.collection, {TEAM_LEVEL_FIELDS[level]: member_id}, "bound_at", limit, after)
+        """Newest first, `limit` members at `level` below `member` (1: direct, 2: theirs; None: the whole
+        team) after the cursor `(bound_at, _id)`: indexed range reads of about a page at any tree size."""
+        size = member.get("direct_count" if level == 1 else "team_count", 0)
+        newest = member.get(NEWEST_FIELDS[1 if level == 1 else None]) if size > SHORT_TEAM else None
+        return await newest_first(self.collection, {TEAM_LEVEL_FIELDS[level]: member["_id"]}, "bound_at", limit,
+                                  after, newest)
 
 
 def _increments(deltas: CounterDeltas, member_id: str) -> dict[str, int]:

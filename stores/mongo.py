@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from pymongo import ASCENDING, DESCENDING, AsyncMongoClient, IndexModel
 from pymongo.asynchronous.database import AsyncDatabase
 
@@ -61,8 +63,10 @@ INDEXES: dict[str, list[IndexModel]] = {
 }
 
 
-def open_mongo(uri: str, db_name: str) -> tuple[AsyncMongoClient, AsyncDatabase]:
-    client: AsyncMongoClient = AsyncMongoClient(uri, tz_aware=True, serverSelectionTimeoutMS=5000, connect=False)
+def open_mongo(uri: str, db_name: str, **client_options: Any) -> tuple[AsyncMongoClient, AsyncDatabase]:
+    """`client_options` add to the application's own (benchmarks pass command listeners)."""
+    client: AsyncMongoClient = AsyncMongoClient(uri, tz_aware=True, serverSelectionTimeoutMS=5000, connect=False,
+                                                **client_options)
     return client, client[db_name]
 
 

@@ -3,23 +3,58 @@
 The cursor is split into two queries (the same instant with a smaller id,
 then strictly older) instead of one top-level `$or`, which SecantusDB
 answers by scanning the whole collection.
+
+SecantusDB also reads every document a query matches before it sorts and
+limits (MongoDB stops after `limit` entries of the index), so a page of a
+million-member team would read the million. Given an anchor — the cursor's
+time, or for a first page a `newest` time no older than the newest match —
+the older part is read in time bands just below it, each `BAND_GROWTH` times
+wider than the last, until the page is full: a query reads about the page
+and at most a few times more, whatever the collection holds.
 """
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from pymongo.asynchronous.collection import AsyncCollection
 
+FIRST_BAND = timedelta(minutes=1)
+BAND_GROWTH = 4
+# Past this width the next band is everything older: a sparse list ends in a dozen queries.
+WIDEST_BAND = timedelta(days=20 * 365)
+
 
 async def newest_first(collection: AsyncCollection, query: dict[str, Any], time_field: str, limit: int,
-                       after: tuple[datetime, str] | None) -> list[dict]:
+                       after: tuple[datetime, str] | None, newest: datetime | None = None) -> list[dict]:
+    """`limit` documents matching `query`, newest first, after the cursor `(time, _id)`.
+
+    `newest`, for long lists, is a time no older than the newest match: the
+    reads then go in bands below it (or below the cursor), never all at once.
+    """
     order = [(time_field, -1), ("_id", -1)]
-    if after is None:
-        return await collection.find(query).sort(order).limit(limit).to_list()
-    at, last_id = after
-    page = await collection.find({**query, time_field: at, "_id": {"$lt": last_id}}).sort(order).limit(limit).to_list()
-    if len(page) < limit:
-        page += await collection.find({**query, time_field: {"$lt": at}}).sort(order).limit(limit - len(page)).to_list()
+
+    async def read(times: Any, count: int, extra: dict[str, Any] | None = None) -> list[dict]:
+        """`times`: the time field's condition (a value or operators); empty: any time."""
+        filter = {**query, **(extra or {}), **({time_field: times} if times else {})}
+        return await collection.find(filter).sort(order).limit(count).to_list()
+
+    if after is not None:
+        edge, last_id = after
+        page = await read(edge, limit, {"_id": {"$lt": last_id}})
+        below_edge: dict[str, Any] = {"$lt": edge}
+    elif newest is not None:
+        page, edge, below_edge = [], newest, {}  # open above: what came after the hint is on this page too
+    else:
+        return await read(None, limit)
+    if newest is None:  # a short list: the rest in one read
+        return page if len(page) == limit else page + await read(below_edge, limit - len(page))
+    width = FIRST_BAND
+    while len(page) < limit:
+        if width > WIDEST_BAND:
+            return page + await read(below_edge, limit - len(page))
+        lower = edge - width
+        page += await read({**below_edge, "$gte": lower}, limit - len(page))
+        edge, below_edge, width = lower, {"$lt": lower}, width * BAND_GROWTH
     return page
