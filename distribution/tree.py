@@ -10,7 +10,7 @@ the old and the new chain.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 
@@ -31,6 +31,19 @@ def moved_ancestor_ids(
         raise ValueError(f"ancestors {descendant} do not pass through {member_id} and its old ancestors")
     path_to_member = descendant[: len(descendant) - len(old_member_ancestor_ids)]
     return (*path_to_member, *new_member_ancestor_ids)
+
+
+def current_chain(chain: Sequence[str], moved: Mapping[str, Sequence[str]]) -> tuple[str, ...]:
+    """`chain` (nearest first) as it will be once every pending subtree rewrite is done.
+
+    `moved` holds the stored ancestors of members whose subtree still awaits
+    its rewrite (a large team moved, the worker not done yet): from the nearest
+    such member on the chain, its own current chain replaces the stored tail.
+    """
+    for position, member_id in enumerate(chain):
+        if member_id in moved:
+            return (*chain[:position + 1], *current_chain(moved[member_id], moved))
+    return tuple(chain)
 
 
 @dataclass(frozen=True)

@@ -8,22 +8,28 @@ nothing to update and the attempt is decided again on fresh data — so a
 hundred concurrent scans bind exactly one upline, and two members binding
 under each other at once cannot make a cycle.
 
+A member that brings a team along is a move of a whole subtree, the only
+kind of bind that can close a loop through members other than the two it
+writes (A with a, B with b: A under b while B under a). Such moves also bump
+one shared count of moves, so they commit one at a time, and their cycle
+check reads the upline's chain as it will be once pending rewrites are done.
+
 The upline's notice is recorded in the same transaction (so it exists
 exactly when the bind does) and sent by the notification service, once.
-After the commit, a member that brought a team along has its descendants'
-ancestors rewritten (inline when small, by the worker when large).
 
-Cost of a re-bind: the bind itself is the same constant handful of writes;
-rewriting the subtree touches every descendant once, `resync_batch` per
-round trip — O(team size) writes, done after the commit. Until it finishes
-the descendants list the member's old ancestors beyond the member; any
-order placed in that window snapshots the old chain.
+Cost of a move: a team of up to `inline_resync_limit` has its ancestors
+rewritten in the bind's own transaction (one `update_many`, O(team size)
+documents). A larger team is rewritten by the worker after the commit,
+`resync_batch` per round trip, until a pass changes nothing. Until it
+finishes, its members list the mover's old ancestors beyond the mover: an
+order placed in that window snapshots the old chain, and a member binding
+into the team then is counted on that old chain above the mover.
 """
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from collections import Counter, defaultdict
 from datetime import datetime
 
@@ -33,7 +39,7 @@ from pymongo import AsyncMongoClient
 
 from distribution.binding import Bind, BindingSettings, BindSource, Refusal, decide_bind
 from distribution.scene import parse_promoter_scene
-from distribution.tree import move_counter_deltas
+from distribution.tree import current_chain, move_counter_deltas
 from services.merchant_settings import MerchantSettings
 from services.notifications import NotificationService, china_time
 from stores.bind_log import BIND_LOG, BindLog, bind_entry
@@ -99,13 +105,18 @@ class RelationService:
         for _ in range(self.attempts):
             found = await self.members.several([member_id, upline_id])
             member, upline = found[member_id], found.get(upline_id)
-            decision = decide_bind(snapshot(member), snapshot(upline) if upline else None, settings, at, source,
-                                   created_by_this_push)
+            moves_version, upline_now = None, snapshot(upline) if upline else None
+            if upline and member.get("team_count", 0):
+                # A member bringing a team could close a loop: check the upline's chain as it will be once
+                # pending team rewrites are done, and let moves of teams commit one at a time.
+                moves_version = await self.members.moves_version()
+                upline_now = replace(upline_now, ancestor_ids=await self._current_chain(upline))
+            decision = decide_bind(snapshot(member), upline_now, settings, at, source, created_by_this_push)
             if isinstance(decision, Refusal):
                 await self._refused(member_id, upline_id, source, decision.reason.value, at, detail)
                 return BindOutcome.refused(decision.reason.value, upline)
             try:
-                await self._write(decision, member, upline, detail)
+                await self._write(decision, member, upline, detail, moves_version)
             except Conflict:
                 continue
             await self._after_bind(member)
@@ -118,12 +129,23 @@ class RelationService:
         await self.bind_log.record(member_id=member_id, upline_id=upline_id, source=source.value, result="refused",
                                    reason=reason, at=at, detail=detail)
 
-    async def _write(self, bind: Bind, member: dict, upline: dict, detail: dict | None) -> None:
+    async def _current_chain(self, upline: dict) -> tuple[str, ...]:
+        """The upline's ancestors once every pending team rewrite above it is done."""
+        chain, moved, read = (upline["_id"], *upline["ancestor_ids"]), {}, set()
+        while unread := [member_id for member_id in chain if member_id not in read]:
+            moved.update(await self.members.pending_rewrites(unread))
+            read.update(unread)
+            chain = current_chain(chain, moved)
+        return chain[1:]
+
+    async def _write(self, bind: Bind, member: dict, upline: dict, detail: dict | None,
+                     moves_version: int | None) -> None:
         team_size = member.get("team_count", 0)
         writes = WriteSet()
         deferred = self.members.plan_bind(
             bind, snapshot(upline), team_size,
-            move_counter_deltas(bind.expected_ancestor_ids, bind.ancestor_ids, team_size), writes)
+            move_counter_deltas(bind.expected_ancestor_ids, bind.ancestor_ids, team_size), writes,
+            moves_version, rewrite_team_now=team_size <= self.inline_resync_limit)
         counters = {"counters": "pending", "counter_deltas": deferred} if deferred else {}
         entry = bind_entry(member_id=bind.member_id, upline_id=bind.upline_id, previous_upline_id=bind.expected_upline_id,
                            source=bind.source.value, result="bound", at=bind.bound_at,
@@ -176,11 +198,7 @@ class RelationService:
         return applied
 
     async def _after_bind(self, member: dict) -> None:
-        if member.get("team_count", 0) == 0:
-            return
-        if member["team_count"] <= self.inline_resync_limit:
-            await self.resync(member["_id"])
-        else:
+        if member.get("team_count", 0) > self.inline_resync_limit:
             await self.queue.enqueue(RESYNC_JOB, {"member_id": member["_id"]})
 
     async def resync(self, member_id: str) -> int:

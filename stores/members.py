@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -64,6 +65,9 @@ TEAM_LEVEL_FIELDS = {1: "upline_id", 2: "ancestor_ids.1", None: "ancestor_ids"}
 # When the latest direct member, and the latest member anywhere below, were bound: kept by binds (`$max`,
 # so never older than the newest), they let a long team's first page be read in small time bands.
 NEWEST_FIELDS = {1: "newest_direct_at", None: "newest_team_at"}
+# One document counting the team moves that committed (see `plan_bind`).
+TREE_MOVES = "tree_moves"
+MOVES_ID = "moves"
 # Teams up to this size are read in one query even on SecantusDB, which reads every match before sorting.
 SHORT_TEAM = 200
 
@@ -71,6 +75,7 @@ SHORT_TEAM = 200
 class MemberStore:
     def __init__(self, db: AsyncDatabase):
         self.collection = db[MEMBERS]
+        self.moves = db[TREE_MOVES]
 
     async def get(self, member_id: str) -> dict | None:
         return await self.collection.find_one({"_id": member_id})
@@ -150,9 +155,25 @@ class MemberStore:
         result = await self.collection.update_one({"_id": member_id}, {"$set": {"frozen": frozen}})
         return result.matched_count == 1
 
+    async def moves_version(self) -> int:
+        """How many team moves have committed: a move commits only if none did since it read this."""
+        found = await self.moves.find_one({"_id": MOVES_ID})
+        if found is not None:
+            return found["version"]
+        try:
+            await self.moves.insert_one({"_id": MOVES_ID, "version": 0})
+        except DuplicateKeyError:
+            pass  # created by a concurrent first move; still at 0, or that move's guard will tell
+        return 0
+
+    async def pending_rewrites(self, member_ids: list[str]) -> dict[str, list[str]]:
+        """The stored ancestors of those of `member_ids` whose team still awaits its ancestors' rewrite."""
+        return {m["_id"]: m["ancestor_ids"] async for m in self.collection.find(
+            {"_id": {"$in": member_ids}, "subtree_stale": True}, {"ancestor_ids": 1})}
+
     @staticmethod
     def plan_bind(bind: Bind, upline: MemberSnapshot, team_size: int, deltas: CounterDeltas,
-                  writes: WriteSet) -> dict[str, dict[str, int]]:
+                  writes: WriteSet, moves_version: int | None, rewrite_team_now: bool) -> dict[str, dict[str, int]]:
         """The bind and the upline's counters, as guarded writes of one step; returns the counter
         changes of everyone else, which the caller records for `apply_counter_deltas`.
 
@@ -164,13 +185,24 @@ class MemberStore:
         The ancestors above the upline are left out of the step: every bind in
         a tree would otherwise write its root, and concurrent binds would all
         conflict there.
+
+        A member bringing a team (`moves_version` given) also bumps the count
+        of team moves, so that such moves commit one at a time: two teams
+        binding under each other's members write four different documents and
+        would otherwise both pass. Its team's ancestors are rewritten in the
+        step (`rewrite_team_now`) or, for a large team, marked for the worker.
         """
         writes.guard(MEMBERS,
                      {"_id": bind.member_id, "ancestor_ids": list(bind.expected_ancestor_ids),
                       "bound_at": bind.expected_bound_at, "team_count": team_size},
                      {"$set": {"upline_id": bind.upline_id, "ancestor_ids": list(bind.ancestor_ids),
                                "bound_at": bind.bound_at, "bind_source": bind.source.value,
-                               "subtree_stale": team_size > 0}})
+                               "subtree_stale": team_size > 0 and not rewrite_team_now}})
+        if moves_version is not None:
+            writes.guard(TREE_MOVES, {"_id": MOVES_ID, "version": moves_version}, {"$inc": {"version": 1}})
+        if team_size and rewrite_team_now:
+            writes.update(MEMBERS, UpdateMany({"ancestor_ids": bind.member_id},
+                                              _rewrite_below(bind.member_id, bind.ancestor_ids)))
         writes.guard(MEMBERS, {"_id": upline.id, "ancestor_ids": list(upline.ancestor_ids), "frozen": {"$ne": True}},
                      {"$inc": _increments(deltas, upline.id),
                       "$max": {NEWEST_FIELDS[1]: bind.bound_at, NEWEST_FIELDS[None]: bind.bound_at}})
@@ -189,23 +221,25 @@ class MemberStore:
 
         Each descendant keeps its path down to the member and takes the
         member's current ancestors after it; running this again changes
-        nothing, so a crashed or repeated run is harmless. Returns how many
-        descendants changed.
+        nothing, so a crashed or repeated run is harmless. Passes repeat until
+        one changes nothing: a member that bound under a not yet rewritten
+        descendant during a pass, behind its position, is caught by the next.
+        Returns how many descendants changed.
         """
-        member_id, chain = member["_id"], member["ancestor_ids"]
-        rewrite = [{"$set": {"ancestor_ids": {"$concatArrays": [
-            {"$slice": ["$ancestor_ids", {"$add": [{"$indexOfArray": ["$ancestor_ids", member_id]}, 1]}]},
-            chain,
-        ]}}}]
-        changed, after = 0, ""
+        member_id = member["_id"]
+        rewrite = _rewrite_below(member_id, member["ancestor_ids"])
+        changed, changed_in_pass, after = 0, 0, ""
         while True:
             ids = [d["_id"] async for d in self.collection.find(
                 {"ancestor_ids": member_id, "_id": {"$gt": after}}, {"_id": 1}).sort("_id", 1).limit(batch_size)]
-            if not ids:
+            if ids:
+                result = await self.collection.bulk_write([UpdateMany({"_id": {"$in": ids}}, rewrite)])
+                changed_in_pass += result.modified_count
+                after = ids[-1]
+                continue
+            if not changed_in_pass:
                 break
-            result = await self.collection.bulk_write([UpdateMany({"_id": {"$in": ids}}, rewrite)])
-            changed += result.modified_count
-            after = ids[-1]
+            changed, changed_in_pass, after = changed + changed_in_pass, 0, ""
         await self.collection.update_one({"_id": member_id, "bound_at": member["bound_at"]},
                                          {"$set": {"subtree_stale": False}})
         return changed
@@ -221,6 +255,14 @@ class MemberStore:
         newest = member.get(NEWEST_FIELDS[1 if level == 1 else None]) if size > SHORT_TEAM else None
         return await newest_first(self.collection, {TEAM_LEVEL_FIELDS[level]: member["_id"]}, "bound_at", limit,
                                   after, newest)
+
+
+def _rewrite_below(member_id: str, chain: Sequence[str]) -> list[dict]:
+    """The update pipeline giving a descendant of `member_id` its path down to the member, then `chain`."""
+    return [{"$set": {"ancestor_ids": {"$concatArrays": [
+        {"$slice": ["$ancestor_ids", {"$add": [{"$indexOfArray": ["$ancestor_ids", member_id]}, 1]}]},
+        list(chain),
+    ]}}}]
 
 
 def _increments(deltas: CounterDeltas, member_id: str) -> dict[str, int]:

@@ -92,3 +92,14 @@ def test_moving_a_subtree_matches_recomputing_the_whole_forest(parents, data):
     for each in range(len(parents)):
         assert team_after[each] - team_before[each] == deltas.team_count.get(each, 0)
         assert direct_after[each] - direct_before[each] == deltas.direct_count.get(each, 0)
+
+
+def test_the_current_chain_follows_members_whose_team_rewrite_is_pending():
+    from distribution.tree import current_chain
+
+    # d <- c <- b <- a stored; b has since moved under x <- y, and x under z (both rewrites pending).
+    assert current_chain(["c", "b", "a"], {}) == ("c", "b", "a")
+    assert current_chain(["c", "b", "a"], {"b": ["x", "y"]}) == ("c", "b", "x", "y")
+    assert current_chain(["c", "b", "a"], {"b": ["x", "y"], "x": ["z"]}) == ("c", "b", "x", "z")
+    assert current_chain(["c", "b", "a"], {"b": ["a"]}) == ("c", "b", "a")  # rewritten already
+    assert current_chain(["c", "b", "a"], {"b": []}) == ("c", "b")  # b moved to the top

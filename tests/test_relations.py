@@ -304,3 +304,47 @@ async def test_counters_above_the_upline_are_applied_once_however_often_the_task
     assert sum(applied) == 5
     assert [(await member(runtime, m["_id"]))["team_count"] for m in chain] == [8, 7, 6, 5]
     assert await runtime.relations.apply_counter_deltas() == 0
+
+
+def has_cycle(uplines: dict[str, str | None]) -> bool:
+    for start in uplines:
+        seen, at = set(), start
+        while at is not None:
+            if at in seen:
+                return True
+            seen.add(at)
+            at = uplines.get(at)
+    return False
+
+
+async def test_two_teams_binding_under_each_others_members_at_once_never_make_a_cycle(server):
+    """A (with a) binds under b while B (with b) binds under a: the writes touch four different
+    members, so only serialising moves of whole teams keeps the tree a tree."""
+    runtime = server.runtime
+    for _ in range(8):
+        a_top, b_top = await add_member(runtime), await add_member(runtime)
+        a_child, b_child = await add_member(runtime), await add_member(runtime)
+        for child, top in ((a_child, a_top), (b_child, b_top)):
+            assert (await runtime.relations.bind(child["_id"], top["_id"], BindSource.OA_SCAN, NOW)).bound
+        outcomes = await asyncio.gather(
+            runtime.relations.bind(a_top["_id"], b_child["_id"], BindSource.OA_SCAN, NOW),
+            runtime.relations.bind(b_top["_id"], a_child["_id"], BindSource.OA_SCAN, NOW))
+        four = [a_top, b_top, a_child, b_child]
+        uplines = {m["_id"]: (await member(runtime, m["_id"]))["upline_id"] for m in four}
+        assert not has_cycle(uplines), outcomes
+        assert sorted(o.bound for o in outcomes) == [False, True]
+        assert [o.reason for o in outcomes if not o.bound] == ["cycle"]
+
+
+async def test_the_cycle_check_sees_a_chain_whose_rewrite_is_still_pending(server):
+    """x (with a team down to leaf) moves under y; before the worker rewrites the team's ancestors,
+    y binding under leaf would close a loop that leaf's stored chain does not show yet."""
+    runtime = server.runtime
+    runtime.relations.inline_resync_limit = 0  # every team's rewrite is left to the worker
+    x, middle, leaf = await add_chain(runtime, 2)
+    y = await add_member(runtime)
+    assert (await runtime.relations.bind(x["_id"], y["_id"], BindSource.ADMIN, NOW)).bound
+    assert (await member(runtime, leaf["_id"]))["ancestor_ids"] == [middle["_id"], x["_id"]]  # not rewritten yet
+
+    outcome = await runtime.relations.bind(y["_id"], leaf["_id"], BindSource.ADMIN, NOW)
+    assert (outcome.bound, outcome.reason) == (False, "cycle")
