@@ -21,6 +21,7 @@ from urllib.parse import urlparse
 
 WECHAT_API = "https://api.weixin.qq.com"
 WECHAT_PAY_API = "https://api.mch.weixin.qq.com"
+WECHAT_OPEN = "https://open.weixin.qq.com"  # where WeChat's web authorization (网页授权) page lives
 
 SANDBOX_OA_APP_ID = "wxsandbox0fficial"
 SANDBOX_OA_APP_SECRET = "sandbox-oa-secret"
@@ -57,6 +58,7 @@ class Settings:
     miniapp_app_secret: str
     wechat_api_base: str | None  # None in demo mode: the embedded sandbox's URL, known once it listens
     wechat_pay_api_base: str | None  # None in demo mode: the sandbox's too
+    wechat_open_base: str | None  # web authorization of H5 pages; None in demo mode: the sandbox's too
     merchant_api_token: str
     merchant_token_generated: bool
     welcome_text: str
@@ -247,6 +249,8 @@ def _parse(env: Mapping[str, str]) -> Settings:
         or (None if demo else WECHAT_API),
         wechat_pay_api_base=_url(get("WECHAT_PAY_API_BASE"), "WECHAT_PAY_API_BASE", ("http", "https"))
         or (None if demo else WECHAT_PAY_API),
+        wechat_open_base=_url(get("WECHAT_OPEN_BASE"), "WECHAT_OPEN_BASE", ("http", "https"))
+        or (None if demo else WECHAT_OPEN),
         merchant_api_token=merchant_token,
         merchant_token_generated=generated,
         welcome_text=get("WELCOME_TEXT") or "欢迎关注！发送“海报”获取你的专属推广海报。",

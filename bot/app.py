@@ -6,6 +6,7 @@ import tornado.web
 
 from bot.push_codec import PushCodec
 from bot.runtime import Runtime
+from distribution.share_links import BIND_SUFFIX, SHARE_PATH
 from handlers.base import NotFoundHandler
 from handlers.health import HealthHandler, MetricsHandler
 from handlers.merchant import MemberHandler, MemberLookupHandler
@@ -13,6 +14,7 @@ from handlers.merchant_settings import MerchantSettingsHandler
 from handlers.openapi import OpenApiHandler, build_document
 from handlers.posters import BackgroundHandler, BackgroundsHandler, MemberPosterHandler, MyPosterHandler
 from handlers.orders import CommissionsHandler, OrderEventsHandler, OrderHandler, OrdersHandler
+from handlers.share_links import ShareBindHandler, ShareLinkHandler
 from handlers.relations import BindLogHandler, FreezeHandler, TeamHandler, UnfreezeHandler, UplineHandler
 from handlers.stats import PromoterStatsHandler
 from handlers.wechat import WeChatPushHandler
@@ -61,6 +63,12 @@ API_ROUTES: list[tuple[str, type[tornado.web.RequestHandler]]] = [
     (r"/api/merchant/v1/stats/promoters", PromoterStatsHandler),
 ]
 
+# The H5 share link's pages, opened by browsers: HTML, not the JSON API, so not in /openapi.json.
+PAGE_ROUTES: list[tuple[str, type[tornado.web.RequestHandler]]] = [
+    (rf"{SHARE_PATH}{MEMBER_ID}", ShareLinkHandler),
+    (rf"{SHARE_PATH}{MEMBER_ID}{BIND_SUFFIX}", ShareBindHandler),
+]
+
 
 def make_app(runtime: Runtime) -> tornado.web.Application:
     settings = runtime.settings
@@ -71,7 +79,7 @@ def make_app(runtime: Runtime) -> tornado.web.Application:
         (r"/healthz", HealthHandler, with_runtime),
         (r"/metrics", MetricsHandler, with_runtime),
         (r"/openapi.json", OpenApiHandler, {"document": build_document(API_ROUTES)}),
-        *((pattern, handler, with_runtime) for pattern, handler in API_ROUTES),
+        *((pattern, handler, with_runtime) for pattern, handler in API_ROUTES + PAGE_ROUTES),
     ]
     return tornado.web.Application(
         routes,

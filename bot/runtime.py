@@ -32,7 +32,8 @@ from services.notifications import NotificationService
 from services.orders import OrderService
 from services.stats import StatsService
 from services.withdrawals import PayeeApps, WithdrawalService
-from services.posters import PosterService, open_poster_service
+from services.posters import PosterService, ShareLinkSettings, open_poster_service
+from services.share_links import ShareLinkService
 from settings import Settings
 from stores import embedded
 from stores.job_queue import JobQueue
@@ -74,6 +75,7 @@ class Runtime:
     commissions: CommissionService
     orders: OrderService
     withdrawals: WithdrawalService
+    share_links: ShareLinkService
 
 
 async def _mongo_uri(settings: Settings, stack: AsyncExitStack) -> str:
@@ -129,7 +131,8 @@ async def open_runtime(settings: Settings) -> AsyncIterator[Runtime]:
         stack.push_async_callback(redis.aclose)
         api_base = await _wechat_api_base(settings, stack)
         settings = dataclasses.replace(settings, wechat_api_base=api_base,
-                                       wechat_pay_api_base=settings.wechat_pay_api_base or api_base)
+                                       wechat_pay_api_base=settings.wechat_pay_api_base or api_base,
+                                       wechat_open_base=settings.wechat_open_base or api_base)
         await ensure_indexes(db)
 
         metrics = Metrics()
@@ -158,6 +161,8 @@ async def open_runtime(settings: Settings) -> AsyncIterator[Runtime]:
         notifications = NotificationService(db, queue, oa, miniapp, settings)
         grades = GradeService(mongo, db, merchant_settings)
         commissions = CommissionService(mongo, db, notifications, grades)
+        relations = RelationService(mongo, member_store, BindLog(db), merchant_settings, queue, notifications)
+        identity = IdentityService(mongo, member_store, miniapp, oa, sealer)
 
         yield Runtime(
             settings=settings,
@@ -174,9 +179,9 @@ async def open_runtime(settings: Settings) -> AsyncIterator[Runtime]:
             sealer=sealer,
             notifications=notifications,
             members=MemberService(member_store),
-            relations=RelationService(mongo, member_store, BindLog(db), merchant_settings, queue, notifications),
+            relations=relations,
             sessions=SessionService(redis, settings.redis_prefix, settings.session_secret, settings.session_days),
-            identity=IdentityService(mongo, member_store, miniapp, oa, sealer),
+            identity=identity,
             applications=ApplicationService(mongo, ApplicationStore(db), member_store, merchant_settings, sealer,
                                             notifications),
             posters=posters,
@@ -187,4 +192,6 @@ async def open_runtime(settings: Settings) -> AsyncIterator[Runtime]:
             orders=OrderService(mongo, db, queue, merchant_settings, notifications, grades, commissions),
             withdrawals=WithdrawalService(mongo, db, member_store, merchant_settings, queue, payout,
                                           PayeeApps(settings.miniapp_app_id, settings.wechat_app_id), notifications),
+            share_links=ShareLinkService(ShareLinkSettings(settings.public_base_url, settings.share_link_secret),
+                                         settings.wechat_open_base, oa, member_store, identity, relations),
         )

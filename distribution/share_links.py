@@ -3,29 +3,38 @@ link binding to someone else. Made and checked here only.
 
 A link is `{PUBLIC_BASE_URL}/s/<member id>?sig=<signature>`; the signature is
 an HMAC-SHA256 (SHARE_LINK_SECRET) of the promoter's scene, truncated to 128
-bits and base64url-encoded (22 characters), which keeps the QR code small.
+bits (small in the QR code) and written in hex, 32 characters: WeChat's web
+authorization carries it back as `state`, which it allows only letters and
+digits in.
+WeChat's web authorization brings the visitor back to the link's bind URL,
+`{PUBLIC_BASE_URL}/s/<member id>/bind`, with the signature as its `state`.
 """
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import hmac
 
 from distribution.scene import is_member_id, promoter_scene
 
 SHARE_PATH = "/s/"
+BIND_SUFFIX = "/bind"
 SIGNATURE_BYTES = 16
 
 
 def share_signature(member_id: str, secret: str) -> str:
     """ValueError if `member_id` is not a member id."""
     digest = hmac.new(secret.encode(), promoter_scene(member_id).encode(), hashlib.sha256).digest()
-    return base64.urlsafe_b64encode(digest[:SIGNATURE_BYTES]).decode().rstrip("=")
+    return digest[:SIGNATURE_BYTES].hex()
 
 
 def share_link(base_url: str, member_id: str, secret: str) -> str:
     return f"{base_url.rstrip('/')}{SHARE_PATH}{member_id}?sig={share_signature(member_id, secret)}"
+
+
+def share_bind_url(base_url: str, member_id: str) -> str:
+    """Where WeChat's web authorization sends a visitor of `member_id`'s link back to, to be bound."""
+    return f"{base_url.rstrip('/')}{SHARE_PATH}{member_id}{BIND_SUFFIX}"
 
 
 def verify_share_signature(member_id: object, signature: object, secret: str) -> bool:

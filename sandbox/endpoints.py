@@ -1,7 +1,8 @@
 """What each WeChat endpoint answers: the contract the sandbox speaks.
 
 Each endpoint is a coroutine from the call it received to WeChat's JSON answer
-(or a PNG); WeChat's errors are raised as `SandboxError`.
+(or a PNG, or the redirect of a page the user's browser opens); WeChat's
+errors are raised as `SandboxError`.
 """
 
 from __future__ import annotations
@@ -9,11 +10,14 @@ from __future__ import annotations
 import asyncio
 import base64
 import hashlib
+import secrets
 import time
 from dataclasses import dataclass
 from typing import Any, Awaitable, Callable
+from urllib.parse import urlencode, urlsplit
 
 from tornado.httputil import HTTPFile
+from tornado.web import HTTPError
 
 from bot.wechat.api.media import MEDIA_KINDS
 from bot.wechat.api.miniapp import is_valid_scene
@@ -49,7 +53,12 @@ class Png:
     content: bytes
 
 
-Answer = dict[str, Any] | Png
+@dataclass(frozen=True)
+class Redirect:
+    location: str  # where WeChat sends the browser (302)
+
+
+Answer = dict[str, Any] | Png | Redirect
 
 
 @dataclass(frozen=True)
@@ -203,16 +212,64 @@ async def unlimited_code(state: SandboxState, received: Received) -> Answer:
     return Png(await asyncio.to_thread(render_code_png, scene, width))
 
 
-@endpoint("sns/jscode2session", "GET", needs_token=False)
-async def jscode2session(state: SandboxState, received: Received) -> Answer:
-    query = received.query
+def _code_exchanger(state: SandboxState, query: dict[str, str]) -> str:
+    """The app exchanging a one-time code with its secret (jscode2session, web authorization)."""
     app_id = state.authenticate(query.get("appid"), query.get("secret"))
     if query.get("grant_type") != "authorization_code":
         raise SandboxError(40002)
+    return app_id
+
+
+@endpoint("sns/jscode2session", "GET", needs_token=False)
+async def jscode2session(state: SandboxState, received: Received) -> Answer:
+    query = received.query
+    app_id = _code_exchanger(state, query)
     user = query.get("js_code")
     if not user or user == INVALID_LOGIN_CODE:
         raise SandboxError(40029)
     return {"openid": openid_for(app_id, user), "session_key": session_key_for(app_id, user), "unionid": unionid_for(user)}
+
+
+WEB_AUTH_SCOPES = frozenset({"snsapi_base", "snsapi_userinfo"})
+WEB_ACCESS_TOKEN_SECONDS = 7200
+
+
+@endpoint("connect/oauth2/authorize", "GET", needs_token=False)
+async def oauth2_authorize(state: SandboxState, received: Received) -> Answer:
+    """WeChat's web authorization page, opened by the user's browser. Nobody logs in to the sandbox: the
+    sandbox-only `sandbox_user` names who opened it, and the page consents at once, as snsapi_base does."""
+    query = received.query
+    app_id = query.get("appid")
+    if app_id not in state.apps:
+        raise SandboxError(40013)
+    redirect_uri = query.get("redirect_uri", "")
+    target = urlsplit(redirect_uri)
+    if target.scheme not in ("http", "https") or not target.netloc:
+        raise SandboxError(10003)
+    scope = query.get("scope")
+    if query.get("response_type") != "code" or scope not in WEB_AUTH_SCOPES:
+        raise SandboxError(10005)
+    user = query.get("sandbox_user")
+    if not user:
+        raise HTTPError(400, reason="sandbox_user is required: it names the simulated WeChat user opening the page")
+    code = state.auth_codes.issue(app_id, user, scope)
+    separator = "&" if target.query else "?"
+    return Redirect(f"{redirect_uri}{separator}{urlencode({'code': code, 'state': query.get('state', '')})}")
+
+
+@endpoint("sns/oauth2/access_token", "GET", needs_token=False)
+async def oauth2_access_token(state: SandboxState, received: Received) -> Answer:
+    query = received.query
+    app_id = _code_exchanger(state, query)
+    issued = state.auth_codes.redeem(app_id, query.get("code"))
+    return {
+        "access_token": secrets.token_urlsafe(48),
+        "expires_in": WEB_ACCESS_TOKEN_SECONDS,
+        "refresh_token": secrets.token_urlsafe(48),
+        "openid": openid_for(app_id, issued.user),
+        "scope": issued.scope,
+        "unionid": unionid_for(issued.user),
+    }
 
 
 @endpoint("cgi-bin/user/info", "GET")

@@ -6,6 +6,8 @@ from typing import Any
 
 ERRMSGS = {
     -1: "system error",
+    10003: "redirect_uri domain mismatch",
+    10005: "the official account has no permission for this scope",
     40001: "invalid credential, access_token is invalid or not latest",
     40002: "invalid grant_type",
     40003: "invalid openid",
@@ -17,6 +19,7 @@ ERRMSGS = {
     40029: "invalid code",
     40037: "invalid template_id",
     40125: "invalid appsecret",
+    40163: "code been used",
     40169: "invalid length for scene, or the data is not json string",
     41005: "media data missing",
     41030: "invalid page",

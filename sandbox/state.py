@@ -12,6 +12,7 @@ from .errors import SandboxError
 from .faults import Faults
 from .media import MediaStore
 from .tokens import TokenIssuer
+from .web_auth import AuthCodes
 
 DEFAULT_APPS = {
     SANDBOX_OA_APP_ID: SANDBOX_OA_APP_SECRET,
@@ -26,6 +27,7 @@ class SandboxState:
         self.calls = CallLog()
         self.faults = Faults()
         self.media = MediaStore()
+        self.auth_codes = AuthCodes()  # web authorization codes, by value
         self.transfers: dict[str, dict] = {}  # WeChat Pay batches by out_batch_no
         self._message_ids = itertools.count(1_000_000_001)
 

@@ -11,7 +11,7 @@ from typing import Any
 from tornado.web import HTTPError, RequestHandler
 
 from .calls import RecordedCall
-from .endpoints import ENDPOINTS, Answer, Png, Received
+from .endpoints import ENDPOINTS, Answer, Png, Received, Redirect
 from .errors import SandboxError, error_answer
 from .state import SandboxState
 
@@ -53,6 +53,8 @@ class WeChatApiHandler(RequestHandler):
         if isinstance(answer, Png):
             self.set_header("Content-Type", "image/png")
             self.finish(answer.content)
+        elif isinstance(answer, Redirect):
+            self.redirect(answer.location)
         else:
             self.set_header("Content-Type", "application/json; encoding=utf-8")
             self.finish(json.dumps(answer, ensure_ascii=False))

@@ -76,6 +76,13 @@ class IdentityService:
         unionid = (await self.oa.user.info(openid)).get("unionid")
         if not unionid:
             return "no unionid"  # the account is not bound to an open platform
+        return await self.join_oa_unionid(member, unionid)
+
+    async def join_oa_unionid(self, member: dict, unionid: str) -> str:
+        """Give an official-account member the unionid WeChat named it by, joining the member that already
+        holds it as the module says; the openid may end up on that other member. Returns what was done."""
+        if member.get("unionid"):
+            return "nothing to do"
         try:
             await self.members.attach_unionid(member["_id"], unionid)
             return "attached"

@@ -104,6 +104,20 @@ class MemberStore:
         member = await self.by_oa_openid(openid)
         return Upserted(member, created=result.upserted_id is not None)
 
+    async def join_oa_visitor(self, openid: str, at: datetime) -> Upserted:
+        """The member of an official-account openid met outside a push (an H5 page): created on first
+        sight, and `subscribed` left alone, since opening a page says nothing about following."""
+        member = await self.by_oa_openid(openid)
+        if member is not None:
+            return Upserted(member, created=False)
+        fields = {**new_member_fields(at), "oa_openid": openid}
+        try:
+            await self.collection.insert_one(fields)
+        except DuplicateKeyError:
+            # A concurrent first visit (or follow) of the same person inserted first: theirs is the member.
+            return Upserted(await self.by_oa_openid(openid), created=False)
+        return Upserted(fields, created=True)
+
     async def by_miniapp_openid(self, openid: str) -> dict | None:
         return await self.collection.find_one({"miniapp_openid": openid})
 

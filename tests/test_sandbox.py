@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from urllib.parse import parse_qsl, urlsplit
+
 import httpx
 import pytest
 
@@ -166,6 +168,68 @@ async def test_login_sessions_are_predictable_per_code(http):
         "unionid": unionid_for("bob"),
     }
     assert refused["errcode"] == 40029
+
+
+def authorize_params(**changes: str) -> dict:
+    return {"appid": SANDBOX_OA_APP_ID, "redirect_uri": "https://shop.example.com/s/1/bind?from=qr",
+            "response_type": "code", "scope": "snsapi_base", "state": "signed", "sandbox_user": "carol", **changes}
+
+
+def code_exchange_params(code: str, secret: str = SANDBOX_OA_APP_SECRET) -> dict:
+    return {"appid": SANDBOX_OA_APP_ID, "secret": secret, "code": code, "grant_type": "authorization_code"}
+
+
+async def test_web_authorization_sends_the_browser_back_with_a_code_exchanged_once(http):
+    authorized = await http.get("/connect/oauth2/authorize", params=authorize_params())
+
+    assert authorized.status_code == 302
+    back = urlsplit(authorized.headers["location"])
+    assert (back.scheme, back.netloc, back.path) == ("https", "shop.example.com", "/s/1/bind")
+    query = dict(parse_qsl(back.query))
+    assert query["from"] == "qr" and query["state"] == "signed" and query["code"]
+
+    exchanged = (await http.get("/sns/oauth2/access_token", params=code_exchange_params(query["code"]))).json()
+    again = (await http.get("/sns/oauth2/access_token", params=code_exchange_params(query["code"]))).json()
+    made_up = (await http.get("/sns/oauth2/access_token", params=code_exchange_params("made-up"))).json()
+
+    assert exchanged["openid"] == openid_for(SANDBOX_OA_APP_ID, "carol") and exchanged["unionid"] == unionid_for("carol")
+    assert exchanged["scope"] == "snsapi_base" and exchanged["access_token"] and exchanged["refresh_token"]
+    assert again["errcode"] == 40163 and made_up["errcode"] == 40029
+
+
+async def test_a_code_is_exchanged_only_by_its_app_with_its_secret(http):
+    location = (await http.get("/connect/oauth2/authorize", params=authorize_params())).headers["location"]
+    code = dict(parse_qsl(urlsplit(location).query))["code"]
+    other_app = {**code_exchange_params(code), "appid": SANDBOX_MINIAPP_APP_ID, "secret": SANDBOX_MINIAPP_APP_SECRET}
+
+    assert (await http.get("/sns/oauth2/access_token", params=code_exchange_params(code, "wrong"))).json()["errcode"] == 40125
+    assert (await http.get("/sns/oauth2/access_token", params=other_app)).json()["errcode"] == 40029
+    assert "openid" in (await http.get("/sns/oauth2/access_token", params=code_exchange_params(code))).json()
+
+
+@pytest.mark.parametrize(
+    ("changes", "errcode"),
+    [
+        ({"appid": "wxunknown"}, 40013),
+        ({"redirect_uri": "/s/1/bind"}, 10003),
+        ({"redirect_uri": "javascript:alert(1)"}, 10003),
+        ({"scope": "snsapi_everything"}, 10005),
+        ({"response_type": "token"}, 10005),
+    ],
+)
+async def test_a_bad_authorization_request_is_refused_without_a_redirect(http, changes, errcode):
+    response = await http.get("/connect/oauth2/authorize", params=authorize_params(**changes))
+
+    assert response.status_code == 200 and response.json()["errcode"] == errcode
+
+
+async def test_the_authorize_page_needs_to_be_told_who_opened_it(http):
+    params = authorize_params()
+    del params["sandbox_user"]
+
+    response = await http.get("/connect/oauth2/authorize", params=params)
+
+    assert response.status_code == 400 and "sandbox_user" in response.text
 
 
 async def test_an_unknown_endpoint_is_not_found(http):

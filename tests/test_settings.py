@@ -16,12 +16,14 @@ def test_demo_mode_needs_nothing_and_generates_a_merchant_token():
     settings = load_settings({}, env_file=None)
     assert settings.demo and settings.merchant_token_generated and len(settings.merchant_api_token) >= 16
     assert settings.wechat_api_base is None  # the embedded sandbox's, once it listens
+    assert settings.wechat_open_base is None  # the sandbox's too
     assert settings.mongodb_uri is None and settings.port == 8000
 
 
 def test_production_defaults_to_wechat_itself():
     settings = load_settings(PRODUCTION, env_file=None)
     assert not settings.demo and settings.wechat_api_base == "https://api.weixin.qq.com"
+    assert settings.wechat_open_base == "https://open.weixin.qq.com"
 
 
 @pytest.mark.parametrize(
@@ -38,6 +40,7 @@ def test_production_defaults_to_wechat_itself():
         ({"MONGODB_DB": "a/b"}, "MONGODB_DB"),
         ({"REDIS_URL": "http://x"}, "REDIS_URL"),
         ({"WECHAT_API_BASE": "ftp://x"}, "WECHAT_API_BASE"),
+        ({"WECHAT_OPEN_BASE": "open.weixin.qq.com"}, "WECHAT_OPEN_BASE"),
         ({"WECHAT_AES_KEY": "too-short"}, "WECHAT_AES_KEY"),
         ({"WECHAT_TIMEOUT_SECONDS": "0"}, "WECHAT_TIMEOUT_SECONDS"),
         ({"PUSH_DEDUP_SECONDS": "10"}, "PUSH_DEDUP_SECONDS"),

@@ -19,6 +19,7 @@ from .api.message import MessageApi
 from .api.miniapp import MiniAppApi
 from .api.qrcode import QrCodeApi
 from .api.user import UserApi
+from .api.web_auth import WebAuthApi
 from .errors import WeChatError, WeChatTimeout, WeChatTokenRejected, WeChatUnavailable, error_for
 from .token import AccessToken
 
@@ -58,6 +59,7 @@ class WeChatClient:
         self.message = MessageApi(self)
         self.miniapp = MiniAppApi(self)
         self.user = UserApi(self)
+        self.web_auth = WebAuthApi(self)
 
     async def aclose(self) -> None:
         if self._owns_http:

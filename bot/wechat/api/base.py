@@ -20,6 +20,21 @@ class ApiGroup:
             raise WeChatUnavailable(None, "binary answer where JSON was expected", path)
         return answer
 
+    async def _redeem_code(self, path: str, code_name: str, code: str) -> dict[str, Any]:
+        """What a one-time code from a WeChat login or authorization stands for; the app's secret vouches
+        for the app, so no access token is needed."""
+        return await self._call_for_json(
+            "GET",
+            path,
+            params={
+                "appid": self._client.app_id,
+                "secret": self._client.app_secret,
+                code_name: code,
+                "grant_type": "authorization_code",
+            },
+            token=False,
+        )
+
 
 def without_none(**fields: Any) -> dict[str, Any]:
     """A request body without the optional fields left out by the caller."""

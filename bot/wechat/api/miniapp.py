@@ -20,17 +20,7 @@ class MiniAppApi(ApiGroup):
 
     async def code_to_session(self, js_code: str) -> dict[str, Any]:
         """{openid, session_key, unionid?} for the code of `wx.login`; needs no access token."""
-        return await self._call_for_json(
-            "GET",
-            "sns/jscode2session",
-            params={
-                "appid": self._client.app_id,
-                "secret": self._client.app_secret,
-                "js_code": js_code,
-                "grant_type": "authorization_code",
-            },
-            token=False,
-        )
+        return await self._redeem_code("sns/jscode2session", "js_code", js_code)
 
     async def get_unlimited_code(self, scene: str, page: str, width: int = 430, check_path: bool = False) -> bytes:
         """The image of a mini-program code that opens `page` with `scene`."""

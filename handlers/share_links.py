@@ -1,0 +1,81 @@
+"""The two pages of an H5 share link, opened by the visitor's browser inside WeChat.
+
+`GET /s/<id>?sig=` sends a good link on to WeChat's web authorization;
+`GET /s/<id>/bind?code=&state=` is where WeChat sends the browser back, and
+binds the visitor to the promoter. They are pages, not the JSON API: every
+answer is a small HTML page, and they stay out of /openapi.json.
+"""
+
+from __future__ import annotations
+
+import html
+import logging
+from contextlib import contextmanager
+from datetime import datetime, timezone
+from typing import Any, Iterator
+
+from bot.conversation import promoter_name
+from bot.wechat import WeChatError
+from handlers.base import BaseHandler
+from services.relations import BindOutcome
+from services.share_links import LinkProblem, ShareLinkRefused
+
+log = logging.getLogger(__name__)
+
+REFUSAL_STATUS = {LinkProblem.LINKS_OFF: 404, LinkProblem.UNKNOWN_PROMOTER: 404, LinkProblem.FORGED: 403,
+                  LinkProblem.SPENT_CODE: 400}
+WECHAT_DOWN = "微信暂时没有响应，请稍后重新打开分享链接。"
+BROKEN_PAGE = "页面出错了，请稍后再试。"
+# A refused bind is not the visitor's problem: they see a welcome; the reason is in the bind log.
+WELCOME = "欢迎光临！"
+
+_PAGE = """<!doctype html>
+<html lang="zh-CN">
+<head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1"><title>{text}</title></head>
+<body><p>{text}</p></body>
+</html>
+"""
+
+
+def bind_page_text(outcome: BindOutcome) -> str:
+    if outcome.bound:
+        return f"绑定成功，你的推广人：{promoter_name(outcome.upline)}"
+    return WELCOME
+
+
+class SharePageHandler(BaseHandler):
+    def write_page(self, text: str, status: int = 200) -> None:
+        self.set_status(status)
+        self.set_header("Content-Type", "text/html; charset=utf-8")
+        # Each answer depends on who visits and when: never one to keep.
+        self.set_header("Cache-Control", "no-store")
+        self.finish(_PAGE.format(text=html.escape(text)))
+
+    def write_error(self, status_code: int, **kwargs: Any) -> None:
+        self.write_page(BROKEN_PAGE if status_code >= 500 else self._reason, status_code)
+
+    @contextmanager
+    def visitor_page(self) -> Iterator[None]:
+        """The link's refusals and WeChat's silence, as the visitor's page."""
+        try:
+            yield
+        except ShareLinkRefused as refused:
+            self.write_page(refused.problem.value, REFUSAL_STATUS[refused.problem])
+        except WeChatError as error:
+            log.warning("share link %s: WeChat did not answer: %s", self.request.path, error)
+            self.write_page(WECHAT_DOWN, 503)
+
+
+class ShareLinkHandler(SharePageHandler):
+    async def get(self, member_id: str) -> None:
+        with self.visitor_page():
+            self.redirect(await self.runtime.share_links.authorize_url(member_id, self.get_query_argument("sig", None)))
+
+
+class ShareBindHandler(SharePageHandler):
+    async def get(self, member_id: str) -> None:
+        with self.visitor_page():
+            outcome = await self.runtime.share_links.bind_visitor(
+                member_id, self.get_query_argument("state", None), self.get_query_argument("code", None),
+                datetime.now(timezone.utc))
+            self.write_page(bind_page_text(outcome))

@@ -1,0 +1,94 @@
+"""H5 share links: a visitor opens a promoter's signed link inside WeChat and is bound to the promoter.
+
+A web page learns who is visiting only through WeChat's web authorization
+(网页授权): the link sends the browser to WeChat's authorize page (scope
+`snsapi_base`, silent), which sends it back to the link's bind URL with a
+one-time code, exchanged here for the visitor's official-account openid.
+The link's signature travels as the `state` and is checked again on the way
+back, so a made-up callback binds nobody. Every refusal of the link itself
+happens before anything is written.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import Enum
+
+from bot.wechat import WeChatClient, WeChatError
+from bot.wechat.api.web_auth import SPENT_CODE_ERRCODES
+from distribution.binding import BindSource
+from distribution.scene import is_member_id
+from distribution.share_links import share_bind_url, verify_share_signature
+from services.identity import IdentityService
+from services.posters import ShareLinkSettings
+from services.relations import BindOutcome, RelationService
+from stores.members import MemberStore
+
+
+class LinkProblem(Enum):
+    """Why a share link, or WeChat's callback to it, cannot be followed; the value says so to the visitor."""
+
+    LINKS_OFF = "分享链接未启用。"
+    UNKNOWN_PROMOTER = "这个分享链接不存在。"
+    FORGED = "这个分享链接不完整或已被改动，请向分享人重新获取。"
+    # No code, or one WeChat will not exchange: made up, used by a reload, expired.
+    SPENT_CODE = "页面已失效，请重新打开分享链接。"
+
+
+class ShareLinkRefused(Exception):
+    def __init__(self, problem: LinkProblem):
+        super().__init__(problem.value)
+        self.problem = problem
+
+
+class ShareLinkService:
+    def __init__(self, links: ShareLinkSettings, open_base: str, oa: WeChatClient, members: MemberStore,
+                 identity: IdentityService, relations: RelationService):
+        self.links = links
+        self.open_base = open_base
+        self.oa = oa
+        self.members = members
+        self.identity = identity
+        self.relations = relations
+
+    async def authorize_url(self, promoter_id: str, signature: str | None) -> str:
+        """Where to send the visitor of a good link: WeChat's authorize page, coming back to the bind URL."""
+        await self._promoter(promoter_id, signature)
+        bind_url = share_bind_url(self.links.public_base_url, promoter_id)
+        return self.oa.web_auth.authorize_url(self.open_base, bind_url, state=signature)
+
+    async def bind_visitor(self, promoter_id: str, state: str | None, code: str | None, at: datetime) -> BindOutcome:
+        """Bind whoever WeChat says `code` stands for to the promoter; a refusal by the rules is an outcome
+        (logged with its reason), not an error. A `WeChatError` other than a spent code means WeChat is down."""
+        promoter = await self._promoter(promoter_id, state)
+        if not code:
+            raise ShareLinkRefused(LinkProblem.SPENT_CODE)
+        try:
+            authorized = await self.oa.web_auth.code_to_access_token(code)
+        except WeChatError as error:
+            if error.errcode in SPENT_CODE_ERRCODES:
+                raise ShareLinkRefused(LinkProblem.SPENT_CODE) from None
+            raise
+        openid = authorized["openid"]
+        upserted = await self.members.join_oa_visitor(openid, at)
+        visitor = upserted.member
+        if authorized.get("unionid"):
+            await self.identity.join_oa_unionid(visitor, authorized["unionid"])
+            visitor = await self.members.by_oa_openid(openid)  # a fold may have moved the openid to another member
+        created = upserted.created and visitor["_id"] == upserted.member["_id"]
+        return await self.relations.bind(visitor["_id"], promoter["_id"], BindSource.SHARE_LINK, at,
+                                         created_by_this_push=created)
+
+    async def _promoter(self, promoter_id: str, signature: str | None) -> dict:
+        """The promoter a link names, once the link is known good: links on, well formed, signed, someone."""
+        secret = self.links.secret
+        if not (self.links.public_base_url and secret):
+            raise ShareLinkRefused(LinkProblem.LINKS_OFF)
+        if not is_member_id(promoter_id):
+            raise ShareLinkRefused(LinkProblem.UNKNOWN_PROMOTER)
+        if not verify_share_signature(promoter_id, signature, secret):
+            raise ShareLinkRefused(LinkProblem.FORGED)
+        promoter = await self.members.get(promoter_id)
+        if promoter is None:
+            raise ShareLinkRefused(LinkProblem.UNKNOWN_PROMOTER)
+        return promoter
