@@ -41,8 +41,8 @@ async def resync_subtree(runtime: Runtime, payload: dict[str, Any]) -> None:
     await runtime.relations.resync(payload["member_id"])
 
 
-async def apply_counter_deltas(runtime: Runtime) -> int:
-    return await runtime.relations.apply_counter_deltas()
+async def apply_bind_follow_ups(runtime: Runtime) -> int:
+    return await runtime.relations.apply_follow_ups()
 
 
 async def requeue_stale_subtrees(runtime: Runtime) -> int:
@@ -98,7 +98,7 @@ JOBS: dict[str, RuntimeJob] = {
 }
 PERIODIC: list[tuple[PeriodicTask, float]] = [
     (requeue_stale_subtrees, 60.0),
-    (apply_counter_deltas, 1.0),
+    (apply_bind_follow_ups, 1.0),
     (settle_due_commissions, 60.0),
     (requeue_order_stragglers, 30.0),
     (count_new_direct_members, 60.0),

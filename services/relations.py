@@ -14,8 +14,11 @@ writes (A with a, B with b: A under b while B under a). Such moves also bump
 one shared count of moves, so they commit one at a time, and their cycle
 check reads the upline's chain as it will be once pending rewrites are done.
 
-The upline's notice is recorded in the same transaction (so it exists
-exactly when the bind does) and sent by the notification service, once.
+What a bind leaves for later — the counters of the ancestors above the
+upline, and the upline's notice of a new direct member — is recorded in its
+log entry, in the same transaction, and carried out once by the worker
+(`apply_follow_ups`, every second): the bind itself stays two updates and an
+insert at any depth, and a popular tree's root is written once a batch.
 
 Cost of a move: a team of up to `inline_resync_limit` has its ancestors
 rewritten in the bind's own transaction (one `update_many`, O(team size)
@@ -42,7 +45,7 @@ from distribution.scene import parse_promoter_scene
 from distribution.tree import current_chain, move_counter_deltas
 from services.merchant_settings import MerchantSettings
 from services.notifications import NotificationService, china_time
-from stores.bind_log import BIND_LOG, BindLog, bind_entry
+from stores.bind_log import BIND_LOG, DONE, PENDING, BindLog, bind_entry
 from stores.job_queue import JobQueue
 from stores.members import MemberStore, snapshot
 from stores.notifications import NOTIFICATIONS
@@ -56,7 +59,7 @@ MALFORMED_SCENE = "malformed_scene"
 CONTENDED = "contended"
 
 RESYNC_JOB = "resync_subtree"
-COUNTER_COMMIT_SECONDS = 10.0
+FOLLOW_UP_COMMIT_SECONDS = 10.0
 NEW_DIRECT_MEMBER = "new_direct_member"
 UNNAMED_MEMBER = "新成员"
 
@@ -146,51 +149,56 @@ class RelationService:
             bind, snapshot(upline), team_size,
             move_counter_deltas(bind.expected_ancestor_ids, bind.ancestor_ids, team_size), writes,
             moves_version, rewrite_team_now=team_size <= self.inline_resync_limit)
-        counters = {"counters": "pending", "counter_deltas": deferred} if deferred else {}
-        entry = bind_entry(member_id=bind.member_id, upline_id=bind.upline_id, previous_upline_id=bind.expected_upline_id,
-                           source=bind.source.value, result="bound", at=bind.bound_at,
-                           detail={**(detail or {}), **counters})
-        writes.insert(BIND_LOG, [entry])
-        notice = self.notifications.member_record(
-            NEW_DIRECT_MEMBER, f"bind:{entry['_id']}", bind.upline_id,
-            {"member": member.get("nickname") or UNNAMED_MEMBER, "team": upline.get("team_count", 0) + 1 + team_size,
-             "time": china_time(bind.bound_at)}, bind.bound_at)
-        writes.insert(NOTIFICATIONS, [notice])
-        writes.then(lambda: self.notifications.enqueue([notice["_id"]]))
+        # What the worker does after the commit (`apply_follow_ups`): the counters above the upline, the notice.
+        follow_up = {"follow_up": PENDING, "counter_deltas": deferred,
+                     "notice": {"member": member.get("nickname") or UNNAMED_MEMBER,
+                                "team": upline.get("team_count", 0) + 1 + team_size}}
+        writes.insert(BIND_LOG, [bind_entry(member_id=bind.member_id, upline_id=bind.upline_id,
+                                            previous_upline_id=bind.expected_upline_id, source=bind.source.value,
+                                            result="bound", at=bind.bound_at, detail={**(detail or {}), **follow_up})])
         await commit(self.client, self.members.collection.database, writes)
 
-    async def apply_counter_deltas(self, batch: int = 500) -> int:
-        """The counters of ancestors above each new upline, applied once per bind (the worker, every second).
+    async def apply_follow_ups(self, batch: int = 500) -> int:
+        """What binds leave to the worker (every second), done once per bind: the counters of the
+        ancestors above each new upline, and the upline's notice of a new direct member.
 
-        Binds record these changes in their log entry; one transaction here
-        marks a batch of entries applied and adds their changes up into one
-        `$inc` per member, so a popular tree's root is written once a batch
-        rather than by every bind. Returns how many binds were applied.
+        Binds record both in their log entry, which keeps the bind itself to
+        two document updates and one insert. One transaction here marks a batch
+        of entries done, adds their counter changes up into one `$inc` per
+        member (so a popular tree's root is written once a batch, not by every
+        bind) and records their notices, queued for sending once it commits.
+        Returns how many binds were followed up.
         """
         # One applier at a time across processes: two would only conflict on the same entries.
-        lock = self.queue.redis.lock(f"{self.queue.stream}:bind-counters", timeout=30, blocking=False)
+        lock = self.queue.redis.lock(f"{self.queue.stream}:bind-follow-ups", timeout=30, blocking=False)
         if not await lock.acquire():
             return 0
         try:
-            return await self._apply_counter_batches(batch)
+            return await self._follow_up_batches(batch)
         finally:
             await lock.release()
 
-    async def _apply_counter_batches(self, batch: int) -> int:
+    async def _follow_up_batches(self, batch: int) -> int:
         applied = 0
-        while entries := await self.bind_log.pending_counters(batch):
+        while entries := await self.bind_log.pending_follow_ups(batch):
             writes = WriteSet()
             totals: dict[str, Counter] = defaultdict(Counter)
             newest: dict[str, datetime] = {}
+            notices = []
             for entry in entries:
-                writes.guard(BIND_LOG, {"_id": entry["_id"], "counters": "pending"}, {"$set": {"counters": "applied"}})
+                writes.guard(BIND_LOG, {"_id": entry["_id"], "follow_up": PENDING}, {"$set": {"follow_up": DONE}})
                 for member_id, increments in entry["counter_deltas"].items():
                     totals[member_id].update(increments)
                     newest[member_id] = max(entry["at"], newest.get(member_id, entry["at"]))
+                notices.append(self.notifications.member_record(
+                    NEW_DIRECT_MEMBER, f"bind:{entry['_id']}", entry["upline_id"],
+                    {**entry["notice"], "time": china_time(entry["at"])}, entry["at"]))
             self.members.plan_counter_deltas({m: {k: v for k, v in c.items() if v} for m, c in totals.items()},
                                              newest, writes)
+            writes.insert(NOTIFICATIONS, notices)
+            writes.then(lambda: self.notifications.enqueue([notice["_id"] for notice in notices]))
             try:
-                with pymongo.timeout(COUNTER_COMMIT_SECONDS):
+                with pymongo.timeout(FOLLOW_UP_COMMIT_SECONDS):
                     await commit(self.client, self.members.collection.database, writes)
             except Conflict:
                 continue  # some were applied meanwhile (a lock that outlived its holder): read what is left

@@ -189,7 +189,8 @@ class MemberStore:
     def plan_bind(bind: Bind, upline: MemberSnapshot, team_size: int, deltas: CounterDeltas,
                   writes: WriteSet, moves_version: int | None, rewrite_team_now: bool) -> dict[str, dict[str, int]]:
         """The bind and the upline's counters, as guarded writes of one step; returns the counter
-        changes of everyone else, which the caller records for `apply_counter_deltas`.
+        changes of everyone else, which the caller records for the worker
+        (`RelationService.apply_follow_ups`).
 
         Both the member and the upline must still be as they were read: the
         member so that one of many concurrent attempts wins (team_count too:

@@ -31,8 +31,8 @@ INDEXES: dict[str, list[IndexModel]] = {
     ],
     "bind_log": [
         IndexModel([("member_id", ASCENDING), ("_id", DESCENDING)]),
-        # Binds whose ancestors' counters are still to be added (a handful at any time).
-        IndexModel("counters", partialFilterExpression={"counters": "pending"}),
+        # Binds whose counters and notice are still to be seen to (a second's worth at any time).
+        IndexModel("follow_up", partialFilterExpression={"follow_up": "pending"}),
         # Binds counted into the promoters' stats, in id order (services.stats.count_binds).
         IndexModel([("result", ASCENDING), ("_id", ASCENDING)]),
     ],

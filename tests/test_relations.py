@@ -31,7 +31,7 @@ async def add_chain(runtime, depth: int) -> list[dict]:
         outcome = await runtime.relations.bind(member["_id"], chain[-1]["_id"], BindSource.OA_SCAN, NOW)
         assert outcome.bound, outcome
         chain.append(member)
-    await runtime.relations.apply_counter_deltas()
+    await runtime.relations.apply_follow_ups()
     return chain
 
 
@@ -44,6 +44,8 @@ async def use_settings(runtime, **values) -> None:
 
 
 async def drain(runtime) -> int:
+    """What the worker does: follow up binds (counters, notices), then run the queued jobs."""
+    await runtime.relations.apply_follow_ups()
     return await runtime.queue.drain("test", job_handlers(runtime))
 
 
@@ -211,7 +213,7 @@ async def test_override_mode_moves_the_member_and_its_counters(server):
     buyer = await add_member(runtime)
     assert (await runtime.relations.bind(buyer["_id"], old[1]["_id"], BindSource.OA_SCAN, NOW)).bound
     assert (await runtime.relations.bind(buyer["_id"], new[1]["_id"], BindSource.OA_SCAN, NOW)).bound
-    assert await runtime.relations.apply_counter_deltas() == 2  # both binds had counters above their upline
+    assert await runtime.relations.apply_follow_ups() == 2  # both binds had counters above their upline
     buyer = await member(runtime, buyer["_id"])
     assert buyer["ancestor_ids"] == [new[1]["_id"], new[0]["_id"]]
     counts = {m["_id"]: (m["direct_count"], m["team_count"]) for m in [await member(runtime, x["_id"]) for x in old + new]}
@@ -253,11 +255,11 @@ async def test_rebinding_moves_the_whole_subtree(server):
     s, x = (m["_id"] for m in x_chain)
     sibling = await add_member(runtime)
     await runtime.relations.bind(sibling["_id"], b, BindSource.OA_SCAN, NOW)  # b has two direct members now
-    await runtime.relations.apply_counter_deltas()
+    await runtime.relations.apply_follow_ups()
 
     outcome = await runtime.relations.bind(a, x, BindSource.ADMIN, NOW + timedelta(hours=1), note="moved by support")
     assert outcome.bound
-    await runtime.relations.apply_counter_deltas()
+    await runtime.relations.apply_follow_ups()
     assert (await member(runtime, a))["ancestor_ids"] == [x, s]
     assert (await member(runtime, b))["ancestor_ids"] == [a, x, s]
     assert (await member(runtime, c))["ancestor_ids"] == [b, a, x, s]
@@ -286,13 +288,14 @@ async def test_a_lost_job_is_requeued_by_the_sweep(server, sandbox):
     runtime = server.runtime
     promoter, buyer = await add_member(runtime, oa_openid="o_lost"), await add_member(runtime)
     await runtime.relations.bind(buyer["_id"], promoter["_id"], BindSource.OA_SCAN, NOW)
-    await runtime.redis.delete(runtime.queue.stream)  # the enqueued job vanished (a crash after commit)
+    assert await runtime.relations.apply_follow_ups() == 1  # the notice is recorded and queued
+    await runtime.redis.delete(runtime.queue.stream)  # the queued job vanished (a crash after commit)
     assert await runtime.notifications.requeue_due(datetime.now(timezone.utc) + timedelta(minutes=10)) == 1
     await drain(runtime)
     assert len(template_sends(sandbox)) == 1
 
 
-async def test_counters_above_the_upline_are_applied_once_however_often_the_task_runs(server):
+async def test_counters_above_the_upline_and_notices_follow_once_however_often_the_task_runs(server):
     runtime = server.runtime
     chain = await add_chain(runtime, 3)  # root <- m1 <- m2 <- m3
     buyers = [await add_member(runtime) for _ in range(5)]
@@ -300,10 +303,12 @@ async def test_counters_above_the_upline_are_applied_once_however_often_the_task
     leaf = await member(runtime, chain[-1]["_id"])
     assert (leaf["direct_count"], leaf["team_count"]) == (5, 5)  # the upline's own counters: in the bind itself
     assert (await member(runtime, chain[0]["_id"]))["team_count"] == 3  # above it: not yet
-    applied = await asyncio.gather(*(runtime.relations.apply_counter_deltas() for _ in range(3)))
+    applied = await asyncio.gather(*(runtime.relations.apply_follow_ups() for _ in range(3)))
     assert sum(applied) == 5
     assert [(await member(runtime, m["_id"]))["team_count"] for m in chain] == [8, 7, 6, 5]
-    assert await runtime.relations.apply_counter_deltas() == 0
+    notices = await runtime.db.notifications.find({"kind": "new_direct_member", "member_id": chain[-1]["_id"]}).to_list()
+    assert len(notices) == 5 and {n["data"]["team"] for n in notices} <= {"1", "2", "3", "4", "5"}
+    assert await runtime.relations.apply_follow_ups() == 0
 
 
 def has_cycle(uplines: dict[str, str | None]) -> bool:

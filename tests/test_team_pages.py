@@ -74,7 +74,7 @@ async def test_binds_keep_the_newest_times_their_pages_start_from(server):
     assert (await runtime.relations.bind(promoter["_id"], root["_id"], BindSource.OA_SCAN, NOW)).bound
     later = NOW + timedelta(minutes=5)
     assert (await runtime.relations.bind(buyer["_id"], promoter["_id"], BindSource.OA_SCAN, later)).bound
-    await runtime.relations.apply_counter_deltas()
+    await runtime.relations.apply_follow_ups()
 
     root_now, promoter_now = [await runtime.members.get(m["_id"]) for m in (root, promoter)]
     assert (root_now[NEWEST_FIELDS[1]], root_now[NEWEST_FIELDS[None]]) == (NOW, later)
