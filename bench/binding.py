@@ -499,7 +499,7 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=2, help="alternating raw/bind rounds")
     parser.add_argument("--depth-binds", type=int, default=20, help="sequential binds per depth when counting")
     parser.add_argument("--raw-pool", type=int, default=3600, help="fresh members for the raw phases")
-    parser.add_argument("--bind-pool", type=int, default=1000, help="fresh members for the bind phases")
+    parser.add_argument("--bind-pool", type=int, default=2000, help="fresh members for the bind phases")
     parser.add_argument("--max-seconds", type=float, default=120.0, help="hard stop for the whole run")
     args = parser.parse_args()
     return run_bounded(run(args), args.max_seconds)
