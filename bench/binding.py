@@ -371,13 +371,14 @@ async def measure(bench: Bench, db: Any, args: argparse.Namespace, prefix: str, 
         """Alternating rounds of raw updates, floor transactions and binds at one concurrency; totals
         and the binds' commands."""
         totals = {"raw": [0, 0.0, 0], "floor": [0, 0.0, 0], "bind": [0, 0.0, 0], "delta": Counts()}
+        # Every round gets the same share of each pool.
+        raw_share, floor_share, bind_share = (len(pool) // args.rounds for pool in (raw_pool, floor_pool, bind_pool))
         for _ in range(args.rounds):  # totals: ops, seconds, successes
-            for kind, op, pool in (("raw", raw, raw_pool), ("floor", floor, floor_pool)):
-                n, secs, results = await run_phase(op, take(pool, len(pool) // args.rounds + 1), concurrency, seconds)
+            for kind, op, pool, share in (("raw", raw, raw_pool, raw_share), ("floor", floor, floor_pool, floor_share)):
+                n, secs, results = await run_phase(op, take(pool, share), concurrency, seconds)
                 totals[kind] = [totals[kind][0] + n, totals[kind][1] + secs, totals[kind][2] + sum(results)]
             before = bench.counts()
-            n, secs, results = await run_phase(bind, bind_items(take(bind_pool, len(bind_pool) // args.rounds + 1)),
-                                               concurrency, seconds)
+            n, secs, results = await run_phase(bind, bind_items(take(bind_pool, bind_share)), concurrency, seconds)
             totals["delta"] = totals["delta"] + (bench.counts() - before)
             totals["bind"] = [totals["bind"][0] + n, totals["bind"][1] + secs, totals["bind"][2] + sum(results)]
         return totals
