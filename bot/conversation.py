@@ -42,7 +42,7 @@ async def _bind_from_scan(push: Push, now: datetime) -> BindOutcome | None:
     scene = pushed_scene(push)
     if scene is None:
         return None
-    return await push.runtime.relations.bind_scene(upserted.member["_id"], scene, BindSource.OA_SCAN, now,
+    return await push.runtime.relations.bind_scene(upserted.member, scene, BindSource.OA_SCAN, now,
                                                    created_by_this_push=upserted.created)
 
 

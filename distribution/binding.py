@@ -6,6 +6,11 @@ exactly what was read (`Bind.expected_ancestor_ids` and
 `Bind.expected_bound_at`). Concurrent attempts on one member therefore bind
 at most one of them; a loser re-reads and asks again.
 
+The decision may be taken on documents read a moment ago (the caller's
+member, a recently read upline): the write must also find the upline as the
+decision relied on (its chain, status and, if it qualified by spending,
+that spending), so a stale read can only cost a retry.
+
 That condition cannot guard the cycle check, which reads the upline's chain:
 A binding under B while B binds under A would both pass. The service must
 close that race itself (serialise binds, or re-read the upline's chain after
@@ -118,6 +123,10 @@ class Bind:
     source: BindSource
     expected_ancestor_ids: tuple[str, ...]
     expected_bound_at: datetime | None
+    # What made the upline eligible, which the write must find unchanged: its status, and when its
+    # spending was what qualified it, that it still has spent this much.
+    upline_status: PromoterStatus = PromoterStatus.NONE
+    upline_spent_at_least: int | None = None
 
     @property
     def expected_upline_id(self) -> str | None:
@@ -170,6 +179,9 @@ def decide_bind(
         refused_by_mode = _mode_refusal(member, settings, now, created_by_this_push)
         if refused_by_mode is not None:
             return Refusal(refused_by_mode)
+    spending_qualified = (settings.upline_eligibility is UplineEligibility.SPEND_THRESHOLD
+                          and upline.promoter_status is not PromoterStatus.APPOINTED
+                          and settings.spend_threshold_fen > 0)
     return Bind(
         member_id=member.id,
         upline_id=upline.id,
@@ -178,6 +190,8 @@ def decide_bind(
         source=source,
         expected_ancestor_ids=member.ancestor_ids,
         expected_bound_at=member.bound_at,
+        upline_status=upline.promoter_status,
+        upline_spent_at_least=settings.spend_threshold_fen if spending_qualified else None,
     )
 
 

@@ -59,10 +59,10 @@ class BindLogHandler(MerchantHandler, Paging):
     }
 
     async def get(self, member_id: str) -> None:
-        await self.member_or_404(member_id)
+        member = await self.member_or_404(member_id)
         before = decode_cursor(cursor, 1)[0] if (cursor := self.get_query_argument("cursor", "")) else None
         limit = self.page_limit()
-        entries = await self.runtime.relations.bind_log.page(member_id, limit, before)
+        entries = await self.runtime.relations.log_page(member, limit, before)
         items = [{"id": e.pop("_id"), **e} for e in entries]
         self.write_json({"items": items, "next_cursor": encode_cursor(items[-1]["id"]) if len(items) == limit else None})
 
@@ -83,7 +83,7 @@ class UplineHandler(MerchantHandler):
     }
 
     async def post(self, member_id: str) -> None:
-        await self.member_or_404(member_id)
+        member = await self.member_or_404(member_id)
         body = self.json_body()
         if not isinstance(body, dict):
             raise ApiError(400, "invalid", "the body must be a JSON object")
@@ -93,7 +93,7 @@ class UplineHandler(MerchantHandler):
         if not isinstance(reason, str) or not reason.strip():
             raise ApiError(400, "invalid", "reason is required: admin re-binds are audited", field="reason")
         await self.member_or_404(upline_id)
-        outcome = await self.runtime.relations.bind(member_id, upline_id, BindSource.ADMIN, datetime.now(timezone.utc),
+        outcome = await self.runtime.relations.bind(member, upline_id, BindSource.ADMIN, datetime.now(timezone.utc),
                                                     note=reason.strip()[:500])
         if not outcome.bound:
             raise ApiError(409, outcome.reason or "refused", f"not bound: {outcome.reason}")

@@ -54,7 +54,7 @@ class SessionHandler(BaseHandler):
         member = upserted.member
         upline = None
         if login.scene:
-            outcome = await self.runtime.relations.bind_scene(member["_id"], login.scene, BindSource.MINIAPP_SCENE, now,
+            outcome = await self.runtime.relations.bind_scene(member, login.scene, BindSource.MINIAPP_SCENE, now,
                                                               created_by_this_push=upserted.created)
             member = await self.runtime.members.get(member["_id"])
             upline = outcome.upline if outcome.bound else None

@@ -76,7 +76,7 @@ class ShareLinkService:
             await self.identity.join_oa_unionid(visitor, authorized["unionid"])
             visitor = await self.members.by_oa_openid(openid)  # a fold may have moved the openid to another member
         created = upserted.created and visitor["_id"] == upserted.member["_id"]
-        return await self.relations.bind(visitor["_id"], promoter["_id"], BindSource.SHARE_LINK, at,
+        return await self.relations.bind(visitor, promoter["_id"], BindSource.SHARE_LINK, at,
                                          created_by_this_push=created)
 
     async def _promoter(self, promoter_id: str, signature: str | None) -> dict:

@@ -10,8 +10,6 @@ from pymongo.asynchronous.database import AsyncDatabase
 
 
 BIND_LOG = "bind_log"
-# A bound entry's `follow_up`: what the bind left to the worker (counters above the upline, the notice).
-PENDING, DONE = "pending", "done"
 
 
 def bind_entry(*, member_id: str | None, upline_id: str | None, source: str, result: str, at: datetime,
@@ -30,10 +28,6 @@ class BindLog:
         entry = bind_entry(**fields)
         await self.collection.insert_one(entry)
         return entry["_id"]
-
-    async def pending_follow_ups(self, limit: int) -> list[dict]:
-        """Bound entries whose counters and notice the worker has still to see to."""
-        return await self.collection.find({"follow_up": PENDING}).limit(limit).to_list()
 
     async def page(self, member_id: str, limit: int, before_id: str | None) -> list[dict]:
         query: dict[str, Any] = {"member_id": member_id}

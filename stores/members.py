@@ -54,6 +54,14 @@ def snapshot(member: dict) -> MemberSnapshot:
 
 
 @dataclass(frozen=True)
+class FollowUp:
+    """A bind as it waits for the worker: its log entry, and the counter changes above its upline."""
+
+    entry: dict
+    counter_deltas: dict[str, dict[str, int]]
+
+
+@dataclass(frozen=True)
 class Upserted:
     member: dict
     created: bool
@@ -65,6 +73,9 @@ TEAM_LEVEL_FIELDS = {1: "upline_id", 2: "ancestor_ids.1", None: "ancestor_ids"}
 # When the latest direct member, and the latest member anywhere below, were bound: kept by binds (`$max`,
 # so never older than the newest), they let a long team's first page be read in small time bands.
 NEWEST_FIELDS = {1: "newest_direct_at", None: "newest_team_at"}
+# Binds awaiting the worker's follow-up, on the member they bound (see `plan_bind`), and a flag to find them.
+FOLLOW_UPS = "binds_to_follow_up"
+FOLLOW_UP_FLAG = "bind_follow_up"
 # One document counting the team moves that committed (see `plan_bind`).
 TREE_MOVES = "tree_moves"
 MOVES_ID = "moves"
@@ -186,20 +197,19 @@ class MemberStore:
             {"_id": {"$in": member_ids}, "subtree_stale": True}, {"ancestor_ids": 1})}
 
     @staticmethod
-    def plan_bind(bind: Bind, upline: MemberSnapshot, team_size: int, deltas: CounterDeltas,
-                  writes: WriteSet, moves_version: int | None, rewrite_team_now: bool) -> dict[str, dict[str, int]]:
-        """The bind and the upline's counters, as guarded writes of one step; returns the counter
-        changes of everyone else, which the caller records for the worker
-        (`RelationService.apply_follow_ups`).
+    def plan_bind(bind: Bind, upline: MemberSnapshot, team_size: int, deltas: CounterDeltas, log_entry: dict,
+                  writes: WriteSet, moves_version: int | None, rewrite_team_now: bool) -> None:
+        """The bind and the upline's counters, as guarded writes of one step. What the worker does after
+        (`follow_ups`: the log entry, everyone else's counter changes) goes on the member, in its update.
 
-        Both the member and the upline must still be as they were read: the
-        member so that one of many concurrent attempts wins (team_count too:
-        the counters moved along with it were computed from it), the upline so
-        that two members binding under each other at once (a cycle neither
-        read could see) conflict on its document and the loser decides again.
-        The ancestors above the upline are left out of the step: every bind in
-        a tree would otherwise write its root, and concurrent binds would all
-        conflict there.
+        Both the member and the upline must still be as the decision read
+        them: the member so that one of many concurrent attempts wins
+        (team_count too: the counters moved along with it were computed from
+        it), the upline so that two members binding under each other at once
+        (a cycle neither read could see) conflict on its document and the
+        loser decides again, and so that it is still eligible. The ancestors
+        above the upline are left out of the step: every bind in a tree would
+        otherwise write its root, and concurrent binds would all conflict there.
 
         A member bringing a team (`moves_version` given) also bumps the count
         of team moves, so that such moves commit one at a time: two teams
@@ -207,22 +217,46 @@ class MemberStore:
         would otherwise both pass. Its team's ancestors are rewritten in the
         step (`rewrite_team_now`) or, for a large team, marked for the worker.
         """
+        deferred = {member_id: _increments(deltas, member_id)
+                    for member_id in sorted(set(deltas.team_count) | set(deltas.direct_count)) if member_id != upline.id}
         writes.guard(MEMBERS,
                      {"_id": bind.member_id, "ancestor_ids": list(bind.expected_ancestor_ids),
-                      "bound_at": bind.expected_bound_at, "team_count": team_size},
+                      "bound_at": bind.expected_bound_at, "team_count": team_size, "frozen": {"$ne": True}},
                      {"$set": {"upline_id": bind.upline_id, "ancestor_ids": list(bind.ancestor_ids),
                                "bound_at": bind.bound_at, "bind_source": bind.source.value,
-                               "subtree_stale": team_size > 0 and not rewrite_team_now}})
+                               "subtree_stale": team_size > 0 and not rewrite_team_now, FOLLOW_UP_FLAG: True},
+                      "$push": {FOLLOW_UPS: {"entry": log_entry, "counter_deltas": deferred}}})
+        # A document without a status reads as NONE (`snapshot`): the guard must match it the same way.
+        status = bind.upline_status.value
+        eligible: dict[str, Any] = {"promoter_status": {"$in": [status, None]} if bind.upline_status is
+                                    PromoterStatus.NONE else status}
+        if bind.upline_spent_at_least is not None:
+            eligible["spent_fen"] = {"$gte": bind.upline_spent_at_least}
+        writes.guard(MEMBERS, {"_id": upline.id, "ancestor_ids": list(upline.ancestor_ids), "frozen": {"$ne": True},
+                               **eligible},
+                     {"$inc": _increments(deltas, upline.id),
+                      "$max": {NEWEST_FIELDS[1]: bind.bound_at, NEWEST_FIELDS[None]: bind.bound_at}})
         if moves_version is not None:
             writes.guard(TREE_MOVES, {"_id": MOVES_ID, "version": moves_version}, {"$inc": {"version": 1}})
         if team_size and rewrite_team_now:
             writes.update(MEMBERS, UpdateMany({"ancestor_ids": bind.member_id},
                                               _rewrite_below(bind.member_id, bind.ancestor_ids)))
-        writes.guard(MEMBERS, {"_id": upline.id, "ancestor_ids": list(upline.ancestor_ids), "frozen": {"$ne": True}},
-                     {"$inc": _increments(deltas, upline.id),
-                      "$max": {NEWEST_FIELDS[1]: bind.bound_at, NEWEST_FIELDS[None]: bind.bound_at}})
-        return {member_id: _increments(deltas, member_id)
-                for member_id in sorted(set(deltas.team_count) | set(deltas.direct_count)) if member_id != upline.id}
+
+    async def with_binds_to_follow_up(self, limit: int) -> list[dict]:
+        return await self.collection.find({FOLLOW_UP_FLAG: True}, {FOLLOW_UPS: 1}).limit(limit).to_list()
+
+    @staticmethod
+    def binds_awaiting_follow_up(member: dict) -> list[dict]:
+        """The log entries of `member`'s binds that the worker has not logged yet."""
+        return [each["entry"] for each in member.get(FOLLOW_UPS, [])]
+
+    @staticmethod
+    def plan_binds_followed_up(member: dict, writes: WriteSet) -> list[FollowUp]:
+        """Take `member`'s binds awaiting follow-up off it (if no new one came meanwhile); returns them."""
+        pending = member.get(FOLLOW_UPS, [])
+        writes.guard(MEMBERS, {"_id": member["_id"], FOLLOW_UPS: pending},
+                     {"$set": {FOLLOW_UPS: [], FOLLOW_UP_FLAG: False}})
+        return [FollowUp(each["entry"], each["counter_deltas"]) for each in pending]
 
     @staticmethod
     def plan_counter_deltas(deltas: dict[str, dict[str, int]], newest: dict[str, datetime], writes: WriteSet) -> None:

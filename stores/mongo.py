@@ -21,6 +21,8 @@ INDEXES: dict[str, list[IndexModel]] = {
         IndexModel([("ancestor_ids.1", ASCENDING), ("bound_at", DESCENDING), ("_id", DESCENDING)]),
         # A moved subtree is rewritten in _id order, a batch per indexed range read.
         IndexModel([("ancestor_ids", ASCENDING), ("_id", ASCENDING)]),
+        # Members whose binds await the worker's follow-up (a second's worth at any time).
+        IndexModel("bind_follow_up", partialFilterExpression={"bind_follow_up": True}),
         # Subtrees whose ancestors still await a rewrite after a move (a handful at any time).
         IndexModel("subtree_stale", partialFilterExpression={"subtree_stale": True}),
     ],
@@ -31,8 +33,6 @@ INDEXES: dict[str, list[IndexModel]] = {
     ],
     "bind_log": [
         IndexModel([("member_id", ASCENDING), ("_id", DESCENDING)]),
-        # Binds whose counters and notice are still to be seen to (a second's worth at any time).
-        IndexModel("follow_up", partialFilterExpression={"follow_up": "pending"}),
         # Binds counted into the promoters' stats, in id order (services.stats.count_binds).
         IndexModel([("result", ASCENDING), ("_id", ASCENDING)]),
     ],

@@ -32,7 +32,7 @@ async def test_apply_review_approve_then_the_promoter_may_be_an_upline(server):
 
     buyer = await add_member(server.runtime)
     promoter_id = session["member"]["id"]
-    refused = await server.runtime.relations.bind(buyer["_id"], promoter_id, BindSource.OA_SCAN, datetime.now(timezone.utc))
+    refused = await server.runtime.relations.bind(buyer, promoter_id, BindSource.OA_SCAN, datetime.now(timezone.utc))
     assert refused.reason == "ineligible_upline"
 
     approved = await server.http.post(f"/api/merchant/v1/applications/{applied.json()['id']}/approve", headers=MERCHANT)
@@ -40,7 +40,7 @@ async def test_apply_review_approve_then_the_promoter_may_be_an_upline(server):
     assert (await server.runtime.members.get(promoter_id))["promoter_status"] == "approved"
     told = await server.runtime.db.notifications.find_one({"kind": "application_decided", "member_id": promoter_id})
     assert told["data"]["result"] == "已通过"
-    bound = await server.runtime.relations.bind(buyer["_id"], promoter_id, BindSource.OA_SCAN, datetime.now(timezone.utc))
+    bound = await server.runtime.relations.bind(buyer, promoter_id, BindSource.OA_SCAN, datetime.now(timezone.utc))
     assert bound.bound
 
     twice = await server.http.post(f"/api/merchant/v1/applications/{applied.json()['id']}/reject", headers=MERCHANT)

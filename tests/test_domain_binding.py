@@ -101,6 +101,22 @@ def test_upline_eligibility(eligibility, status, spent_fen, eligible):
     assert isinstance(decision, Bind) if eligible else decision == refused(RefusalReason.INELIGIBLE_UPLINE)
 
 
+@pytest.mark.parametrize(
+    ("eligibility", "status", "spent_at_least"),
+    [
+        (UplineEligibility.EVERYONE, PromoterStatus.NONE, None),
+        (UplineEligibility.REVIEWED, PromoterStatus.APPROVED, None),
+        (UplineEligibility.SPEND_THRESHOLD, PromoterStatus.NONE, 10_000),
+        (UplineEligibility.SPEND_THRESHOLD, PromoterStatus.APPOINTED, None),  # appointed: spending did not count
+    ],
+)
+def test_a_bind_names_what_made_the_upline_eligible_for_the_write_to_check(eligibility, status, spent_at_least):
+    settings = BindingSettings(upline_eligibility=eligibility, spend_threshold_fen=10_000)
+    alice = snapshot("alice", promoter_status=status, spent_fen=50_000)
+    decision = decide_bind(snapshot("bob"), alice, settings, NOW, BindSource.OA_SCAN, False)
+    assert (decision.upline_status, decision.upline_spent_at_least) == (status, spent_at_least)
+
+
 @pytest.mark.parametrize("mode", list(BindMode))
 def test_the_same_upline_again_is_a_no_op_in_every_mode(mode):
     bound = snapshot("bob", ("alice",), bound_days_ago=400)

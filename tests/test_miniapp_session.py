@@ -111,6 +111,7 @@ async def test_a_scene_binds_through_the_relations_service(server):
     promoter = await add_member(runtime, nickname="推广小李")
     session = await login(server, "frank", scene=promoter_scene(promoter["_id"]))
     assert session["member"]["upline"] == {"nickname": "推广小李"}
+    await runtime.relations.apply_follow_ups()
     entry = await runtime.db.bind_log.find_one({"member_id": session["member"]["id"]})
     assert (entry["result"], entry["source"]) == ("bound", "miniapp_scene")
     # a percent-encoded scene, as wx passes it on, binds too
@@ -146,9 +147,9 @@ async def test_my_team_shows_only_my_levels_with_masked_names(server, depth):
     session = await login(server, "judy")
     me = session["member"]["id"]
     direct = await add_member(runtime, nickname="张三丰")
-    await runtime.relations.bind(direct["_id"], me, BindSource.OA_SCAN, NOW)
+    await runtime.relations.bind(direct, me, BindSource.OA_SCAN, NOW)
     second = await add_member(runtime, nickname="李四")
-    await runtime.relations.bind(second["_id"], direct["_id"], BindSource.OA_SCAN, NOW)
+    await runtime.relations.bind(second, direct["_id"], BindSource.OA_SCAN, NOW)
     stranger = await add_member(runtime, nickname="王五")
 
     page = (await server.http.get("/api/v1/team", params={"depth": depth}, headers=auth(session["token"]))).json()

@@ -28,7 +28,7 @@ async def add_chain(runtime, depth: int) -> list[dict]:
     chain = [await add_member(runtime, nickname="root")]
     for level in range(depth):
         member = await add_member(runtime, nickname=f"m{level + 1}")
-        outcome = await runtime.relations.bind(member["_id"], chain[-1]["_id"], BindSource.OA_SCAN, NOW)
+        outcome = await runtime.relations.bind(member, chain[-1]["_id"], BindSource.OA_SCAN, NOW)
         assert outcome.bound, outcome
         chain.append(member)
     await runtime.relations.apply_follow_ups()
@@ -88,7 +88,8 @@ async def test_a_notification_job_run_twice_sends_once(server, sandbox):
     runtime = server.runtime
     promoter = await add_member(runtime, oa_openid="o_twice")
     buyer = await add_member(runtime)
-    await runtime.relations.bind(buyer["_id"], promoter["_id"], BindSource.SHARE_LINK, NOW)
+    await runtime.relations.bind(buyer, promoter["_id"], BindSource.SHARE_LINK, NOW)
+    await runtime.relations.apply_follow_ups()
     (entry,) = await runtime.db.bind_log.find({"result": "bound"}).to_list()
     await runtime.notifications.enqueue([f"bind:{entry['_id']}"])  # a duplicate job
     await drain(runtime)
@@ -130,6 +131,7 @@ async def test_a_hundred_concurrent_scans_of_five_codes_bind_exactly_one_upline(
     counted = [await member(runtime, p["_id"]) for p in promoters]
     assert sum(p["direct_count"] for p in counted) == 1 and sum(p["team_count"] for p in counted) == 1
     assert await runtime.db.members.count_documents({"oa_openid": "o_racer"}) == 1
+    await runtime.relations.apply_follow_ups()
     assert await runtime.db.bind_log.count_documents({"result": "bound"}) == 1
 
 
@@ -137,8 +139,8 @@ async def test_members_binding_under_each_other_at_once_never_make_a_cycle(serve
     runtime = server.runtime
     for _ in range(10):
         a, b = await add_member(runtime), await add_member(runtime)
-        outcomes = await asyncio.gather(runtime.relations.bind(a["_id"], b["_id"], BindSource.OA_SCAN, NOW),
-                                        runtime.relations.bind(b["_id"], a["_id"], BindSource.OA_SCAN, NOW))
+        outcomes = await asyncio.gather(runtime.relations.bind(a, b["_id"], BindSource.OA_SCAN, NOW),
+                                        runtime.relations.bind(b, a["_id"], BindSource.OA_SCAN, NOW))
         assert sorted(o.bound for o in outcomes) == [False, True]
         assert {o.reason for o in outcomes if not o.bound} == {"cycle"}
         a, b = await member(runtime, a["_id"]), await member(runtime, b["_id"])
@@ -169,7 +171,7 @@ async def test_each_refusal_is_logged_with_its_reason(server, setup, reason):
         await use_settings(runtime, upline_eligibility="reviewed")
     if setup == "not_new":
         await use_settings(runtime, bind_mode="new_members_only")
-    outcome = await runtime.relations.bind(member_id, upline_id, BindSource.MINIAPP_SCENE, NOW)
+    outcome = await runtime.relations.bind(await member(runtime, member_id), upline_id, BindSource.MINIAPP_SCENE, NOW)
     assert (outcome.bound, outcome.reason) == (False, reason)
     entry = await runtime.db.bind_log.find_one({"member_id": member_id, "result": "refused"})
     assert entry["reason"] == reason and entry["source"] == "miniapp_scene"
@@ -191,7 +193,7 @@ async def test_eligibility_rules(server):
         await use_settings(runtime, upline_eligibility=eligibility.value, spend_threshold_fen=10_000)
         for candidate in (approved, appointed, big_spender, nobody):
             buyer = await add_member(runtime)
-            outcome = await runtime.relations.bind(buyer["_id"], candidate["_id"], BindSource.OA_SCAN, NOW)
+            outcome = await runtime.relations.bind(buyer, candidate["_id"], BindSource.OA_SCAN, NOW)
             assert outcome.bound == (candidate["_id"] in allowed), (eligibility, candidate)
 
 
@@ -211,8 +213,8 @@ async def test_override_mode_moves_the_member_and_its_counters(server):
     await use_settings(runtime, bind_mode="override")
     old, new = await add_chain(runtime, 1), await add_chain(runtime, 1)  # two chains of two
     buyer = await add_member(runtime)
-    assert (await runtime.relations.bind(buyer["_id"], old[1]["_id"], BindSource.OA_SCAN, NOW)).bound
-    assert (await runtime.relations.bind(buyer["_id"], new[1]["_id"], BindSource.OA_SCAN, NOW)).bound
+    assert (await runtime.relations.bind(buyer, old[1]["_id"], BindSource.OA_SCAN, NOW)).bound
+    assert (await runtime.relations.bind(buyer, new[1]["_id"], BindSource.OA_SCAN, NOW)).bound
     assert await runtime.relations.apply_follow_ups() == 2  # both binds had counters above their upline
     buyer = await member(runtime, buyer["_id"])
     assert buyer["ancestor_ids"] == [new[1]["_id"], new[0]["_id"]]
@@ -227,9 +229,9 @@ async def test_expiring_mode_allows_a_change_only_after_expiry(server):
     await use_settings(runtime, bind_mode="expiring", bind_expiry_days=30)
     first, second = await add_member(runtime), await add_member(runtime)
     buyer = await add_member(runtime)
-    await runtime.relations.bind(buyer["_id"], first["_id"], BindSource.OA_SCAN, NOW)
-    early = await runtime.relations.bind(buyer["_id"], second["_id"], BindSource.OA_SCAN, NOW + timedelta(days=29))
-    late = await runtime.relations.bind(buyer["_id"], second["_id"], BindSource.OA_SCAN, NOW + timedelta(days=31))
+    await runtime.relations.bind(buyer, first["_id"], BindSource.OA_SCAN, NOW)
+    early = await runtime.relations.bind(buyer, second["_id"], BindSource.OA_SCAN, NOW + timedelta(days=29))
+    late = await runtime.relations.bind(buyer, second["_id"], BindSource.OA_SCAN, NOW + timedelta(days=31))
     assert not early.bound and late.bound
     assert (await member(runtime, buyer["_id"]))["upline_id"] == second["_id"]
 
@@ -243,7 +245,7 @@ async def test_a_chain_fifty_deep(server):
     assert (root["direct_count"], root["team_count"]) == (1, 50)
     middle = await member(runtime, chain[25]["_id"])
     assert middle["team_count"] == 25
-    cycle = await runtime.relations.bind(chain[0]["_id"], chain[-1]["_id"], BindSource.ADMIN, NOW)
+    cycle = await runtime.relations.bind(chain[0], chain[-1]["_id"], BindSource.ADMIN, NOW)
     assert cycle.reason == "cycle"
 
 
@@ -254,10 +256,11 @@ async def test_rebinding_moves_the_whole_subtree(server):
     x_chain = await add_chain(runtime, 1)  # s <- x
     s, x = (m["_id"] for m in x_chain)
     sibling = await add_member(runtime)
-    await runtime.relations.bind(sibling["_id"], b, BindSource.OA_SCAN, NOW)  # b has two direct members now
+    await runtime.relations.bind(sibling, b, BindSource.OA_SCAN, NOW)  # b has two direct members now
     await runtime.relations.apply_follow_ups()
 
-    outcome = await runtime.relations.bind(a, x, BindSource.ADMIN, NOW + timedelta(hours=1), note="moved by support")
+    outcome = await runtime.relations.bind(await member(runtime, a), x, BindSource.ADMIN, NOW + timedelta(hours=1),
+                                           note="moved by support")
     assert outcome.bound
     await runtime.relations.apply_follow_ups()
     assert (await member(runtime, a))["ancestor_ids"] == [x, s]
@@ -276,7 +279,7 @@ async def test_a_large_subtree_is_rewritten_by_the_worker_in_batches(server):
     old_chain = await add_chain(runtime, 5)
     new_root = await add_member(runtime)
     top = old_chain[1]["_id"]
-    assert (await runtime.relations.bind(top, new_root["_id"], BindSource.ADMIN, NOW)).bound
+    assert (await runtime.relations.bind(await member(runtime, top), new_root["_id"], BindSource.ADMIN, NOW)).bound
     assert (await member(runtime, top)).get("subtree_stale") is True  # left to the worker
     await drain(runtime)
     leaf = await member(runtime, old_chain[-1]["_id"])
@@ -287,7 +290,7 @@ async def test_a_large_subtree_is_rewritten_by_the_worker_in_batches(server):
 async def test_a_lost_job_is_requeued_by_the_sweep(server, sandbox):
     runtime = server.runtime
     promoter, buyer = await add_member(runtime, oa_openid="o_lost"), await add_member(runtime)
-    await runtime.relations.bind(buyer["_id"], promoter["_id"], BindSource.OA_SCAN, NOW)
+    await runtime.relations.bind(buyer, promoter["_id"], BindSource.OA_SCAN, NOW)
     assert await runtime.relations.apply_follow_ups() == 1  # the notice is recorded and queued
     await runtime.redis.delete(runtime.queue.stream)  # the queued job vanished (a crash after commit)
     assert await runtime.notifications.requeue_due(datetime.now(timezone.utc) + timedelta(minutes=10)) == 1
@@ -299,7 +302,7 @@ async def test_counters_above_the_upline_and_notices_follow_once_however_often_t
     runtime = server.runtime
     chain = await add_chain(runtime, 3)  # root <- m1 <- m2 <- m3
     buyers = [await add_member(runtime) for _ in range(5)]
-    await asyncio.gather(*(runtime.relations.bind(b["_id"], chain[-1]["_id"], BindSource.OA_SCAN, NOW) for b in buyers))
+    await asyncio.gather(*(runtime.relations.bind(b, chain[-1]["_id"], BindSource.OA_SCAN, NOW) for b in buyers))
     leaf = await member(runtime, chain[-1]["_id"])
     assert (leaf["direct_count"], leaf["team_count"]) == (5, 5)  # the upline's own counters: in the bind itself
     assert (await member(runtime, chain[0]["_id"]))["team_count"] == 3  # above it: not yet
@@ -330,10 +333,10 @@ async def test_two_teams_binding_under_each_others_members_at_once_never_make_a_
         a_top, b_top = await add_member(runtime), await add_member(runtime)
         a_child, b_child = await add_member(runtime), await add_member(runtime)
         for child, top in ((a_child, a_top), (b_child, b_top)):
-            assert (await runtime.relations.bind(child["_id"], top["_id"], BindSource.OA_SCAN, NOW)).bound
+            assert (await runtime.relations.bind(child, top["_id"], BindSource.OA_SCAN, NOW)).bound
         outcomes = await asyncio.gather(
-            runtime.relations.bind(a_top["_id"], b_child["_id"], BindSource.OA_SCAN, NOW),
-            runtime.relations.bind(b_top["_id"], a_child["_id"], BindSource.OA_SCAN, NOW))
+            runtime.relations.bind(a_top, b_child["_id"], BindSource.OA_SCAN, NOW),
+            runtime.relations.bind(b_top, a_child["_id"], BindSource.OA_SCAN, NOW))
         four = [a_top, b_top, a_child, b_child]
         uplines = {m["_id"]: (await member(runtime, m["_id"]))["upline_id"] for m in four}
         assert not has_cycle(uplines), outcomes
@@ -348,8 +351,57 @@ async def test_the_cycle_check_sees_a_chain_whose_rewrite_is_still_pending(serve
     runtime.relations.inline_resync_limit = 0  # every team's rewrite is left to the worker
     x, middle, leaf = await add_chain(runtime, 2)
     y = await add_member(runtime)
-    assert (await runtime.relations.bind(x["_id"], y["_id"], BindSource.ADMIN, NOW)).bound
+    assert (await runtime.relations.bind(x, y["_id"], BindSource.ADMIN, NOW)).bound
     assert (await member(runtime, leaf["_id"]))["ancestor_ids"] == [middle["_id"], x["_id"]]  # not rewritten yet
 
-    outcome = await runtime.relations.bind(y["_id"], leaf["_id"], BindSource.ADMIN, NOW)
+    outcome = await runtime.relations.bind(y, leaf["_id"], BindSource.ADMIN, NOW)
     assert (outcome.bound, outcome.reason) == (False, "cycle")
+
+
+async def test_a_bind_on_stale_reads_is_decided_again_on_fresh_ones(server):
+    """The first attempt trusts the caller's member and this process's recent copy of the upline;
+    the write's guards catch what changed since, and a refusal is only given on fresh data."""
+    runtime = server.runtime
+    await use_settings(runtime, upline_eligibility="reviewed")
+    promoter = await add_member(runtime, promoter_status="approved")
+    first = await add_member(runtime)
+    assert (await runtime.relations.bind(first, promoter["_id"], BindSource.OA_SCAN, NOW)).bound
+    assert runtime.relations.recent_uplines.get(promoter["_id"]) is not None  # now read from memory
+
+    await runtime.relations.set_frozen(promoter["_id"], True)  # the copy in memory does not know
+    frozen = await runtime.relations.bind(await add_member(runtime), promoter["_id"], BindSource.OA_SCAN, NOW)
+    assert (frozen.bound, frozen.reason) == (False, "frozen_upline")
+    await runtime.relations.set_frozen(promoter["_id"], False)
+    await runtime.db.members.update_one({"_id": promoter["_id"]}, {"$set": {"promoter_status": "rejected"}})
+    runtime.relations.recent_uplines.put({**promoter, "promoter_status": "approved"})  # stale: still approved
+    ineligible = await runtime.relations.bind(await add_member(runtime), promoter["_id"], BindSource.OA_SCAN, NOW)
+    assert (ineligible.bound, ineligible.reason) == (False, "ineligible_upline")
+
+    await runtime.db.members.update_one({"_id": promoter["_id"]}, {"$set": {"promoter_status": "approved"}})
+    runtime.relations.recent_uplines.put({**promoter, "frozen": True})  # stale the other way: a refusal is re-read
+    assert (await runtime.relations.bind(await add_member(runtime), promoter["_id"], BindSource.OA_SCAN, NOW)).bound
+    assert (await runtime.relations.bind(first, promoter["_id"], BindSource.OA_SCAN, NOW)).reason == "same_upline"
+    other = await add_member(runtime, promoter_status="approved")
+    stale_first = {**first, "upline_id": None}  # the caller's copy predates first's bind
+    assert (await runtime.relations.bind(stale_first, other["_id"], BindSource.OA_SCAN, NOW)).reason == "already_bound"
+    assert (await member(runtime, first["_id"]))["upline_id"] == promoter["_id"]
+
+
+async def test_the_bind_log_shows_a_bind_before_and_after_the_worker_logs_it_once(server):
+    runtime = server.runtime
+    await use_settings(runtime, bind_mode="override")
+    first, second, buyer = [await add_member(runtime) for _ in range(3)]
+    assert (await runtime.relations.bind(buyer, first["_id"], BindSource.OA_SCAN, NOW)).bound
+    assert (await runtime.relations.bind(buyer, second["_id"], BindSource.OA_SCAN, NOW + timedelta(seconds=1))).bound
+
+    async def shown() -> list[tuple[str, str]]:
+        page = await runtime.relations.log_page(await member(runtime, buyer["_id"]), 10, None)
+        return [(entry["upline_id"], entry["result"]) for entry in page]
+
+    expected = [(second["_id"], "bound"), (first["_id"], "bound")]
+    assert await shown() == expected  # both still on the member, awaiting the worker
+    assert await runtime.db.bind_log.count_documents({"member_id": buyer["_id"]}) == 0
+    assert await runtime.relations.apply_follow_ups() == 2
+    assert await shown() == expected  # now from the bind log, once each
+    assert await runtime.db.bind_log.count_documents({"member_id": buyer["_id"]}) == 2
+    assert await runtime.relations.apply_follow_ups() == 0

@@ -15,7 +15,7 @@ async def test_team_pages_newest_first_at_depth_one_and_all(server):
     root = chain[0]["_id"]
     for _ in range(4):
         buyer = await add_member(runtime)
-        await runtime.relations.bind(buyer["_id"], root, BindSource.OA_SCAN, NOW)
+        await runtime.relations.bind(buyer, root, BindSource.OA_SCAN, NOW)
 
     seen, cursor = [], None
     while True:

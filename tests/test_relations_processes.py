@@ -89,4 +89,5 @@ async def test_two_processes_bind_each_member_once(server, mongo_uri):
     counted = [await runtime.members.get(p["_id"]) for p in promoters]
     assert sum(p["direct_count"] for p in counted) == len(buyers)
     assert sum(p["team_count"] for p in counted) == len(buyers)
+    await runtime.relations.apply_follow_ups()
     assert await runtime.db.bind_log.count_documents({"result": "bound"}) == len(buyers)

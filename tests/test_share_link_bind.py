@@ -57,7 +57,9 @@ def oa_openid(server, user: str) -> str:
 
 
 async def binds(server) -> list[tuple[str | None, str | None, str, str, str | None]]:
-    """The whole bind log, oldest first: (member, upline, source, result, reason)."""
+    """The whole bind log once the worker has logged the binds, oldest first: (member, upline, source,
+    result, reason)."""
+    await server.runtime.relations.apply_follow_ups()
     entries = server.runtime.db[BIND_LOG].find().sort("_id", 1)
     return [(e["member_id"], e["upline_id"], e["source"], e["result"], e["reason"]) async for e in entries]
 

@@ -71,9 +71,9 @@ async def test_binds_keep_the_newest_times_their_pages_start_from(server):
     runtime = server.runtime
     root, promoter, buyer = ({**new_member_fields(NOW)} for _ in range(3))
     await runtime.db.members.insert_many([root, promoter, buyer])
-    assert (await runtime.relations.bind(promoter["_id"], root["_id"], BindSource.OA_SCAN, NOW)).bound
+    assert (await runtime.relations.bind(promoter, root["_id"], BindSource.OA_SCAN, NOW)).bound
     later = NOW + timedelta(minutes=5)
-    assert (await runtime.relations.bind(buyer["_id"], promoter["_id"], BindSource.OA_SCAN, later)).bound
+    assert (await runtime.relations.bind(buyer, promoter["_id"], BindSource.OA_SCAN, later)).bound
     await runtime.relations.apply_follow_ups()
 
     root_now, promoter_now = [await runtime.members.get(m["_id"]) for m in (root, promoter)]
