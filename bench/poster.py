@@ -36,6 +36,7 @@ from pathlib import Path
 import httpx
 import redis as sync_redis
 
+from bench.harness import worst_stall
 from bench.poster_render import CONCURRENT_POSTERS, MAX_STALL_MS, ROUNDS, _requests, report_ratio, report_stalls
 from posters.templates import BUILTIN_TEMPLATES
 from stores.embedded import free_port, port_answers, start_secantusdb
@@ -43,7 +44,6 @@ from stores.embedded import free_port, port_answers, start_secantusdb
 REDIS_URL = "redis://127.0.0.1:6379/0"
 CACHED_ROUNDS = 300
 STALL_ROUNDS = 3
-TICK_SECONDS = 0.001
 READY_SECONDS = 30
 EXTERNAL_NICENESS = 10
 
@@ -151,7 +151,7 @@ async def _service_stalls(runtime, members: list[dict]) -> bool:
     stalls, walls = [], []
     for round_number in range(1, STALL_ROUNDS + 1):
         batch = members[round_number * CONCURRENT_POSTERS:(round_number + 1) * CONCURRENT_POSTERS]
-        stall, wall = await _worst_stall(asyncio.gather(*(posters.jpeg(member) for member in batch)))
+        stall, wall = await worst_stall(lambda: asyncio.gather(*(posters.jpeg(member) for member in batch)))
         stalls.append(stall)
         walls.append(wall)
     met = max(stalls) <= MAX_STALL_MS
@@ -159,28 +159,6 @@ async def _service_stalls(runtime, members: list[dict]) -> bool:
           f" (median round {statistics.median(stalls):5.2f}), {CONCURRENT_POSTERS} posters in"
           f" {statistics.median(walls) * 1000:4.0f} ms   target <= {MAX_STALL_MS:g} ms: {'met' if met else 'MISSED'}")
     return met
-
-
-async def _worst_stall(work) -> tuple[float, float]:
-    """The worst lateness of a 1 ms sleep while `work` runs, in ms, and the seconds it took."""
-    finished = asyncio.Event()
-    worst = 0.0
-
-    async def tick() -> None:
-        nonlocal worst
-        while not finished.is_set():
-            started = time.perf_counter()
-            await asyncio.sleep(TICK_SECONDS)
-            worst = max(worst, time.perf_counter() - started - TICK_SECONDS)
-
-    ticker = asyncio.create_task(tick())
-    await asyncio.sleep(0.05)
-    started = time.perf_counter()
-    await work
-    wall = time.perf_counter() - started
-    finished.set()
-    await ticker
-    return worst * 1000, wall
 
 
 def _wait_for(port: int, process: subprocess.Popen) -> None:

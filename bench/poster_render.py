@@ -21,6 +21,7 @@ from typing import Any, Callable
 import qrcode
 from PIL import Image
 
+from bench.harness import worst_stall
 from posters.jpeg import JPEG_QUALITY, encode_jpeg
 from posters.render import PosterRequest, draw_poster, render_poster
 from posters.templates import BUILTIN_TEMPLATES, PosterTemplate
@@ -30,7 +31,6 @@ CONCURRENT_POSTERS = 20
 STALL_ROUNDS = 5
 MAX_RATIO = 2.0
 MAX_STALL_MS = 20.0
-TICK_SECONDS = 0.001
 WORKERS = os.cpu_count() or 2
 
 
@@ -106,27 +106,10 @@ async def _worst_stall(pool: Executor | None, requests: list[PosterRequest]) -> 
     """Worst lateness of a 1 ms sleep, in ms, and the seconds all renders took
     (or, with no pool, a comparable idle spell)."""
     loop = asyncio.get_running_loop()
-    finished = asyncio.Event()
-    worst = 0.0
-
-    async def tick() -> None:
-        nonlocal worst
-        while not finished.is_set():
-            start = time.perf_counter()
-            await asyncio.sleep(TICK_SECONDS)
-            worst = max(worst, time.perf_counter() - start - TICK_SECONDS)
-
-    ticker = asyncio.create_task(tick())
-    await asyncio.sleep(0.05)
-    start = time.perf_counter()
     if pool is None:
-        await asyncio.sleep(0.2)
-    else:
-        await asyncio.gather(*(loop.run_in_executor(pool, render_poster, request) for request in requests))
-    wall = time.perf_counter() - start
-    finished.set()
-    await ticker
-    return worst * 1000, wall
+        return await worst_stall(lambda: asyncio.sleep(0.2))
+    return await worst_stall(lambda: asyncio.gather(
+        *(loop.run_in_executor(pool, render_poster, request) for request in requests)))
 
 
 async def _warm_up(pool: Executor, requests: list[PosterRequest]) -> None:

@@ -52,14 +52,14 @@ import sys
 import tempfile
 import time
 from array import array
-from contextlib import contextmanager
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any, Awaitable, Callable, Iterator
+from typing import Any, AsyncIterator, Awaitable, Callable, Iterator
 
 import pymongo
-from pymongo import AsyncMongoClient, monitoring
+from pymongo import monitoring
 from pymongo.errors import PyMongoError
 
 from bench.harness import run_bounded
@@ -235,11 +235,20 @@ class FindRecorder(monitoring.CommandListener):
 finds = FindRecorder()
 
 
-def start_server(directory: Path) -> tuple[EmbeddedServer, AsyncMongoClient, Any]:
+@asynccontextmanager
+async def running_server(directory: Path) -> AsyncIterator[tuple[EmbeddedServer, Any]]:
+    """A SecantusDB storing in `directory` and its database, all three gone afterwards."""
     server = start_secantusdb(directory / "data", directory / "secantusdb.log")
-    client, db = open_mongo(f"mongodb://127.0.0.1:{server.port}/?directConnection=true", "bench_team",
-                            event_listeners=[finds])
-    return server, client, db
+    try:
+        client, db = open_mongo(f"mongodb://127.0.0.1:{server.port}/?directConnection=true", "bench_team",
+                                event_listeners=[finds])
+        try:
+            yield server, db
+        finally:
+            await client.close()
+    finally:
+        server.stop()
+        shutil.rmtree(directory, ignore_errors=True)
 
 
 def peak_rss_mb(server: EmbeddedServer) -> float | None:
@@ -407,16 +416,8 @@ def fits(per_doc: float, budget_seconds: float) -> int:
 
 async def probe(workdir: Path, args: argparse.Namespace) -> float:
     """Seconds per member (generate + insert + index) measured on a small tree."""
-    directory = workdir / "probe"
-    server, client, db = start_server(directory)
-    try:
+    async with running_server(workdir / "probe") as (_, db):
         loaded = await load(db, args.probe, args.seed, args.batch, verbose=False)
-    finally:
-        try:
-            await client.close()
-        finally:
-            server.stop()
-            shutil.rmtree(directory, ignore_errors=True)
     print(f"Load rate, probe of {args.probe:,} members: inserts {args.probe / loaded.insert_seconds:,.0f}/s "
           f"({loaded.insert_seconds:.1f} s), then ensure_indexes {loaded.index_seconds:.1f} s: "
           f"{args.probe / loaded.seconds:,.0f} members/s overall")
@@ -425,8 +426,7 @@ async def probe(workdir: Path, args: argparse.Namespace) -> float:
 
 async def measure_size(size: int, workdir: Path, args: argparse.Namespace) -> dict:
     directory = workdir / f"n{size}"
-    server, client, db = start_server(directory)
-    try:
+    async with running_server(directory) as (server, db):
         print(f"\n{size:,} members: loading into {directory / 'data'} (SecantusDB on 127.0.0.1:{server.port})",
               flush=True)
         loaded = await load(db, size, args.seed, args.batch, verbose=True)
@@ -458,12 +458,6 @@ async def measure_size(size: int, workdir: Path, args: argparse.Namespace) -> di
         if rss:
             print(f"  SecantusDB peak memory (VmHWM): {rss:,.0f} MB")
         return results
-    finally:
-        try:
-            await client.close()
-        finally:
-            server.stop()
-            shutil.rmtree(directory, ignore_errors=True)
 
 
 async def run(args: argparse.Namespace) -> int:
