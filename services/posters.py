@@ -30,7 +30,6 @@ import asyncio
 import dataclasses
 import hashlib
 import logging
-import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any, Awaitable, Callable
@@ -52,6 +51,7 @@ from services.merchant_settings import MerchantSettings
 from services.poster_pool import PosterPool
 from settings import Settings, SettingsError
 from stores.job_queue import JobQueue, RetryLater
+from stores.locks import held_once
 from stores.members import MemberStore, snapshot
 from stores.posters import PosterStore
 
@@ -63,7 +63,7 @@ REPLY_SECONDS = 4.0  # of WeChat's 5: what is left covers decoding, de-duplicati
 MEDIA_REUSE = timedelta(days=2, hours=12)  # temporary media live 3 days
 CODE_RENEW_FRACTION = 0.25  # a temporary QR code is replaced once only this much of its life is left
 FOREVER = datetime(9999, 1, 1, tzinfo=timezone.utc)  # "never renewed": permanent codes, mini-program codes
-LOCK_MS = 30_000  # outlives a slow drawing plus two WeChat calls; a crashed holder's lock frees itself
+LOCK_SECONDS = 30.0  # outlives a slow drawing plus two WeChat calls; a crashed holder's lock frees itself
 LOCK_WAIT_SECONDS = 35.0
 LOCK_POLL_SECONDS = 0.05
 MAKING_PER_WORKER = 2
@@ -83,14 +83,6 @@ IMAGE_SIGNATURES = (b"\x89PNG\r\n\x1a\n", b"\xff\xd8\xff")
 
 # The most any built-in canvas needs: uploaded backgrounds are shrunk to cover this.
 CANVAS_SIZE = (max(t.size[0] for t in BUILTIN_TEMPLATES.values()), max(t.size[1] for t in BUILTIN_TEMPLATES.values()))
-
-_RELEASE = """
-if redis.call("get", KEYS[1]) == ARGV[1] then
-    return redis.call("del", KEYS[1])
-end
-return 0
-"""
-
 
 class PosterError(Exception):
     """Why a poster cannot be had; `code` for APIs, the message for people."""
@@ -188,7 +180,6 @@ class PosterService:
         self._owns_http = http is None
         self.http = http or httpx.AsyncClient(timeout=AVATAR_TIMEOUT_SECONDS, follow_redirects=True,
                                               max_redirects=3)
-        self._release = redis.register_script(_RELEASE)
         self._flights: dict[tuple[str, ...], asyncio.Task] = {}
         # Posters made at once by this process: enough to keep every drawing process busy, few enough
         # that a burst of requests never queues more than a few tasks' work ahead of everything else
@@ -385,13 +376,10 @@ class PosterService:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + LOCK_WAIT_SECONDS
         while True:
-            token = secrets.token_hex(16)
-            if await self.redis.set(lock, token, nx=True, px=LOCK_MS):
-                try:
+            async with held_once(self.redis, lock, LOCK_SECONDS) as held:
+                if held:
                     async with self._making:
                         return await self._make(plan, media)
-                finally:
-                    await self._release(keys=[lock], args=[token])
             while await self.redis.exists(lock):
                 if loop.time() > deadline:
                     raise PosterBusy(f"the poster of {plan.member_id} is still being made elsewhere")

@@ -52,6 +52,7 @@ from services.merchant_settings import MerchantSettings
 from services.notifications import NotificationService, china_time
 from stores.bind_log import BIND_LOG, BindLog, bind_entry
 from stores.job_queue import JobQueue
+from stores.locks import held_once
 from stores.members import MemberStore, snapshot
 from stores.notifications import NOTIFICATIONS
 from stores.writes import Conflict, WriteSet, commit
@@ -218,13 +219,8 @@ class RelationService:
         many binds were followed up.
         """
         # One applier at a time across processes: two would only conflict on the same binds.
-        lock = self.queue.redis.lock(f"{self.queue.stream}:bind-follow-ups", timeout=30, blocking=False)
-        if not await lock.acquire():
-            return 0
-        try:
-            return await self._follow_up_batches(batch)
-        finally:
-            await lock.release()
+        async with held_once(self.queue.redis, f"{self.queue.stream}:bind-follow-ups", 30) as held:
+            return await self._follow_up_batches(batch) if held else 0
 
     async def _follow_up_batches(self, batch: int) -> int:
         applied = 0
