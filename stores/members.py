@@ -73,9 +73,10 @@ TEAM_LEVEL_FIELDS = {1: "upline_id", 2: "ancestor_ids.1", None: "ancestor_ids"}
 # When the latest direct member, and the latest member anywhere below, were bound: kept by binds (`$max`,
 # so never older than the newest), they let a long team's first page be read in small time bands.
 NEWEST_FIELDS = {1: "newest_direct_at", None: "newest_team_at"}
-# Binds awaiting the worker's follow-up, on the member they bound (see `plan_bind`), and a flag to find them.
+# Binds awaiting the worker's follow-up, on the member they bound (see `plan_bind`); absent when none.
 FOLLOW_UPS = "binds_to_follow_up"
-FOLLOW_UP_FLAG = "bind_follow_up"
+# Present exactly when some are: what a sparse index finds members by.
+AWAITING_FOLLOW_UP = f"{FOLLOW_UPS}.entry._id"
 # One document counting the team moves that committed (see `plan_bind`).
 TREE_MOVES = "tree_moves"
 MOVES_ID = "moves"
@@ -224,7 +225,7 @@ class MemberStore:
                       "bound_at": bind.expected_bound_at, "team_count": team_size, "frozen": {"$ne": True}},
                      {"$set": {"upline_id": bind.upline_id, "ancestor_ids": list(bind.ancestor_ids),
                                "bound_at": bind.bound_at, "bind_source": bind.source.value,
-                               "subtree_stale": team_size > 0 and not rewrite_team_now, FOLLOW_UP_FLAG: True},
+                               "subtree_stale": team_size > 0 and not rewrite_team_now},
                       "$push": {FOLLOW_UPS: {"entry": log_entry, "counter_deltas": deferred}}})
         # A document without a status reads as NONE (`snapshot`): the guard must match it the same way.
         status = bind.upline_status.value
@@ -243,7 +244,8 @@ class MemberStore:
                                               _rewrite_below(bind.member_id, bind.ancestor_ids)))
 
     async def with_binds_to_follow_up(self, limit: int) -> list[dict]:
-        return await self.collection.find({FOLLOW_UP_FLAG: True}, {FOLLOW_UPS: 1}).limit(limit).to_list()
+        return await self.collection.find({AWAITING_FOLLOW_UP: {"$exists": True}},
+                                          {FOLLOW_UPS: 1}).limit(limit).to_list()
 
     @staticmethod
     def binds_awaiting_follow_up(member: dict) -> list[dict]:
@@ -255,7 +257,7 @@ class MemberStore:
         """Take `member`'s binds awaiting follow-up off it (if no new one came meanwhile); returns them."""
         pending = member.get(FOLLOW_UPS, [])
         writes.guard(MEMBERS, {"_id": member["_id"], FOLLOW_UPS: pending},
-                     {"$set": {FOLLOW_UPS: [], FOLLOW_UP_FLAG: False}})
+                     {"$unset": {FOLLOW_UPS: ""}})
         return [FollowUp(each["entry"], each["counter_deltas"]) for each in pending]
 
     @staticmethod

@@ -22,7 +22,7 @@ INDEXES: dict[str, list[IndexModel]] = {
         # A moved subtree is rewritten in _id order, a batch per indexed range read.
         IndexModel([("ancestor_ids", ASCENDING), ("_id", ASCENDING)]),
         # Members whose binds await the worker's follow-up (a second's worth at any time).
-        IndexModel("bind_follow_up", partialFilterExpression={"bind_follow_up": True}),
+        IndexModel("binds_to_follow_up.entry._id", sparse=True),
         # Subtrees whose ancestors still await a rewrite after a move (a handful at any time).
         IndexModel("subtree_stale", partialFilterExpression={"subtree_stale": True}),
     ],
