@@ -2,28 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import datetime, timezone
 
-from wechatpy.replies import BaseReply
-
-from bot.router import MessageRouter, Push, event, push_kind
-from distribution.binding import BindSource
-from distribution.scene import scene_from_event_key
-from services.relations import BindOutcome
-# Posters (issue 4)
-import asyncio
-
-from wechatpy.replies import ImageReply
+from wechatpy.replies import BaseReply, ImageReply
 
 from bot.dedup import push_id
-from bot.router import fallback, keywords, menu_click
+from bot.router import MessageRouter, Push, event, fallback, keywords, menu_click, push_kind
+from distribution.binding import BindSource
+from distribution.scene import scene_from_event_key
+from services.members import promoter_name
 from services.posters import REPLY_SECONDS, NotAPromoter, PosterUnavailable
-
-UNNAMED_PROMOTER = "推广员"
-
-
-def promoter_name(upline: dict | None) -> str:
-    return (upline or {}).get("nickname") or UNNAMED_PROMOTER
+from services.relations import BindOutcome
 
 
 def pushed_scene(push: Push) -> str | None:

@@ -14,9 +14,9 @@ from contextlib import contextmanager
 from datetime import datetime, timezone
 from typing import Any, Iterator
 
-from bot.conversation import promoter_name
 from bot.wechat import WeChatError
 from handlers.base import BaseHandler
+from services.members import promoter_name
 from services.relations import BindOutcome
 from services.share_links import LinkProblem, ShareLinkRefused
 

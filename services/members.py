@@ -6,6 +6,8 @@ from datetime import datetime
 
 from stores.members import MemberStore, Upserted
 
+UNNAMED_PROMOTER = "推广员"
+
 PUBLIC_FIELDS = (
     "oa_openid", "miniapp_openid", "unionid", "nickname", "avatar_url", "subscribed",
     "upline_id", "ancestor_ids", "bound_at", "bind_source", "direct_count", "team_count", "frozen", "promoter_status",
@@ -19,6 +21,11 @@ def member_json(member: dict) -> dict:
         value = member.get(name)
         shown[name] = value.isoformat() if isinstance(value, datetime) else value
     return shown
+
+
+def promoter_name(upline: dict | None) -> str:
+    """How a promoter is named to the members they brought: their nickname, or a neutral word."""
+    return (upline or {}).get("nickname") or UNNAMED_PROMOTER
 
 
 class MemberService:
