@@ -4,20 +4,21 @@ from __future__ import annotations
 
 import tornado.web
 
+from bot.conversation import build_router
+from bot.dedup import PushDeduplicator
 from bot.push_codec import PushCodec
-from bot.runtime import Runtime
+from bot.push_handler import PushDoor, WeChatPushHandler
 from distribution.share_links import BIND_SUFFIX, SHARE_PATH
-from handlers.base import NotFoundHandler
+from web.base import NotFoundHandler
 from handlers.health import HealthHandler, MetricsHandler
 from handlers.merchant import MemberHandler, MemberLookupHandler
 from handlers.merchant_settings import MerchantSettingsHandler
-from handlers.openapi import OpenApiHandler, build_document
+from web.openapi import OpenApiHandler, build_document
 from handlers.posters import BackgroundHandler, BackgroundsHandler, MemberPosterHandler, MyPosterHandler
 from handlers.orders import CommissionsHandler, OrderEventsHandler, OrderHandler, OrdersHandler
 from handlers.share_links import ShareBindHandler, ShareLinkHandler
 from handlers.relations import BindLogHandler, FreezeHandler, TeamHandler, UnfreezeHandler, UplineHandler
 from handlers.stats import PromoterStatsHandler
-from handlers.wechat import WeChatPushHandler
 from handlers.applications import ApplicationDecisionHandler, ApplicationsHandler
 from miniapp_api.applications import PromoterApplicationHandler
 from miniapp_api.me import MeHandler, MyTeamHandler
@@ -26,6 +27,7 @@ from miniapp_api.session import SessionHandler
 from miniapp_api.subscriptions import SubscriptionsHandler
 from miniapp_api.withdrawals import CancelWithdrawalHandler, MyWithdrawalsHandler
 from handlers.withdrawals import WithdrawalDecisionHandler, WithdrawalsHandler
+from services.runtime import Runtime
 
 MEMBER_ID = r"(?P<member_id>[^/]+)"
 
@@ -70,12 +72,19 @@ PAGE_ROUTES: list[tuple[str, type[tornado.web.RequestHandler]]] = [
 ]
 
 
-def make_app(runtime: Runtime) -> tornado.web.Application:
+def push_door(runtime: Runtime) -> PushDoor:
     settings = runtime.settings
-    codec = PushCodec(settings.wechat_token, settings.wechat_app_id, settings.wechat_aes_key)
+    return PushDoor(
+        codec=PushCodec(settings.wechat_token, settings.wechat_app_id, settings.wechat_aes_key),
+        router=build_router(),
+        dedup=PushDeduplicator(runtime.redis, settings.redis_prefix, settings.push_dedup_seconds),
+    )
+
+
+def make_app(runtime: Runtime, door: PushDoor | None = None) -> tornado.web.Application:
     with_runtime = {"runtime": runtime}
     routes = [
-        (r"/wechat", WeChatPushHandler, {**with_runtime, "codec": codec}),
+        (r"/wechat", WeChatPushHandler, {**with_runtime, "door": door or push_door(runtime)}),
         (r"/healthz", HealthHandler, with_runtime),
         (r"/metrics", MetricsHandler, with_runtime),
         (r"/openapi.json", OpenApiHandler, {"document": build_document(API_ROUTES)}),

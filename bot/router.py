@@ -19,7 +19,7 @@ from wechatpy.messages import BaseMessage
 from wechatpy.replies import BaseReply, TextReply
 
 if TYPE_CHECKING:
-    from bot.runtime import Runtime
+    from services.runtime import Runtime
 
 
 @dataclass(frozen=True)

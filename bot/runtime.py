@@ -1,81 +1,46 @@
-"""The composition root: stores, WeChat clients and services, opened and closed together."""
+"""The composition root: stores, WeChat clients and services, opened and closed together as one `Runtime`."""
 
 from __future__ import annotations
 
 import dataclasses
 import logging
 from contextlib import AsyncExitStack, asynccontextmanager
-from dataclasses import dataclass
 from typing import AsyncIterator
 
 import redis.asyncio as aioredis
-from pymongo import AsyncMongoClient
-from pymongo.asynchronous.database import AsyncDatabase
 
-from bot.conversation import build_router
-from bot.dedup import PushDeduplicator
-from bot.metrics import Metrics
-from bot.payout import PayoutPort
-from bot.router import MessageRouter
-from bot.wechat import WeChatClient
-from services.members import MemberService
-from services.merchant_settings import MerchantSettings
 from services.applications import ApplicationService
-from services.identity import IdentityService
-from services.relations import RelationService
-from services.sealing import Sealer
-from services.sessions import SessionService
 from services.commissions import CommissionService
 from services.grades import GradeService
+from services.identity import IdentityService
 from services.ledger import LedgerService
+from services.members import MemberService
+from services.merchant_settings import MerchantSettings
+from services.metrics import Metrics
 from services.notifications import NotificationService
 from services.orders import OrderService
+from services.posters import ShareLinkSettings, open_poster_service
+from services.relations import RelationService
+from services.runtime import Runtime
+from services.sealing import Sealer
+from services.sessions import SessionService
+from services.share_links import ShareLinkService
 from services.stats import StatsService
 from services.withdrawals import PayeeApps, WithdrawalService
-from services.posters import PosterService, ShareLinkSettings, open_poster_service
-from services.share_links import ShareLinkService
 from settings import Settings
 from stores import embedded
-from stores.job_queue import JobQueue
 from stores.applications import ApplicationStore
 from stores.bind_log import BindLog
+from stores.job_queue import JobQueue
 from stores.members import MemberStore
-from stores.posters import PosterStore
 from stores.mongo import ensure_indexes, open_mongo
+from stores.posters import PosterStore
+from wechat import WeChatClient
+from wechatpay.payout import PayoutPort
 
 log = logging.getLogger(__name__)
 
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
-
-
-@dataclass
-class Runtime:
-    settings: Settings
-    mongo: AsyncMongoClient
-    db: AsyncDatabase
-    redis: aioredis.Redis
-    metrics: Metrics
-    oa: WeChatClient
-    miniapp: WeChatClient
-    router: MessageRouter
-    dedup: PushDeduplicator
-    queue: JobQueue
-    merchant_settings: MerchantSettings
-    sealer: Sealer
-    notifications: NotificationService
-    members: MemberService
-    relations: RelationService
-    sessions: SessionService
-    identity: IdentityService
-    applications: ApplicationService
-    posters: PosterService
-    ledger: LedgerService
-    grades: GradeService
-    stats: StatsService
-    commissions: CommissionService
-    orders: OrderService
-    withdrawals: WithdrawalService
-    share_links: ShareLinkService
 
 
 async def _mongo_uri(settings: Settings, stack: AsyncExitStack) -> str:
@@ -172,8 +137,6 @@ async def open_runtime(settings: Settings) -> AsyncIterator[Runtime]:
             metrics=metrics,
             oa=oa,
             miniapp=miniapp,
-            router=build_router(),
-            dedup=PushDeduplicator(redis, settings.redis_prefix, settings.push_dedup_seconds),
             queue=queue,
             merchant_settings=merchant_settings,
             sealer=sealer,

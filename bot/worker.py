@@ -15,7 +15,7 @@ from functools import partial
 from typing import Any, Awaitable, Callable
 
 from bot.conversation import RESOLVE_UNIONID_JOB
-from bot.runtime import Runtime
+from services.runtime import Runtime
 from services.relations import RESYNC_JOB
 from services.withdrawals import PAY_JOB
 from services.notifications import SEND_JOB

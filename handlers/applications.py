@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
-from handlers.base import ApiError
+from web.base import ApiError
 from handlers.merchant import MERCHANT_SECURITY, MerchantHandler
-from handlers.openapi import error_responses, json_response, ref
-from handlers.paging import CURSOR_PARAMETER, LIMIT_PARAMETER, Paging, decode_cursor, encode_cursor, page_schema
+from web.openapi import error_responses, json_response, ref
+from web.paging import CURSOR_PARAMETER, LIMIT_PARAMETER, Paging, decode_cursor, encode_cursor, page_schema
 from miniapp_api.applications import application_view
 from services.applications import ApplicationRefused
 from stores.applications import APPROVED, PENDING, REJECTED

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from handlers.base import BaseHandler
+from web.base import BaseHandler
 
 CHECK_SECONDS = 2.0
 

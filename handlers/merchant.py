@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import hmac
 
-from handlers.base import ApiError, BaseHandler
-from handlers.openapi import error_responses, json_response, ref
+from web.base import ApiError, BaseHandler
+from web.openapi import error_responses, json_response, ref
 from services.members import member_json
 
 MERCHANT_SECURITY = [{"merchantToken": []}]

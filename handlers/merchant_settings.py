@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from handlers.base import ApiError
+from web.base import ApiError
 from handlers.merchant import MERCHANT_SECURITY, MerchantHandler
-from handlers.openapi import error_responses, json_response
+from web.openapi import error_responses, json_response
 from services.merchant_settings import SETTINGS_KINDS, UnknownSettings, settings_kind
 
 _SETTINGS_NAME = {"type": "string", "enum": sorted(SETTINGS_KINDS)}

@@ -6,10 +6,10 @@ Thin: parsing and answering here, everything else in `services.orders`.
 from __future__ import annotations
 
 from distribution.records import InvalidField
-from handlers.base import ApiError, BaseHandler
+from web.base import ApiError, BaseHandler
 from handlers.merchant import MERCHANT_SECURITY, MerchantHandler
-from handlers.openapi import error_responses, json_response, ref
-from handlers.paging import CURSOR_PARAMETER, LIMIT_PARAMETER, Paging, decode_cursor, encode_cursor, page_schema
+from web.openapi import error_responses, json_response, ref
+from web.paging import CURSOR_PARAMETER, LIMIT_PARAMETER, Paging, decode_cursor, encode_cursor, page_schema
 from services.commissions import CommissionStatus, commission_json
 from services.orders import ORDER_NO, OrderConflict, OrderNotFound, event_json, order_json, parse_new_order
 

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import tornado.web
 
-from bot.wechat import WeChatError
-from handlers.base import ApiError, BaseHandler
+from wechat import WeChatError
+from web.base import ApiError, BaseHandler
 from handlers.merchant import MERCHANT_SECURITY, MerchantHandler
-from handlers.openapi import json_response, ref
+from web.openapi import json_response, ref
 from miniapp_api.auth import MINIAPP_SECURITY, MiniappHandler
 from posters.backgrounds import MAX_BACKGROUND_BYTES, BadBackground
 from services.posters import NotAPromoter, PosterBusy, PosterUnavailable, UnknownTemplate

@@ -6,10 +6,10 @@ from datetime import datetime, timezone
 
 from distribution.binding import BindSource
 from distribution.scene import is_member_id
-from handlers.base import ApiError
+from web.base import ApiError
 from handlers.merchant import MERCHANT_SECURITY, MerchantHandler
-from handlers.openapi import error_responses, json_response, ref
-from handlers.paging import CURSOR_PARAMETER, LIMIT_PARAMETER, Paging, decode_cursor, encode_cursor, page_schema
+from web.openapi import error_responses, json_response, ref
+from web.paging import CURSOR_PARAMETER, LIMIT_PARAMETER, Paging, decode_cursor, encode_cursor, page_schema
 from services.members import member_json
 
 class TeamHandler(MerchantHandler, Paging):

@@ -14,8 +14,8 @@ from contextlib import contextmanager
 from datetime import datetime, timezone
 from typing import Any, Iterator
 
-from bot.wechat import WeChatError
-from handlers.base import BaseHandler
+from wechat import WeChatError
+from web.base import BaseHandler
 from services.members import promoter_name
 from services.relations import BindOutcome
 from services.share_links import LinkProblem, ShareLinkRefused

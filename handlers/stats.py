@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from datetime import date, datetime, timedelta
 
-from handlers.base import ApiError
+from web.base import ApiError
 from handlers.merchant import MERCHANT_SECURITY, MerchantHandler
-from handlers.openapi import error_responses, json_response, ref
+from web.openapi import error_responses, json_response, ref
 from services.stats import CHINA, MAX_RANGE_DAYS, SORTS
 
 MAX_RANKED = 100

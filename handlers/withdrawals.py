@@ -5,10 +5,10 @@ from __future__ import annotations
 from datetime import datetime, timezone
 
 from distribution.withdrawals import WithdrawalStatus
-from handlers.base import ApiError
+from web.base import ApiError
 from handlers.merchant import MERCHANT_SECURITY, MerchantHandler
-from handlers.openapi import error_responses, json_response, ref
-from handlers.paging import CURSOR_PARAMETER, LIMIT_PARAMETER, Paging, page_schema
+from web.openapi import error_responses, json_response, ref
+from web.paging import CURSOR_PARAMETER, LIMIT_PARAMETER, Paging, page_schema
 from miniapp_api.withdrawals import withdrawal_page, withdrawal_view
 from services.withdrawals import WithdrawalRefused
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
-from handlers.base import ApiError
-from handlers.openapi import error_responses, json_response, ref
+from web.base import ApiError
+from web.openapi import error_responses, json_response, ref
 from miniapp_api.auth import MINIAPP_SECURITY, MiniappHandler
 from miniapp_api.requests import PromoterApplication
 from services.applications import ApplicationRefused

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from handlers.base import ApiError, BaseHandler
+from web.base import ApiError, BaseHandler
 
 MINIAPP_SECURITY = [{"memberSession": []}]
 

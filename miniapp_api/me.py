@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from handlers.base import ApiError
-from handlers.openapi import error_responses, json_response, ref
-from handlers.paging import CURSOR_PARAMETER, LIMIT_PARAMETER, Paging, page_schema
+from web.base import ApiError
+from web.openapi import error_responses, json_response, ref
+from web.paging import CURSOR_PARAMETER, LIMIT_PARAMETER, Paging, page_schema
 from miniapp_api.auth import MINIAPP_SECURITY, MiniappHandler
 from miniapp_api.requests import ProfileChange
 from miniapp_api.views import me_view, teammate_view

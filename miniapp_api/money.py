@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from handlers.openapi import error_responses, json_response, ref
+from web.openapi import error_responses, json_response, ref
 from handlers.orders import STATUS_PARAMETER, write_commission_page
-from handlers.paging import CURSOR_PARAMETER, LIMIT_PARAMETER, Paging, page_schema
+from web.paging import CURSOR_PARAMETER, LIMIT_PARAMETER, Paging, page_schema
 from miniapp_api.auth import MINIAPP_SECURITY, MiniappHandler
 
 class MyCommissionsHandler(MiniappHandler, Paging):

@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import datetime, timezone
 
 from distribution.binding import BindSource
-from handlers.base import ApiError, BaseHandler
-from handlers.openapi import error_responses, json_response, ref
+from web.base import ApiError, BaseHandler
+from web.openapi import error_responses, json_response, ref
 from miniapp_api.auth import MINIAPP_SECURITY, bearer_token
 from miniapp_api.requests import LoginRequest
 from miniapp_api.views import NO_BALANCES, me_view

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from handlers.openapi import error_responses, json_response
+from web.openapi import error_responses, json_response
 from miniapp_api.auth import MINIAPP_SECURITY, MiniappHandler
 from miniapp_api.requests import SubscriptionConsents
 

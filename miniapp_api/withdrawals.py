@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 from datetime import datetime, timezone
 
-from handlers.base import ApiError
-from handlers.openapi import error_responses, json_response, ref
-from handlers.paging import CURSOR_PARAMETER, LIMIT_PARAMETER, Paging, decode_cursor, encode_cursor, page_schema
+from web.base import ApiError
+from web.openapi import error_responses, json_response, ref
+from web.paging import CURSOR_PARAMETER, LIMIT_PARAMETER, Paging, decode_cursor, encode_cursor, page_schema
 from miniapp_api.auth import MINIAPP_SECURITY, MiniappHandler
 from miniapp_api.requests import WithdrawalRequest
 from services.withdrawals import WithdrawalRefused

@@ -19,8 +19,8 @@ from urllib.parse import urlencode, urlsplit
 from tornado.httputil import HTTPFile
 from tornado.web import HTTPError
 
-from bot.wechat.api.media import MEDIA_KINDS
-from bot.wechat.api.miniapp import is_valid_scene
+from wechat.api.media import MEDIA_KINDS
+from wechat.api.miniapp import is_valid_scene
 
 from .errors import SandboxError
 from .identities import openid_for, session_key_for, unionid_for, user_of

@@ -26,7 +26,7 @@ from datetime import datetime
 from pymongo import AsyncMongoClient
 from pymongo.errors import DuplicateKeyError
 
-from bot.wechat import WeChatClient, WeChatError
+from wechat import WeChatClient, WeChatError
 from services.sealing import Sealer
 from stores.members import MemberStore, Upserted
 

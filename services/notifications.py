@@ -41,8 +41,8 @@ from typing import Any, Mapping
 
 from pymongo.asynchronous.database import AsyncDatabase
 
-from bot.wechat import WeChatClient
-from bot.wechat.errors import WeChatError, WeChatRateLimited, WeChatRefused
+from wechat import WeChatClient
+from wechat.errors import WeChatError, WeChatRateLimited, WeChatRefused
 from settings import NotifyTemplate, Settings
 from stores.job_queue import JobQueue, RetryLater
 from stores.members import MemberStore

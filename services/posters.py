@@ -38,7 +38,7 @@ from urllib.parse import urlsplit, urlunsplit
 import httpx
 from redis.asyncio import Redis
 
-from bot.wechat import WeChatClient, WeChatError, WeChatRateLimited, WeChatUnavailable
+from wechat import WeChatClient, WeChatError, WeChatRateLimited, WeChatUnavailable
 from distribution.binding import BindingSettings, may_be_upline
 from distribution.poster_settings import PERMANENT_QR_LIMIT, CodeType, PosterSettings, TemplateChoice
 from distribution.scene import is_valid_miniapp_scene, promoter_scene

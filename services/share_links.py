@@ -14,8 +14,8 @@ from __future__ import annotations
 from datetime import datetime
 from enum import Enum
 
-from bot.wechat import WeChatClient, WeChatError
-from bot.wechat.api.web_auth import SPENT_CODE_ERRCODES
+from wechat import WeChatClient, WeChatError
+from wechat.api.web_auth import SPENT_CODE_ERRCODES
 from distribution.binding import BindSource
 from distribution.scene import is_member_id
 from distribution.share_links import share_bind_url, verify_share_signature

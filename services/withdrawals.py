@@ -26,7 +26,7 @@ from bson import ObjectId
 from pymongo import AsyncMongoClient
 from pymongo.asynchronous.database import AsyncDatabase
 
-from bot.payout import PayoutFailed, PayoutPort
+from wechatpay.payout import PayoutFailed, PayoutPort
 from distribution.ledger import Bucket, withdrawal_locked, withdrawal_paid, withdrawal_unlocked
 from distribution.withdrawals import (
     UNLOCKING,

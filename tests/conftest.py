@@ -13,8 +13,10 @@ import httpx
 import pytest
 import redis as sync_redis
 
-from bot.app import make_app
-from bot.runtime import Runtime, open_runtime
+from bot.app import make_app, push_door
+from bot.push_handler import PushDoor
+from bot.runtime import open_runtime
+from services.runtime import Runtime
 from bot.simulate import PushSigner
 from settings import Settings, load_settings
 from stores.embedded import free_port, start_secantusdb
@@ -67,6 +69,7 @@ def make_settings(mongo_uri: str, redis_prefix: str, sandbox, tmp_path: Path):
 @dataclass
 class RunningServer:
     runtime: Runtime
+    door: PushDoor
     base_url: str
     http: httpx.AsyncClient
     signer: PushSigner
@@ -82,11 +85,12 @@ class RunningServer:
 async def start_server(settings: Settings) -> AsyncIterator[RunningServer]:
     async with open_runtime(settings) as runtime:
         port = free_port()
-        server = make_app(runtime).listen(port, address="127.0.0.1")
+        door = push_door(runtime)
+        server = make_app(runtime, door).listen(port, address="127.0.0.1")
         base_url = f"http://127.0.0.1:{port}"
         signer = PushSigner(settings.wechat_token, settings.wechat_app_id, settings.wechat_aes_key)
         async with httpx.AsyncClient(base_url=base_url, timeout=15) as http:
-            yield RunningServer(runtime, base_url, http, signer)
+            yield RunningServer(runtime, door, base_url, http, signer)
         server.stop()
         try:
             await asyncio.wait_for(server.close_all_connections(), 10)

@@ -11,7 +11,7 @@ from typing import Any
 
 from bson import ObjectId
 
-from bot.runtime import Runtime
+from services.runtime import Runtime
 from bot.worker import job_handlers
 from distribution.commission_rules import CommissionRules
 from distribution.grades import GradeSettings

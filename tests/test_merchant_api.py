@@ -4,7 +4,7 @@ import asyncio
 
 from bot.app import API_ROUTES
 from bot.simulate import event_xml
-from handlers.openapi import openapi_path
+from web.openapi import openapi_path
 from tests.conftest import MERCHANT_TOKEN, start_server
 
 

@@ -17,7 +17,7 @@ from bot.app import API_ROUTES
 from bot.runtime import open_runtime
 from distribution.poster_settings import PosterSettings
 from distribution.records import InvalidField
-from handlers.openapi import SCHEMAS, build_document
+from web.openapi import SCHEMAS, build_document
 from posters.backgrounds import MAX_BACKGROUND_BYTES
 from posters.templates import BUILTIN_TEMPLATES
 from settings import SettingsError, load_settings

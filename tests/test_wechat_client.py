@@ -13,7 +13,7 @@ import pytest
 import zxingcpp
 from PIL import Image
 
-from bot.wechat import (
+from wechat import (
     WeChatClient,
     WeChatError,
     WeChatRateLimited,
@@ -65,7 +65,7 @@ async def test_concurrent_callers_in_one_process_share_one_fetch(sandbox, oa_cli
 TOKEN_RACE_WORKER = """
 import asyncio, sys
 import redis.asyncio as aioredis
-from bot.wechat import WeChatClient
+from wechat import WeChatClient
 from settings import SANDBOX_OA_APP_ID, SANDBOX_OA_APP_SECRET
 
 async def main(base_url, redis_url, key_prefix, calls):

@@ -205,7 +205,7 @@ async def test_three_deliveries_of_one_push_do_the_work_once_and_reply_alike(ser
         await asyncio.sleep(0.3)  # the retries arrive while the first is still working
         return push.text(f"welcome #{len(calls)}")
 
-    server.runtime.router = MessageRouter([event("subscribe", slow_welcome)], otherwise=fallback(slow_welcome))
+    server.door.router = MessageRouter([event("subscribe", slow_welcome)], otherwise=fallback(slow_welcome))
     query, body = server.signer.sign(event_xml("o_retry", "subscribe", at=1700000000))
     concurrent = await asyncio.gather(*(server.http.post("/wechat", params=query, content=body) for _ in range(3)))
     late = await server.http.post("/wechat", params=query, content=body)  # after the first finished
@@ -221,7 +221,7 @@ async def test_retried_text_message_is_deduplicated_by_msgid(server):
         calls.append(push.message.id)
         return push.text("hi")
 
-    server.runtime.router = MessageRouter([], otherwise=fallback(counting))
+    server.door.router = MessageRouter([], otherwise=fallback(counting))
     xml = text_xml("o_text", "hello", msg_id=42)
     for _ in range(3):
         assert reply_text((await server.push(xml)).text) == "hi"
@@ -238,7 +238,7 @@ async def test_a_failed_first_delivery_lets_the_retry_do_the_work(server):
             raise RuntimeError("store went away")
         return push.text("done")
 
-    server.runtime.router = MessageRouter([], otherwise=fallback(flaky))
+    server.door.router = MessageRouter([], otherwise=fallback(flaky))
     xml = text_xml("o_flaky", "hello", msg_id=7)
     assert (await server.push(xml)).status_code == 500
     assert reply_text((await server.push(xml)).text) == "done"

@@ -13,7 +13,7 @@ import pytest
 import pytest_asyncio
 import redis.asyncio as aioredis
 
-from bot.wechat import CallObserver, WeChatClient
+from wechat import CallObserver, WeChatClient
 from sandbox import RunningSandbox, start_sandbox
 from settings import SANDBOX_MINIAPP_APP_ID, SANDBOX_MINIAPP_APP_SECRET, SANDBOX_OA_APP_ID, SANDBOX_OA_APP_SECRET
 

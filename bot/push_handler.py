@@ -4,21 +4,34 @@ from __future__ import annotations
 
 import logging
 import time
+from dataclasses import dataclass
 
 import tornado.web
 
+from bot.dedup import PushDeduplicator
 from bot.push_codec import PushCodec, PushQuery, PushRejected
-from bot.router import Push, push_kind
-from handlers.base import BaseHandler
+from bot.router import MessageRouter, Push, push_kind
+from web.base import BaseHandler
 
 log = logging.getLogger(__name__)
 
 
+@dataclass
+class PushDoor:
+    """What the door needs beside the runtime: how pushes are read and answered, what they mean, and
+    what was answered already."""
+
+    codec: PushCodec
+    router: MessageRouter
+    dedup: PushDeduplicator
+
+
 @tornado.web.stream_request_body
 class WeChatPushHandler(BaseHandler):
-    def initialize(self, runtime, codec: PushCodec) -> None:  # type: ignore[override]
+    def initialize(self, runtime, door: PushDoor) -> None:  # type: ignore[override]
         super().initialize(runtime)
-        self.codec = codec
+        self.door = door
+        self.codec = door.codec
         self.query = PushQuery.from_arguments({k: self.get_query_argument(k) for k in self.request.query_arguments})
         self.body_parts: list[bytes] = []
         self.body_size = 0
@@ -63,10 +76,10 @@ class WeChatPushHandler(BaseHandler):
 
     async def _answer_once(self, msg) -> str:
         push = Push(msg, self.runtime)
-        route = await self.runtime.router.resolve(push)
+        route = await self.door.router.resolve(push)
         if route.safe_to_repeat:
             return _rendered(await route.handler(push))
-        dedup = self.runtime.dedup
+        dedup = self.door.dedup
         for _ in range(2):
             if await dedup.claim(msg):
                 try:

@@ -8,7 +8,7 @@ from typing import Any, TypeVar
 
 import tornado.web
 
-from bot.runtime import Runtime
+from services.runtime import Runtime
 from distribution.records import InvalidField, Record
 
 R = TypeVar("R", bound=Record)

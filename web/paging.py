@@ -8,7 +8,7 @@ from datetime import datetime, timezone
 
 import tornado.web
 
-from handlers.base import ApiError
+from web.base import ApiError
 
 MAX_PAGE = 100
 LIMIT_PARAMETER = {"name": "limit", "in": "query",

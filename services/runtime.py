@@ -1,0 +1,63 @@
+"""Everything one process shares: the settings, the stores' clients, the WeChat clients and the services.
+
+Built and closed by the composition root (`bot.runtime.open_runtime`); the
+entrypoints (the official account's door, the HTTP handlers, the worker and
+the CLI) receive it and call the services on it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import redis.asyncio as aioredis
+from pymongo import AsyncMongoClient
+from pymongo.asynchronous.database import AsyncDatabase
+
+from services.applications import ApplicationService
+from services.commissions import CommissionService
+from services.grades import GradeService
+from services.identity import IdentityService
+from services.ledger import LedgerService
+from services.members import MemberService
+from services.merchant_settings import MerchantSettings
+from services.metrics import Metrics
+from services.notifications import NotificationService
+from services.orders import OrderService
+from services.posters import PosterService
+from services.relations import RelationService
+from services.sealing import Sealer
+from services.sessions import SessionService
+from services.share_links import ShareLinkService
+from services.stats import StatsService
+from services.withdrawals import WithdrawalService
+from settings import Settings
+from stores.job_queue import JobQueue
+from wechat import WeChatClient
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    mongo: AsyncMongoClient
+    db: AsyncDatabase
+    redis: aioredis.Redis
+    metrics: Metrics
+    oa: WeChatClient
+    miniapp: WeChatClient
+    queue: JobQueue
+    merchant_settings: MerchantSettings
+    sealer: Sealer
+    notifications: NotificationService
+    members: MemberService
+    relations: RelationService
+    sessions: SessionService
+    identity: IdentityService
+    applications: ApplicationService
+    posters: PosterService
+    ledger: LedgerService
+    grades: GradeService
+    stats: StatsService
+    commissions: CommissionService
+    orders: OrderService
+    withdrawals: WithdrawalService
+    share_links: ShareLinkService

@@ -1,0 +1,1 @@
+"""WeChat Pay: the merchant's payouts to promoters."""
