@@ -24,8 +24,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
+from typing import Annotated
 
-from distribution.records import Record, checked, choice, integer
+from pydantic import ConfigDict, Field
+
+from distribution.money import Fen
+from distribution.records import Days, Integer, Record
 
 
 class UplineEligibility(StrEnum):
@@ -69,16 +73,39 @@ class RefusalReason(StrEnum):
     NOT_NEW_MEMBER = "not_new_member"
 
 
-@dataclass(frozen=True)
-class BindingSettings(Record):
-    """The merchant's binding rules; `from_dict`/`to_dict` for the merchant API."""
+# Longer than a month, "new" would stop meaning anything.
+MAX_NEW_MEMBER_WINDOW_SECONDS = 30 * 24 * 3600
 
-    upline_eligibility: UplineEligibility = checked(choice(UplineEligibility), UplineEligibility.EVERYONE)
-    spend_threshold_fen: int = checked(integer(minimum=0), 0)
-    bind_mode: BindMode = checked(choice(BindMode), BindMode.FIRST_BIND)
-    # 0: only a member created by the very push or request that carries the scene counts as new.
-    new_member_window_seconds: int = checked(integer(minimum=0), 0)
-    bind_expiry_days: int = checked(integer(minimum=1), 30)
+
+class BindingSettings(Record):
+    """The merchant's binding rules: who may be an upline, and when a member's upline may change."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "upline_eligibility": "spend_threshold", "spend_threshold_fen": 9_900, "bind_mode": "expiring",
+        "new_member_window_seconds": 0, "bind_expiry_days": 30,
+    }]})
+
+    upline_eligibility: UplineEligibility = Field(
+        UplineEligibility.EVERYONE,
+        description="Who may be an upline: everyone, members the merchant approved (reviewed), members who have "
+                    "spent spend_threshold_fen (spend_threshold), or only appointed members. Appointed members "
+                    "qualify under every rule.",
+    )
+    spend_threshold_fen: Fen = Field(
+        0, description="Under spend_threshold: what a member must have spent, in fen, to become an upline.")
+    bind_mode: BindMode = Field(
+        BindMode.FIRST_BIND,
+        description="When a bound member's upline may change: never (first_bind), only a member who has just "
+                    "arrived is bound (new_members_only), at every valid attempt (override), or once the binding "
+                    "is bind_expiry_days old (expiring).",
+    )
+    new_member_window_seconds: Annotated[Integer, Field(ge=0, le=MAX_NEW_MEMBER_WINDOW_SECONDS)] = Field(
+        0,
+        description="Under new_members_only: how many seconds after arriving a member still counts as new. 0: only "
+                    "a member created by the very scan, follow or login that carries the invitation.",
+    )
+    bind_expiry_days: Annotated[Days, Field(ge=1)] = Field(
+        30, description="Under expiring: days after which a binding may be replaced by a new invitation.")
 
 
 @dataclass(frozen=True)

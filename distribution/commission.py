@@ -8,19 +8,31 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Annotated
 
-from distribution.commission_rules import CommissionRules
-from distribution.money import share_fen
-from distribution.records import Record, checked, integer, optional, text
+from pydantic import ConfigDict, Field
+
+from distribution.commission_rules import CommissionRules, ProductKey
+from distribution.money import Fen, share_fen
+from distribution.records import Integer, Record, Text
+
+MAX_QTY = 1_000_000
 
 
-@dataclass(frozen=True)
 class OrderItem(Record):
-    sku: str = checked(text())
-    title: str = checked(text())
-    qty: int = checked(integer(1))
-    paid_fen: int = checked(integer(0))
-    category: str | None = checked(optional(text()), None)
+    """One line of an order, as the shop's system reports it."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [
+        {"sku": "tea-gift-box", "title": "龙井茶礼盒", "qty": 2, "paid_fen": 19_800, "category": "drinks"},
+    ]})
+
+    sku: ProductKey = Field(description="The shop's product code; commission rules by sku refer to it.")
+    title: Annotated[Text, Field(max_length=200)] = Field(description="The product's name, as the buyer saw it.")
+    qty: Annotated[Integer, Field(ge=1, le=MAX_QTY)] = Field(description="How many units were bought.")
+    paid_fen: Fen = Field(description="What the buyer paid for this line, in fen, after discounts: the base of "
+                                      "its commissions.")
+    category: ProductKey | None = Field(
+        None, description="The product's category; commission rules by category refer to it.")
 
 
 @dataclass(frozen=True)

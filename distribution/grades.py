@@ -23,74 +23,55 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Annotated, Any, Self
 
-from distribution.records import Check, InvalidField, Record, checked, integer, text
+from pydantic import ConfigDict, Field, model_validator
+
+from distribution.records import Integer, InvalidField, Record, Text
 
 MAX_GRADES = 20
 MAX_GRADE_NAME_LENGTH = 32
-
-
-def grade_name() -> Check:
-    check_text = text()
-
-    def check(field: str, value: Any) -> str:
-        value = check_text(field, value)
-        if len(value) > MAX_GRADE_NAME_LENGTH:
-            raise InvalidField(field, f"must be at most {MAX_GRADE_NAME_LENGTH} characters")
-        return value
-
-    return check
-
-
 # Bounds that keep every threshold a 64-bit integer, as MongoDB stores it.
 MAX_SALES_FEN = 10**15
 MAX_MEMBERS = 10**9
 
+GradeName = Annotated[Text, Field(max_length=MAX_GRADE_NAME_LENGTH)]
+SalesFen = Annotated[Integer, Field(ge=0, le=MAX_SALES_FEN)]
 
-@dataclass(frozen=True)
+
 class Grade(Record):
-    name: str = checked(grade_name())
-    min_own_settled_sales_fen: int = checked(integer(0, MAX_SALES_FEN), 0)
-    min_direct_members: int = checked(integer(0, MAX_MEMBERS), 0)
-    min_team_settled_sales_fen: int = checked(integer(0, MAX_SALES_FEN), 0)
+    """A grade and what a promoter needs to reach it: every condition must hold (0 always holds)."""
+
+    name: GradeName = Field(description="The grade's name, as promoters see it and commission rules refer to it.")
+    min_own_settled_sales_fen: SalesFen = Field(
+        0, description="Settled sales, in fen, on which the promoter earned as level 1 (their own customers).")
+    min_direct_members: Annotated[Integer, Field(ge=0, le=MAX_MEMBERS)] = Field(
+        0, description="Members bound directly under the promoter.")
+    min_team_settled_sales_fen: SalesFen = Field(
+        0, description="Settled sales, in fen, on which the promoter earned at any level (their team's sales).")
 
 
-def grade_list() -> Check:
-    """A list of grades, lowest first, each given as an object (or a `Grade` built in code)."""
-
-    def check(field: str, value: Any) -> tuple[Grade, ...]:
-        if not isinstance(value, (list, tuple)):
-            raise InvalidField(field, "must be a list of grades")
-        if len(value) > MAX_GRADES:
-            raise InvalidField(field, f"must have at most {MAX_GRADES} grades")
-        grades = []
-        for index, each in enumerate(value):
-            if isinstance(each, Grade):
-                grades.append(each)
-                continue
-            try:
-                grades.append(Grade.from_dict(each))
-            except InvalidField as invalid:
-                name = invalid.field if invalid.field != Grade.__name__ else ""
-                raise InvalidField(f"{field}[{index}]{'.' + name if name else ''}", str(invalid).split(": ", 1)[-1])
-        return tuple(grades)
-
-    return check
-
-
-@dataclass(frozen=True)
 class GradeSettings(Record):
-    """The merchant's grades, lowest first; `from_dict`/`to_dict` for the merchant API."""
+    """The merchant's promoter grades, lowest first; grades only go up."""
 
-    grades: tuple[Grade, ...] = checked(grade_list(), ())
+    model_config = ConfigDict(json_schema_extra={"examples": [{"grades": [
+        {"name": "silver", "min_own_settled_sales_fen": 0, "min_direct_members": 2, "min_team_settled_sales_fen": 0},
+        {"name": "gold", "min_own_settled_sales_fen": 100_000, "min_direct_members": 5,
+         "min_team_settled_sales_fen": 0},
+    ]}]})
 
-    def check_together(self) -> None:
+    grades: Annotated[tuple[Grade, ...], Field(max_length=MAX_GRADES)] = Field(
+        (), description="The grades, lowest first, each named once. A promoter reaches the highest grade whose "
+                        "conditions all hold.")
+
+    @model_validator(mode="after")
+    def _names_are_unique(self) -> Self:
         seen: set[str] = set()
         for index, grade in enumerate(self.grades):
             if grade.name in seen:
                 raise InvalidField(f"grades[{index}].name", f"{grade.name!r} is named twice")
             seen.add(grade.name)
+        return self
 
     def rank(self, name: str | None) -> int:
         """0 for the lowest grade, -1 for none (or a grade the merchant has since removed)."""

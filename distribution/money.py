@@ -1,6 +1,18 @@
 """Money is integer fen (分) and rates integer basis points (100 bp = 1%): no floats anywhere."""
 
+from typing import Annotated
+
+from pydantic import Field
+
+from distribution.records import Integer
+
 BASIS_POINTS = 10_000
+# A billion yuan: the most any one amount or setting holds. Times a rate or a quantity it stays far
+# inside the 64-bit integers MongoDB stores.
+MAX_FEN = 100_000_000_000
+
+Fen = Annotated[Integer, Field(ge=0, le=MAX_FEN)]
+BasisPoints = Annotated[Integer, Field(ge=0, le=BASIS_POINTS)]
 
 
 def share_fen(amount_fen: int, rate_bp: int) -> int:

@@ -3,20 +3,25 @@ words that ask for a poster in chat, and which code a poster carries.
 
 Pure: a `Record` read and replaced through
 `GET|PUT /api/merchant/v1/settings/posters`. A template here is a choice of
-one of the built-in designs (`posters.templates.BUILTIN_TEMPLATES`) with the
+one of the built-in designs (`Design`, drawn by `posters.templates`) with the
 merchant's own version, headline and background picture.
 """
 
 from __future__ import annotations
 
-import re
-from collections.abc import Mapping
-from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any
+from typing import Annotated, Self
 
-from distribution.records import InvalidField, Record, boolean, checked, choice, integer, optional
-from posters.templates import BUILTIN_TEMPLATES
+from pydantic import ConfigDict, Field, StrictBool, StringConstraints, model_validator
+
+from distribution.records import Integer, InvalidField, Record, Text, matching
+
+
+class Design(StrEnum):
+    """The built-in poster designs."""
+
+    CLASSIC = "classic"  # 喜庆红: festive red, the headline large in the middle
+    FRESH = "fresh"  # 清新蓝: fresh blue, the avatar centred on top
 
 
 class CodeType(StrEnum):
@@ -29,99 +34,42 @@ MAX_TEMPLATES = 20
 MAX_KEYWORDS = 10
 MAX_KEYWORD_LENGTH = 20
 MAX_HEADLINE_LENGTH = 40
+MAX_TEMPLATE_VERSION = 1_000_000
 MAX_QR_EXPIRE_DAYS = 30  # WeChat's longest temporary QR code
 # How many permanent parametric QR codes (QR_LIMIT_STR_SCENE) WeChat lets one account create.
 PERMANENT_QR_LIMIT = 100_000
 
-_TEMPLATE_ID = re.compile(r"[a-z0-9][a-z0-9_-]{0,31}")
-_BACKGROUND_ID = re.compile(r"[0-9a-f]{24}")
+TemplateId = Annotated[Text, matching(
+    r"^[a-z0-9][a-z0-9_-]{0,31}$",
+    "a template id is 1-32 lowercase letters, digits, _ or -, starting with a letter or digit",
+)]
+Headline = Annotated[Text, StringConstraints(max_length=MAX_HEADLINE_LENGTH), matching(
+    r"^[^\x00-\x09\x0b-\x1f]*[^\s\x00-\x1f][^\x00-\x09\x0b-\x1f]*$",
+    "must not be blank nor contain control characters (a line break is allowed)",
+)]
+BackgroundId = Annotated[Text, matching(
+    r"^[0-9a-f]{24}$", "must be the id of an uploaded background (POST /api/merchant/v1/posters/backgrounds)",
+)]
+Keyword = Annotated[Text, StringConstraints(strip_whitespace=True, max_length=MAX_KEYWORD_LENGTH)]
 # A mini-program page path as getwxacodeunlimit takes it: no leading slash, no query.
-_MINIAPP_PAGE = re.compile(r"[A-Za-z0-9_-]+(/[A-Za-z0-9_-]+){0,9}")
+MiniappPage = Annotated[Text, matching(
+    r"^[A-Za-z0-9_-]+(/[A-Za-z0-9_-]+){0,9}$",
+    "must be a mini-program page path such as pages/index/index (no leading /, no query)",
+)]
 
 
-def _design(field: str, value: Any) -> str:
-    if value not in BUILTIN_TEMPLATES:
-        raise InvalidField(field, f"must be one of the built-in designs: {', '.join(BUILTIN_TEMPLATES)}")
-    return value
-
-
-def _headline(field: str, value: Any) -> str:
-    if not isinstance(value, str) or not value.strip():
-        raise InvalidField(field, "must be a non-empty string")
-    if len(value) > MAX_HEADLINE_LENGTH:
-        raise InvalidField(field, f"must be at most {MAX_HEADLINE_LENGTH} characters")
-    if any(ord(character) < 32 and character != "\n" for character in value):
-        raise InvalidField(field, "must not contain control characters (a line break is allowed)")
-    return value
-
-
-def _background_id(field: str, value: Any) -> str:
-    if not isinstance(value, str) or not _BACKGROUND_ID.fullmatch(value):
-        raise InvalidField(field, "must be the id of an uploaded background (POST /api/merchant/v1/posters/backgrounds)")
-    return value
-
-
-@dataclass(frozen=True)
 class TemplateChoice(Record):
-    """One template the merchant offers. Bump `version` after replacing the
-    background picture's content under the same id, or to redraw every poster."""
+    """One template the merchant offers: a built-in design with the merchant's headline and background."""
 
-    design: str = checked(_design, "classic")
-    version: int = checked(integer(minimum=1), 1)
-    headline: str | None = checked(optional(_headline), None)  # None: the design's own
-    background_id: str | None = checked(optional(_background_id), None)  # None: drawn from the design's palette
-
-
-def _template_id(field: str, value: Any) -> str:
-    if not isinstance(value, str) or not _TEMPLATE_ID.fullmatch(value):
-        raise InvalidField(field, "a template id is 1-32 lowercase letters, digits, _ or -, starting with a letter or digit")
-    return value
-
-
-def _templates(field: str, value: Any) -> dict[str, TemplateChoice]:
-    if not isinstance(value, Mapping):
-        raise InvalidField(field, "must be an object: template id -> template")
-    if not 1 <= len(value) <= MAX_TEMPLATES:
-        raise InvalidField(field, f"must hold 1 to {MAX_TEMPLATES} templates")
-    templates = {}
-    for template_id, template in value.items():
-        where = f"{field}.{template_id}"
-        _template_id(where, template_id)
-        if isinstance(template, TemplateChoice):
-            templates[template_id] = template
-            continue
-        if not isinstance(template, Mapping):
-            raise InvalidField(where, "must be an object")
-        try:
-            templates[template_id] = TemplateChoice.from_dict(template)
-        except InvalidField as invalid:
-            raise InvalidField(f"{where}.{invalid.field}", str(invalid).partition(": ")[2]) from None
-    return templates
-
-
-def _keywords(field: str, value: Any) -> tuple[str, ...]:
-    if not isinstance(value, (list, tuple)):
-        raise InvalidField(field, "must be a list of words")
-    if len(value) > MAX_KEYWORDS:
-        raise InvalidField(field, f"must hold at most {MAX_KEYWORDS} words")
-    keywords: list[str] = []
-    for index, keyword in enumerate(value):
-        where = f"{field}[{index}]"
-        if not isinstance(keyword, str) or not keyword.strip():
-            raise InvalidField(where, "must be a non-empty string")
-        keyword = keyword.strip()
-        if len(keyword) > MAX_KEYWORD_LENGTH:
-            raise InvalidField(where, f"must be at most {MAX_KEYWORD_LENGTH} characters")
-        if normalised_keyword(keyword) in map(normalised_keyword, keywords):
-            raise InvalidField(where, f"{keyword!r} is listed twice")
-        keywords.append(keyword)
-    return tuple(keywords)
-
-
-def _miniapp_page(field: str, value: Any) -> str:
-    if not isinstance(value, str) or not _MINIAPP_PAGE.fullmatch(value):
-        raise InvalidField(field, "must be a mini-program page path such as pages/index/index (no leading /, no query)")
-    return value
+    design: Design = Field(Design.CLASSIC, description="The built-in design it is drawn with.")
+    version: Annotated[Integer, Field(ge=1, le=MAX_TEMPLATE_VERSION)] = Field(
+        1, description="Raise it after replacing the background picture's content under the same id, or to redraw "
+                       "every poster of this template.")
+    headline: Headline | None = Field(
+        None, description="The words in large type; a line break is allowed. null: the design's own.")
+    background_id: BackgroundId | None = Field(
+        None, description="An uploaded background picture (POST /api/merchant/v1/posters/backgrounds). null: the "
+                          "design's own colours.")
 
 
 def normalised_keyword(text: str) -> str:
@@ -130,24 +78,47 @@ def normalised_keyword(text: str) -> str:
 
 
 def _default_templates() -> dict[str, TemplateChoice]:
-    return {template_id: TemplateChoice(design=template_id) for template_id in BUILTIN_TEMPLATES}
+    return {design.value: TemplateChoice(design=design) for design in Design}
 
 
-@dataclass(frozen=True)
 class PosterSettings(Record):
-    templates: dict[str, TemplateChoice] = checked(_templates, default_factory=_default_templates)
-    default_template: str = checked(_template_id, "classic")  # one of `templates`: checked below
-    keywords: tuple[str, ...] = checked(_keywords, ("海报", "推广海报"))
-    code_type: CodeType = checked(choice(CodeType), CodeType.OA_QR)
-    # Official-account codes: permanent (QR_LIMIT_STR_SCENE, at most 100,000 per account; temporary
-    # ones are used once they are spent) or temporary for `qr_expire_days`, renewed before they expire.
-    permanent_qr: bool = checked(boolean(), False)
-    qr_expire_days: int = checked(integer(minimum=1, maximum=MAX_QR_EXPIRE_DAYS), MAX_QR_EXPIRE_DAYS)
-    miniapp_page: str = checked(_miniapp_page, "pages/index/index")
+    """The posters promoters can ask for, the words that ask for one in chat, and the code they carry."""
 
-    def check_together(self) -> None:
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "templates": {"spring": {"design": "fresh", "version": 2, "headline": "春季\n大促", "background_id": None},
+                      "classic": {"design": "classic", "version": 1, "headline": None, "background_id": None}},
+        "default_template": "spring", "keywords": ["海报", "邀请码"], "code_type": "oa_qr", "permanent_qr": False,
+        "qr_expire_days": 30, "miniapp_page": "pages/index/index",
+    }]})
+
+    templates: Annotated[dict[TemplateId, TemplateChoice], Field(min_length=1, max_length=MAX_TEMPLATES)] = Field(
+        default_factory=_default_templates, description="The templates promoters may choose from, by template id.")
+    default_template: TemplateId = Field(
+        Design.CLASSIC.value, description="The template drawn when a promoter names none: one of templates.")
+    keywords: Annotated[tuple[Keyword, ...], Field(max_length=MAX_KEYWORDS)] = Field(
+        ("海报", "推广海报"), description="Chat messages that ask for a poster, compared trimmed and ignoring case.")
+    code_type: CodeType = Field(
+        CodeType.OA_QR, description="The code on a poster: the official account's QR code (scanning follows the "
+                                    "account), a mini-program code, or a QR code of a web link.")
+    permanent_qr: StrictBool = Field(
+        False, description=f"Official-account codes only: permanent codes (at most {PERMANENT_QR_LIMIT:,} per "
+                           f"account, then temporary ones are used) rather than temporary ones.")
+    qr_expire_days: Annotated[Integer, Field(ge=1, le=MAX_QR_EXPIRE_DAYS)] = Field(
+        MAX_QR_EXPIRE_DAYS, description="Temporary official-account codes: days they last; posters are redrawn "
+                                        "before their code expires.")
+    miniapp_page: MiniappPage = Field(
+        "pages/index/index", description="Mini-program codes: the page a scan opens, such as pages/index/index.")
+
+    @model_validator(mode="after")
+    def _keywords_differ_and_the_default_is_offered(self) -> Self:
+        seen: set[str] = set()
+        for index, keyword in enumerate(self.keywords):
+            if normalised_keyword(keyword) in seen:
+                raise InvalidField(f"keywords[{index}]", f"{keyword!r} is listed twice")
+            seen.add(normalised_keyword(keyword))
         if self.default_template not in self.templates:
             raise InvalidField("default_template", f"must be one of the templates: {', '.join(self.templates)}")
+        return self
 
     def is_keyword(self, text: str | None) -> bool:
         return bool(text) and normalised_keyword(text) in {normalised_keyword(each) for each in self.keywords}

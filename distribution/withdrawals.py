@@ -9,9 +9,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Annotated, Self
 
-from distribution.money import BASIS_POINTS, share_fen
-from distribution.records import InvalidField, Record, checked, integer
+from pydantic import ConfigDict, Field, model_validator
+
+from distribution.money import BASIS_POINTS, BasisPoints, Fen, share_fen
+from distribution.records import Integer, InvalidField, Record
 
 
 class WithdrawalRefusal(StrEnum):
@@ -20,6 +23,11 @@ class WithdrawalRefusal(StrEnum):
     DAILY_COUNT_CAP = "daily_count_cap"
     DAILY_AMOUNT_CAP = "daily_amount_cap"
     TOO_FEW_BUYERS = "too_few_buyers"
+
+
+class WithdrawalMethod(StrEnum):
+    WECHAT_BALANCE = "wechat_balance"  # paid into the promoter's WeChat balance
+    BANK = "bank"  # the merchant pays by hand, to the bank account the promoter gave
 
 
 class WithdrawalStatus(StrEnum):
@@ -33,20 +41,41 @@ class WithdrawalStatus(StrEnum):
     CANCELLED = "cancelled"  # by the promoter while it waited for review; the amount returns to available
 
 
-@dataclass(frozen=True)
-class WithdrawalRules(Record):
-    min_fen: int = checked(integer(1), 100)
-    daily_count_cap: int = checked(integer(1), 3)
-    daily_amount_cap_fen: int = checked(integer(1), 500_000)
-    # Below 100%, so the promoter always receives something.
-    fee_bp: int = checked(integer(0, BASIS_POINTS - 1), 0)
-    auto_approve_under_fen: int = checked(integer(0), 20_000)
-    # Before a promoter's first withdrawal: fewer buyers suggests they bought from themselves.
-    min_distinct_paying_buyers: int = checked(integer(0), 1)
+MAX_DAILY_WITHDRAWALS = 1_000
+MAX_DISTINCT_BUYERS = 10_000
 
-    def check_together(self) -> None:
+
+class WithdrawalRules(Record):
+    """The merchant's limits on promoters' withdrawals, and which ones need review."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "min_fen": 1_000, "daily_count_cap": 3, "daily_amount_cap_fen": 500_000, "fee_bp": 60,
+        "auto_approve_under_fen": 20_000, "min_distinct_paying_buyers": 1,
+    }]})
+
+    min_fen: Annotated[Fen, Field(ge=1)] = Field(
+        100, description="The smallest withdrawal, in fen; at most daily_amount_cap_fen.")
+    daily_count_cap: Annotated[Integer, Field(ge=1, le=MAX_DAILY_WITHDRAWALS)] = Field(
+        3, description="How many withdrawals a promoter may request per day (rejected and returned ones do not count).")
+    daily_amount_cap_fen: Annotated[Fen, Field(ge=1)] = Field(
+        500_000, description="The most a promoter may request per day, in fen.")
+    # Below 100%, so the promoter always receives something.
+    fee_bp: Annotated[BasisPoints, Field(le=BASIS_POINTS - 1)] = Field(
+        0, description="The fee taken out of each withdrawal when it is paid, in basis points (100 = 1%), rounded "
+                       "down to the fen.")
+    auto_approve_under_fen: Fen = Field(
+        20_000, description="Withdrawals below this many fen are approved at once; others wait for the merchant's "
+                            "review. 0: every withdrawal is reviewed.")
+    # Before a promoter's first withdrawal: fewer buyers suggests they bought from themselves.
+    min_distinct_paying_buyers: Annotated[Integer, Field(ge=0, le=MAX_DISTINCT_BUYERS)] = Field(
+        1, description="How many different buyers must have paid orders that earned the promoter commission before "
+                       "their first withdrawal.")
+
+    @model_validator(mode="after")
+    def _minimum_fits_the_daily_cap(self) -> Self:
         if self.min_fen > self.daily_amount_cap_fen:
             raise InvalidField("min_fen", "must not exceed daily_amount_cap_fen")
+        return self
 
 
 @dataclass(frozen=True)

@@ -6,6 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
+from distribution.poster_settings import Design
+
 MIN_QR_SIDE = 260  # smaller codes get hard to scan from a phone held at arm's length
 # WeChat serves avatars 132 px square (…/132): boxes of that size paste them unscaled.
 AVATAR_SIDE = 132
@@ -96,7 +98,7 @@ class PosterTemplate:
 
 
 CLASSIC = PosterTemplate(
-    id="classic",
+    id=Design.CLASSIC,
     version=1,
     name="喜庆红",
     headline="好物分享\n一起赚佣金",
@@ -116,7 +118,7 @@ CLASSIC = PosterTemplate(
 )
 
 FRESH = PosterTemplate(
-    id="fresh",
+    id=Design.FRESH,
     version=1,
     name="清新蓝",
     headline="扫码加入我的团队，分享即赚钱！",
@@ -135,4 +137,5 @@ FRESH = PosterTemplate(
     caption_box=Box(195, 1096, 360, 32),
 )
 
-BUILTIN_TEMPLATES: dict[str, PosterTemplate] = {template.id: template for template in (CLASSIC, FRESH)}
+# Every design the merchant may choose (`Design`) must be drawable here.
+BUILTIN_TEMPLATES: dict[Design, PosterTemplate] = {Design.CLASSIC: CLASSIC, Design.FRESH: FRESH}

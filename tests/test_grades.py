@@ -10,9 +10,9 @@ from distribution.records import InvalidField
 from tests.order_fixtures import add_member, put_grades
 
 GRADES = GradeSettings(grades=(
-    Grade("silver", min_direct_members=2),
-    Grade("gold", min_own_settled_sales_fen=100_000, min_direct_members=5),
-    Grade("diamond", min_team_settled_sales_fen=1_000_000, min_direct_members=10),
+    Grade(name="silver", min_direct_members=2),
+    Grade(name="gold", min_own_settled_sales_fen=100_000, min_direct_members=5),
+    Grade(name="diamond", min_team_settled_sales_fen=1_000_000, min_direct_members=10),
 ))
 
 
