@@ -7,18 +7,28 @@ from datetime import datetime
 from pymongo import AsyncMongoClient
 from pymongo.errors import DuplicateKeyError
 
+from distribution import errors
+from distribution.applications import ApplicationStatus
 from distribution.binding import BindingSettings, PromoterStatus, UplineEligibility
+from distribution.calendar import china_time
 from services.merchant_settings import MerchantSettings
-from services.notifications import NotificationService, china_time
+from services.notifications import NotificationService, thing
 from services.sealing import Sealer
-from stores.applications import APPROVED, REJECTED, ApplicationStore
+from stores.applications import ApplicationStore
 from stores.members import MemberStore
 
 
-class ApplicationRefused(Exception):
+# The decision's note when the merchant gave none (WeChat refuses an empty field).
+DEFAULT_NOTES = {True: "欢迎成为推广员", False: "如有疑问请联系商家"}
+
+
+class ApplicationRefused(errors.Refused):
     def __init__(self, code: str, message: str):
-        super().__init__(message)
-        self.code = code
+        super().__init__(message, code=code)
+
+
+class ApplicationNotFound(errors.NotFound):
+    code = "application_not_found"
 
 
 class ApplicationService:
@@ -44,12 +54,16 @@ class ApplicationService:
         await self.members.set_promoter_status(member["_id"], PromoterStatus.PENDING)
         return application
 
-    async def decide(self, application_id: str, approve: bool, note: str | None, at: datetime) -> dict | None:
-        """The decided application; None if there is no such application. ApplicationRefused if decided already."""
+    async def page(self, status: ApplicationStatus | None, limit: int, before: str | None) -> list[dict]:
+        """Applications newest first, in one status or all, after the id `before`."""
+        return await self.applications.page(status, limit, before)
+
+    async def decide(self, application_id: str, approve: bool, note: str | None, at: datetime) -> dict:
+        """The decided application; ApplicationNotFound, or ApplicationRefused if it was decided already."""
         application = await self.applications.get(application_id)
         if application is None:
-            return None
-        status = APPROVED if approve else REJECTED
+            raise ApplicationNotFound(f"no application {application_id}")
+        status = ApplicationStatus.APPROVED if approve else ApplicationStatus.REJECTED
         promoter_status = PromoterStatus.APPROVED if approve else PromoterStatus.REJECTED
 
         async def in_transaction(session) -> bool:
@@ -63,5 +77,6 @@ class ApplicationService:
                 raise ApplicationRefused("already_decided", f"the application was {application['status']} already")
         await self.notifications.notify(
             "application_decided", f"application:{application_id}", application["member_id"],
-            {"result": "已通过" if approve else "未通过", "note": note or "", "time": china_time(at)}, at)
+            {"result": "已通过" if approve else "未通过", "note": thing(note, DEFAULT_NOTES[approve]),
+             "time": china_time(at)}, at)
         return await self.applications.get(application_id)

@@ -34,13 +34,15 @@ from enum import StrEnum
 from pymongo import AsyncMongoClient
 from pymongo.asynchronous.database import AsyncDatabase
 
+from distribution.calendar import china_day, china_time
 from distribution.commission import CommissionLine, OrderItem, refund_share
 from distribution.ledger import commission_cancelled, commission_clawback, commission_frozen, commission_settled
-from services.grades import PROMOTER_TOTALS, GradeService, totals_update
-from services.notifications import NotificationService, china_time, yuan
-from services.stats import PROMOTER_DAILY, daily_update, day_of
-from stores.notifications import NOTIFICATIONS
+from services.grades import GradeService
+from services.notifications import NotificationService, yuan
+from stores.grades import PROMOTER_TOTALS, totals_update
+from stores.notifications import NOTIFICATIONS, NotificationStore
 from stores.orders import COMMISSIONS, OrderStore, commission_id, sort_key
+from stores.stats import PROMOTER_DAILY, daily_update
 from stores.writes import Conflict, WriteSet, commit
 
 log = logging.getLogger(__name__)
@@ -59,27 +61,6 @@ class CommissionStatus(StrEnum):
 
 def remaining_fen(commission: dict) -> int:
     return commission["amount_fen"] - commission.get("cancelled_fen", 0) - commission.get("clawed_back_fen", 0)
-
-
-def commission_json(commission: dict) -> dict:
-    return {
-        "id": commission["_id"],
-        "order_no": commission["order_no"],
-        "item_index": commission["item_index"],
-        "sku": commission["sku"],
-        "beneficiary_id": commission["beneficiary_id"],
-        "level": commission["level"],
-        "status": commission["status"],
-        "amount_fen": commission["amount_fen"],
-        "cancelled_fen": commission.get("cancelled_fen", 0),
-        "clawed_back_fen": commission.get("clawed_back_fen", 0),
-        "net_fen": remaining_fen(commission),
-        "item_paid_fen": commission["item_paid_fen"],
-        "refunded_fen": commission.get("refunded_fen", 0),
-        "created_at": commission["created_at"],
-        "unfreeze_at": commission.get("unfreeze_at"),
-        "settled_at": commission.get("settled_at"),
-    }
 
 
 @dataclass
@@ -137,7 +118,7 @@ def post_commissions(writes: WriteSet, notifications: NotificationService, order
         return Posted()
     writes.insert(COMMISSIONS, documents)
     writes.ledger(entries, now)
-    day = day_of(at)
+    day = china_day(at)
     posted = Posted(lines=list(lines))
     records = []
     for beneficiary_id, amount_fen in per_beneficiary.items():
@@ -189,7 +170,7 @@ def reverse_commissions(writes: WriteSet, commissions: Sequence[dict], refund_by
         )
         per_beneficiary[beneficiary_id] += share
         reversed_total += share
-    day, refunded_fen = day_of(at), sum(refund_by_item.values())
+    day, refunded_fen = china_day(at), sum(refund_by_item.values())
     for beneficiary_id, amount_fen in per_beneficiary.items():
         writes.update(PROMOTER_DAILY, daily_update(beneficiary_id, day, {
             "commission_reversed_fen": amount_fen, "refunded_fen": refunded_fen}))
@@ -209,6 +190,7 @@ class CommissionService:
         self.client = client
         self.db = db
         self.store = OrderStore(db)
+        self.notification_records = NotificationStore(db)
         self.notifications = notifications
         self.grades = grades
         self.batch = batch
@@ -270,8 +252,7 @@ class CommissionService:
         ids = [record["_id"] for record in records]
         # Commissions of one order and member settle together (one unfreeze_at) unless a batch splits
         # them; a second notification for the same pair would collide, so the split remainder is silent.
-        existing = {document["_id"] async for document in
-                    self.db[NOTIFICATIONS].find({"_id": {"$in": ids}}, {"_id": 1})} if ids else set()
+        existing = await self.notification_records.recorded(ids)
         fresh = [record for record in records if record["_id"] not in existing]
         writes.insert(NOTIFICATIONS, fresh)
         fresh_ids = [record["_id"] for record in fresh]

@@ -27,12 +27,13 @@ from pymongo import AsyncMongoClient
 from pymongo.errors import DuplicateKeyError
 
 from wechat import WeChatClient, WeChatError
+from distribution import errors
 from services.sealing import Sealer
 from stores.members import MemberStore, Upserted
 
 
-class InvalidLoginCode(ValueError):
-    pass
+class InvalidLoginCode(errors.Invalid):
+    code = "invalid_code"
 
 
 @dataclass(frozen=True)
@@ -60,13 +61,27 @@ class IdentityService:
             session = await self.miniapp.miniapp.code_to_session(code)
         except WeChatError as error:
             if error.errcode in (40029, 40163, 40226):  # invalid, used, or risky code: the client's to fix
-                raise InvalidLoginCode(f"WeChat refused the login code ({error.errcode}: {error.errmsg})") from None
+                raise InvalidLoginCode(f"WeChat refused the login code ({error.errcode}: {error.errmsg})",
+                                       field="code") from None
             raise
         upserted = await self.members.join_miniapp(session["openid"], session.get("unionid"), at)
         changes = {"session_key_sealed": self.sealer.seal(session["session_key"]), "last_login_at": at}
         changes.update({name: value for name, value in vars(profile).items() if value})
         await self.members.update_fields(upserted.member["_id"], changes)
         return Upserted({**upserted.member, **changes}, upserted.created)
+
+    async def change_profile(self, member: dict, nickname: str | None, avatar_url: str | None,
+                             phone: str | None) -> dict:
+        """Change what the member gave (the phone is kept sealed); returns the member as it is now. Invalid when
+        nothing is given."""
+        changes = {name: value for name, value in (("nickname", nickname), ("avatar_url", avatar_url))
+                   if value is not None}
+        if phone is not None:
+            changes["phone_sealed"] = self.sealer.seal(phone)
+        if not changes:
+            raise errors.Invalid("nothing to change: give nickname, avatar_url or phone")
+        await self.members.update_fields(member["_id"], changes)
+        return {**member, **changes}
 
     async def resolve_oa_unionid(self, openid: str) -> str:
         """Ask WeChat for a follower's unionid and join the two members it names. Returns what was done."""

@@ -8,6 +8,7 @@ on any difference. The recomputation is the domain's
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from pymongo.asynchronous.database import AsyncDatabase
 
@@ -45,6 +46,10 @@ class LedgerService:
 
     async def balances(self, account_id: str) -> dict[str, int]:
         return {f"{bucket.value}_fen": amount for bucket, amount in (await self.store.balances(account_id)).items()}
+
+    async def page(self, member_id: str, limit: int, after: tuple[datetime, str] | None) -> list[dict]:
+        """The member's ledger entries newest first, `limit` after the cursor `(at, _id)`."""
+        return await self.store.page(member_id, limit, after)
 
     async def verify(self, batch: int = 10_000) -> VerifyReport:
         report = VerifyReport()

@@ -1,26 +1,16 @@
-"""Member life cycle on the official account, and members as the API shows them."""
+"""Member life cycle on the official account, and how a promoter is named to their team."""
 
 from __future__ import annotations
 
 from datetime import datetime
 
+from distribution import errors
 from stores.members import MemberStore, Upserted
 
 UNNAMED_PROMOTER = "推广员"
 
-PUBLIC_FIELDS = (
-    "oa_openid", "miniapp_openid", "unionid", "nickname", "avatar_url", "subscribed",
-    "upline_id", "ancestor_ids", "bound_at", "bind_source", "direct_count", "team_count", "frozen", "promoter_status",
-    "created_at",
-)
-
-
-def member_json(member: dict) -> dict:
-    shown = {"id": member["_id"]}
-    for name in PUBLIC_FIELDS:
-        value = member.get(name)
-        shown[name] = value.isoformat() if isinstance(value, datetime) else value
-    return shown
+class MemberNotFound(errors.NotFound):
+    code = "member_not_found"
 
 
 def promoter_name(upline: dict | None) -> str:
@@ -43,3 +33,9 @@ class MemberService:
 
     async def by_oa_openid(self, openid: str) -> dict | None:
         return await self.store.by_oa_openid(openid)
+
+    async def team_page(self, member: dict, level: int | None, limit: int,
+                        after: tuple[datetime, str] | None) -> list[dict]:
+        """`member`'s team newest first (level 1: direct members, 2: theirs, None: everyone below), `limit`
+        members after the cursor `(bound_at, _id)`."""
+        return await self.store.team_page(member, level, limit, after)

@@ -15,10 +15,12 @@ from pymongo.asynchronous.database import AsyncDatabase
 
 from distribution.binding import BindingSettings
 from distribution.commission_rules import CommissionRules
+from distribution.errors import NotFound
 from distribution.grades import GradeSettings
 from distribution.poster_settings import PosterSettings
 from distribution.records import Record
 from distribution.withdrawals import WithdrawalRules
+from stores.settings import SettingsStore
 
 R = TypeVar("R", bound=Record)
 
@@ -32,15 +34,15 @@ SETTINGS_KINDS: dict[str, type[Record]] = {
 }
 
 
-class UnknownSettings(KeyError):
-    pass
+class UnknownSettings(NotFound):
+    code = "unknown_settings"
 
 
 def settings_kind(name: str) -> type[Record]:
     try:
         return SETTINGS_KINDS[name]
     except KeyError:
-        raise UnknownSettings(name) from None
+        raise UnknownSettings(f"no settings named {name!r}; known: {', '.join(sorted(SETTINGS_KINDS))}") from None
 
 
 def _name_of(kind: type[Record]) -> str:
@@ -49,7 +51,7 @@ def _name_of(kind: type[Record]) -> str:
 
 class MerchantSettings:
     def __init__(self, db: AsyncDatabase, cache_seconds: float = 5.0):
-        self.collection = db["merchant_settings"]
+        self.store = SettingsStore(db)
         self.cache_seconds = cache_seconds
         self._cache: dict[str, tuple[float, Record]] = {}
 
@@ -58,16 +60,12 @@ class MerchantSettings:
         cached = self._cache.get(name)
         if cached is not None and cached[0] > time.monotonic():
             return cached[1]  # type: ignore[return-value]
-        document = await self.collection.find_one({"_id": name})
-        value = kind.from_dict(document["value"]) if document else kind()
+        stored = await self.store.value(name)
+        value = kind.from_dict(stored) if stored is not None else kind()
         self._cache[name] = (time.monotonic() + self.cache_seconds, value)
         return value
 
     async def put(self, value: Record) -> None:
         name = _name_of(type(value))
-        await self.collection.update_one(
-            {"_id": name},
-            {"$set": {"value": value.to_dict(), "updated_at": datetime.now(timezone.utc)}, "$inc": {"version": 1}},
-            upsert=True,
-        )
+        await self.store.put(name, value.to_dict(), datetime.now(timezone.utc))
         self._cache.pop(name, None)

@@ -86,14 +86,19 @@ class Status(StrEnum):
     FAILED = "failed"  # gave up after MAX_ATTEMPTS
 
 
+# What a WeChat "thing" field (a short text: a note, a name, a product) holds.
+THING_LENGTH = 20
+
+
+def thing(text: str | None, otherwise: str) -> str:
+    """`text` cut to what a "thing" field holds, or `otherwise` when it is blank (WeChat refuses empty fields)."""
+    return ((text or "").strip() or otherwise)[:THING_LENGTH]
+
+
 def yuan(fen: int) -> str:
     """Fen as the yuan amount a message shows, e.g. 1234 -> "12.34元"."""
     sign = "-" if fen < 0 else ""
     return f"{sign}{abs(fen) // 100}.{abs(fen) % 100:02d}元"
-
-
-def china_time(at: datetime) -> str:
-    return at.astimezone(timezone(timedelta(hours=8))).strftime("%Y-%m-%d %H:%M")
 
 
 class NotificationService:
@@ -257,6 +262,10 @@ class NotificationService:
 
     def _record(self, kind: str, key: str, audience: Audience, data: Mapping[str, Any], now: datetime,
                 member_id: str | None = None, openid: str | None = None) -> dict:
+        # WeChat refuses a message with an empty field, after the step that notifies has committed.
+        empty = [name for name, value in data.items() if not str(value).strip()]
+        if empty:
+            raise ValueError(f"{kind} notification {key}: empty field(s) {', '.join(empty)}")
         return {
             "_id": key,
             "kind": kind,
@@ -284,4 +293,4 @@ def _now() -> datetime:
     return datetime.now(timezone.utc)
 
 
-__all__ = ["KINDS", "NOTIFICATIONS", "SEND_JOB", "Audience", "NotificationService", "Status", "china_time", "yuan"]
+__all__ = ["KINDS", "NOTIFICATIONS", "SEND_JOB", "Audience", "NotificationService", "Status", "thing", "yuan"]

@@ -39,6 +39,7 @@ import httpx
 from redis.asyncio import Redis
 
 from wechat import WeChatClient, WeChatError, WeChatRateLimited, WeChatUnavailable
+from distribution import errors
 from distribution.binding import BindingSettings, may_be_upline
 from distribution.poster_settings import PERMANENT_QR_LIMIT, CodeType, PosterSettings, TemplateChoice
 from distribution.scene import is_valid_miniapp_scene, promoter_scene
@@ -84,32 +85,42 @@ IMAGE_SIGNATURES = (b"\x89PNG\r\n\x1a\n", b"\xff\xd8\xff")
 # The most any built-in canvas needs: uploaded backgrounds are shrunk to cover this.
 CANVAS_SIZE = (max(t.size[0] for t in BUILTIN_TEMPLATES.values()), max(t.size[1] for t in BUILTIN_TEMPLATES.values()))
 
-class PosterError(Exception):
-    """Why a poster cannot be had; `code` for APIs, the message for people."""
-
-    code = "poster_error"
+class PosterError(errors.DomainError):
+    """Why a poster cannot be had; each kind is also the `distribution.errors` kind an API answers it as."""
 
 
-class UnknownTemplate(PosterError):
+class UnknownTemplate(PosterError, errors.Invalid):
     code = "unknown_template"
 
+    def __init__(self, message: str):
+        super().__init__(message, field="template")
 
-class NotAPromoter(PosterError):
+
+class NotAPromoter(PosterError, errors.Forbidden):
     """The merchant's rules do not let this member be an upline (or they are frozen)."""
 
     code = "not_a_promoter"
 
 
-class PosterUnavailable(PosterError):
+class PosterUnavailable(PosterError, errors.Unavailable):
     """The deployment cannot make this kind of poster (e.g. H5 links without their settings)."""
 
     code = "poster_unavailable"
 
 
-class PosterBusy(PosterError):
+class PosterBusy(PosterError, errors.Unavailable):
     """Another process holds the poster's lock for too long."""
 
     code = "poster_busy"
+
+
+class RefusedBackground(errors.Invalid):
+    """An uploaded background is not a picture we can use; the message says why."""
+
+    code = "bad_image"
+
+    def __init__(self, message: str):
+        super().__init__(message, field="body")
 
 
 @dataclass(frozen=True)
@@ -269,15 +280,17 @@ class PosterService:
     # --- backgrounds -----------------------------------------------------------------
 
     async def add_background(self, data: bytes) -> dict[str, Any]:
-        """Check and store an uploaded background; BadBackground says why one is refused."""
+        """Check and store an uploaded background; the stored document, or RefusedBackground saying why."""
         if len(data) > MAX_BACKGROUND_BYTES:
-            raise BadBackground(f"background image refused: {len(data):,} bytes is more than "
-                                f"the {MAX_BACKGROUND_BYTES:,} allowed")
-        prepared = await self.pool.prepare_background(data, CANVAS_SIZE)
+            raise RefusedBackground(f"background image refused: {len(data):,} bytes is more than "
+                                    f"the {MAX_BACKGROUND_BYTES:,} allowed")
+        try:
+            prepared = await self.pool.prepare_background(data, CANVAS_SIZE)
+        except BadBackground as refused:
+            raise RefusedBackground(str(refused)) from None
         fields = {"data": prepared.data, "content_type": prepared.content_type, "width": prepared.width,
                   "height": prepared.height, "uploaded_bytes": len(data), "created_at": self.clock()}
-        background_id = await self.store.add_background(fields)
-        return background_json({"_id": background_id, **fields})
+        return {"_id": await self.store.add_background(fields), **fields}
 
     async def background(self, background_id: str) -> dict | None:
         return await self.store.background(background_id)
@@ -530,12 +543,6 @@ def open_poster_service(settings: Settings, store: PosterStore, members: MemberS
         PosterPool(settings.poster_workers), font_path,
         ShareLinkSettings(settings.public_base_url, settings.share_link_secret),
     )
-
-
-def background_json(background: dict) -> dict[str, Any]:
-    return {"id": background["_id"], "content_type": background["content_type"], "width": background["width"],
-            "height": background["height"], "bytes": len(background["data"]),
-            "uploaded_bytes": background.get("uploaded_bytes"), "created_at": background["created_at"]}
 
 
 def wechat_avatar_url(url: str) -> str:

@@ -46,10 +46,12 @@ import pymongo
 from pymongo import AsyncMongoClient
 
 from distribution.binding import Bind, BindingSettings, BindSource, Refusal, decide_bind
+from distribution.calendar import china_time
 from distribution.scene import parse_promoter_scene
 from distribution.tree import current_chain, move_counter_deltas
+from services.members import MemberNotFound
 from services.merchant_settings import MerchantSettings
-from services.notifications import NotificationService, china_time
+from services.notifications import NotificationService, thing
 from stores.bind_log import BIND_LOG, BindLog, bind_entry
 from stores.job_queue import JobQueue
 from stores.locks import held_once
@@ -204,7 +206,7 @@ class RelationService:
         self.members.plan_bind(bind, snapshot(upline), team_size,
                                move_counter_deltas(bind.expected_ancestor_ids, bind.ancestor_ids, team_size), entry,
                                writes, moves_version, rewrite_team_now=team_size <= self.inline_resync_limit)
-        await commit(self.client, self.members.collection.database, writes)
+        await commit(self.client, self.members.db, writes)
 
     async def apply_follow_ups(self, batch: int = 500) -> int:
         """What binds leave to the worker (every second), done once per bind: their bind log entry, the
@@ -241,7 +243,7 @@ class RelationService:
             writes.then(lambda: self.notifications.enqueue([notice["_id"] for notice in notices]))
             try:
                 with pymongo.timeout(FOLLOW_UP_COMMIT_SECONDS):
-                    await commit(self.client, self.members.collection.database, writes)
+                    await commit(self.client, self.members.db, writes)
             except Conflict:
                 continue  # a member bound again meanwhile (or another applier): read what is left
             applied += len(binds)
@@ -253,7 +255,7 @@ class RelationService:
         uplines = await self.members.several(sorted({entry["upline_id"] for entry in entries}))
         return [self.notifications.member_record(
             NEW_DIRECT_MEMBER, f"bind:{entry['_id']}", entry["upline_id"],
-            {"member": entry.get("new_member") or UNNAMED_MEMBER,
+            {"member": thing(entry.get("new_member"), UNNAMED_MEMBER),
              "team": uplines.get(entry["upline_id"], {}).get("team_count", 0), "time": china_time(entry["at"])},
             entry["at"]) for entry in entries]
 
@@ -274,5 +276,8 @@ class RelationService:
             await self.queue.enqueue(RESYNC_JOB, {"member_id": member["_id"]})
         return len(stale)
 
-    async def set_frozen(self, member_id: str, frozen: bool) -> bool:
-        return await self.members.set_frozen(member_id, frozen)
+    async def set_frozen(self, member_id: str, frozen: bool) -> dict:
+        """Freeze or unfreeze the member; returns it as it is now (MemberNotFound when there is none)."""
+        if not await self.members.set_frozen(member_id, frozen):
+            raise MemberNotFound(f"no member {member_id}")
+        return await self.members.get(member_id)

@@ -16,6 +16,7 @@ from enum import Enum
 
 from wechat import WeChatClient, WeChatError
 from wechat.api.web_auth import SPENT_CODE_ERRCODES
+from distribution import errors
 from distribution.binding import BindSource
 from distribution.scene import is_member_id
 from distribution.share_links import share_bind_url, verify_share_signature
@@ -35,10 +36,33 @@ class LinkProblem(Enum):
     SPENT_CODE = "页面已失效，请重新打开分享链接。"
 
 
-class ShareLinkRefused(Exception):
-    def __init__(self, problem: LinkProblem):
-        super().__init__(problem.value)
-        self.problem = problem
+class ShareLinkRefused(errors.DomainError):
+    """A link (or WeChat's callback to it) that cannot be followed; each kind says why to the visitor."""
+
+    problem: LinkProblem
+
+    def __init__(self) -> None:
+        super().__init__(self.problem.value)
+
+
+class LinksOff(ShareLinkRefused, errors.NotFound):
+    problem = LinkProblem.LINKS_OFF
+    code = "share_links_off"
+
+
+class UnknownPromoter(ShareLinkRefused, errors.NotFound):
+    problem = LinkProblem.UNKNOWN_PROMOTER
+    code = "unknown_promoter"
+
+
+class ForgedLink(ShareLinkRefused, errors.Forbidden):
+    problem = LinkProblem.FORGED
+    code = "forged_link"
+
+
+class SpentCode(ShareLinkRefused, errors.Invalid):
+    problem = LinkProblem.SPENT_CODE
+    code = "spent_code"
 
 
 class ShareLinkService:
@@ -62,12 +86,12 @@ class ShareLinkService:
         (logged with its reason), not an error. A `WeChatError` other than a spent code means WeChat is down."""
         promoter = await self._promoter(promoter_id, state)
         if not code:
-            raise ShareLinkRefused(LinkProblem.SPENT_CODE)
+            raise SpentCode()
         try:
             authorized = await self.oa.web_auth.code_to_access_token(code)
         except WeChatError as error:
             if error.errcode in SPENT_CODE_ERRCODES:
-                raise ShareLinkRefused(LinkProblem.SPENT_CODE) from None
+                raise SpentCode() from None
             raise
         openid = authorized["openid"]
         upserted = await self.members.join_oa_visitor(openid, at)
@@ -83,12 +107,12 @@ class ShareLinkService:
         """The promoter a link names, once the link is known good: links on, well formed, signed, someone."""
         secret = self.links.secret
         if not (self.links.public_base_url and secret):
-            raise ShareLinkRefused(LinkProblem.LINKS_OFF)
+            raise LinksOff()
         if not is_member_id(promoter_id):
-            raise ShareLinkRefused(LinkProblem.UNKNOWN_PROMOTER)
+            raise UnknownPromoter()
         if not verify_share_signature(promoter_id, signature, secret):
-            raise ShareLinkRefused(LinkProblem.FORGED)
+            raise ForgedLink()
         promoter = await self.members.get(promoter_id)
         if promoter is None:
-            raise ShareLinkRefused(LinkProblem.UNKNOWN_PROMOTER)
+            raise UnknownPromoter()
         return promoter

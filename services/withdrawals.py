@@ -27,6 +27,8 @@ from pymongo import AsyncMongoClient
 from pymongo.asynchronous.database import AsyncDatabase
 
 from wechatpay.payout import PayoutFailed, PayoutPort
+from distribution import errors
+from distribution.calendar import china_day, china_time
 from distribution.ledger import Bucket, withdrawal_locked, withdrawal_paid, withdrawal_unlocked
 from distribution.withdrawals import (
     UNLOCKING,
@@ -38,11 +40,11 @@ from distribution.withdrawals import (
     check_withdrawal,
 )
 from services.merchant_settings import MerchantSettings
-from services.notifications import NotificationService, china_time, yuan
+from services.notifications import NotificationService, thing, yuan
 from stores.job_queue import JobQueue, RetryLater
 from stores.ledger import ACCOUNTS, LedgerStore
 from stores.members import MemberStore
-from stores.withdrawals import WITHDRAWAL_DAYS, WITHDRAWALS, WithdrawalStore, china_day, day_key
+from stores.withdrawals import WITHDRAWAL_DAYS, WITHDRAWALS, WithdrawalStore, day_key
 from stores.writes import Conflict, WriteSet, commit
 
 log = logging.getLogger(__name__)
@@ -53,12 +55,25 @@ PAYOUT_BACKOFF_SECONDS = 60.0
 PLANNING_ATTEMPTS = 5
 # Steps the promoter did not take: they hear of them (a cancel is their own doing).
 TOLD_TO_THE_PROMOTER = {WithdrawalStatus.PAID, WithdrawalStatus.REJECTED, WithdrawalStatus.RETURNED}
+# How a notice reads in each status one is sent in: the status (a WeChat "phrase": a few Chinese characters)
+# and the note. A withdrawal's own notes are the system's, in English, except a merchant's reason for
+# rejecting, which the promoter is shown instead.
+NOTICE_WORDS = {
+    WithdrawalStatus.PENDING_REVIEW: ("待审核", "请及时审核"),
+    WithdrawalStatus.APPROVED: ("审核通过", "将自动打款"),
+    WithdrawalStatus.PAID: ("已到账", "已转入微信零钱"),
+    WithdrawalStatus.REJECTED: ("未通过", "如有疑问请联系商家"),
+    WithdrawalStatus.RETURNED: ("已退回", "打款未成功，金额已退回可提现余额"),
+}
 
 
-class WithdrawalRefused(Exception):
+class WithdrawalRefused(errors.Refused):
     def __init__(self, code: str, message: str):
-        super().__init__(message)
-        self.code = code
+        super().__init__(message, code=code)
+
+
+class WithdrawalNotFound(errors.NotFound):
+    code = "withdrawal_not_found"
 
 
 REFUSAL_MESSAGES = {
@@ -106,6 +121,10 @@ class WithdrawalService:
         self.merchant_settings = merchant_settings
         self.queue = queue
         self.payout = payout
+
+    async def page(self, member_id: str | None, status: str | None, limit: int, before: str | None) -> list[dict]:
+        """Withdrawals newest first, of one member and/or in one status, after the id `before`."""
+        return await self.store.page(member_id, status, limit, before)
 
     async def request(self, member: dict, amount_fen: int, method: str, bank_sealed: str | None,
                       now: datetime) -> dict:
@@ -183,17 +202,18 @@ class WithdrawalService:
     async def _pending(self, withdrawal_id: str, member_id: str | None = None) -> dict:
         withdrawal = await self.store.get(withdrawal_id)
         if withdrawal is None or (member_id is not None and withdrawal["member_id"] != member_id):
-            raise LookupError(withdrawal_id)
+            raise WithdrawalNotFound(f"no withdrawal {withdrawal_id}")
         if withdrawal["status"] != WithdrawalStatus.PENDING_REVIEW.value:
             raise WithdrawalRefused("not_pending", f"the withdrawal is {withdrawal['status']}, not waiting for review")
         return withdrawal
 
     async def cancel(self, member_id: str, withdrawal_id: str, now: datetime) -> dict:
-        """LookupError when the member has no such withdrawal."""
+        """WithdrawalNotFound when the member has no such withdrawal; WithdrawalRefused when it is not pending."""
         withdrawal = await self._pending(withdrawal_id, member_id)
         return await self._commit_move(withdrawal, WithdrawalStatus.CANCELLED, now, "cancelled by the promoter")
 
     async def review(self, withdrawal_id: str, approve: bool, note: str | None, now: datetime) -> dict:
+        """WithdrawalNotFound, or WithdrawalRefused when it is not waiting for review."""
         withdrawal = await self._pending(withdrawal_id)
         if not approve:
             return await self._commit_move(withdrawal, WithdrawalStatus.REJECTED, now, note)
@@ -225,8 +245,11 @@ class WithdrawalService:
         return "paid"
 
     async def notify(self, kind: str, withdrawal: dict, now: datetime) -> None:
-        data = {"amount": yuan(withdrawal["net_fen"]), "status": withdrawal["status"], "time": china_time(now),
-                "note": withdrawal.get("note") or ""}
+        status = WithdrawalStatus(withdrawal["status"])
+        word, note = NOTICE_WORDS[status]
+        reason = withdrawal.get("note") if status is WithdrawalStatus.REJECTED else None
+        data = {"amount": yuan(withdrawal["net_fen"]), "status": word, "time": china_time(now),
+                "note": thing(reason, note)}
         key = f"{kind}:{withdrawal['_id']}"
         if kind.endswith("_admin"):
             await self.notifications.notify_admins(kind, key, data, now)

@@ -1,4 +1,8 @@
-"""Promoter applications and their review."""
+"""Promoter applications and their review.
+
+`applications`: `{_id, member_id, name, phone_sealed, reason, status: pending | approved | rejected,
+created_at, decision_note, decided_at}`; a unique index allows one pending application per member.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +13,7 @@ from bson import ObjectId
 from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.database import AsyncDatabase
 
-PENDING, APPROVED, REJECTED = "pending", "approved", "rejected"
+from distribution.applications import ApplicationStatus
 
 
 class ApplicationStore:
@@ -19,25 +23,25 @@ class ApplicationStore:
     async def add(self, member_id: str, name: str, phone_sealed: str, reason: str, at: datetime) -> dict:
         """DuplicateKeyError while the member has one pending (a unique index on pending ones)."""
         application = {"_id": str(ObjectId()), "member_id": member_id, "name": name, "phone_sealed": phone_sealed,
-                       "reason": reason, "status": PENDING, "created_at": at}
+                       "reason": reason, "status": ApplicationStatus.PENDING.value, "created_at": at}
         await self.collection.insert_one(application)
         return application
 
     async def get(self, application_id: str) -> dict | None:
         return await self.collection.find_one({"_id": application_id})
 
-    async def decide(self, application_id: str, status: str, note: str | None, at: datetime,
+    async def decide(self, application_id: str, status: ApplicationStatus, note: str | None, at: datetime,
                      session: AsyncClientSession) -> bool:
         """pending -> status, once: False when it was already decided."""
         decided = await self.collection.update_one(
-            {"_id": application_id, "status": PENDING},
-            {"$set": {"status": status, "decision_note": note, "decided_at": at}}, session=session)
+            {"_id": application_id, "status": ApplicationStatus.PENDING.value},
+            {"$set": {"status": status.value, "decision_note": note, "decided_at": at}}, session=session)
         return decided.modified_count == 1
 
-    async def page(self, status: str | None, limit: int, before_id: str | None) -> list[dict]:
+    async def page(self, status: ApplicationStatus | None, limit: int, before_id: str | None) -> list[dict]:
         query: dict[str, Any] = {}
         if status:
-            query["status"] = status
+            query["status"] = ApplicationStatus(status).value
         if before_id:
             query["_id"] = {"$lt": before_id}
         return await self.collection.find(query).sort("_id", -1).limit(limit).to_list()

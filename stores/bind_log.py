@@ -29,6 +29,12 @@ class BindLog:
         await self.collection.insert_one(entry)
         return entry["_id"]
 
+    async def bound_between(self, after_id: str, before_id: str, limit: int) -> list[dict]:
+        """`{_id, upline_id, at}` of the first `limit` bound entries with ids strictly between the two, in id order."""
+        return await self.collection.find(
+            {"result": "bound", "_id": {"$gt": after_id, "$lt": before_id}}, {"upline_id": 1, "at": 1}
+        ).sort("_id", 1).limit(limit).to_list()
+
     async def page(self, member_id: str, limit: int, before_id: str | None) -> list[dict]:
         query: dict[str, Any] = {"member_id": member_id}
         if before_id:

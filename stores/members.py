@@ -38,6 +38,9 @@ def new_member_fields(created_at: datetime) -> dict:
         "frozen": False,
         "promoter_status": PromoterStatus.NONE.value,
         "spent_fen": 0,
+        # The orders this member paid that still hold something, and what they hold (see services.orders).
+        "order_count": 0,
+        "order_fen": 0,
     }
 
 
@@ -51,6 +54,11 @@ def snapshot(member: dict) -> MemberSnapshot:
         promoter_status=PromoterStatus(member.get("promoter_status", PromoterStatus.NONE.value)),
         spent_fen=member.get("spent_fen", 0),
     )
+
+
+def order_totals_update(member_id: str, orders: int, fen: int) -> UpdateOne:
+    """Add to the member's `order_count` and `order_fen` (negative numbers take off)."""
+    return UpdateOne({"_id": member_id}, {"$inc": {"order_count": orders, "order_fen": fen}})
 
 
 @dataclass(frozen=True)
@@ -86,6 +94,7 @@ SHORT_TEAM = 200
 
 class MemberStore:
     def __init__(self, db: AsyncDatabase):
+        self.db = db
         self.collection = db[MEMBERS]
         self.moves = db[TREE_MOVES]
 
@@ -97,6 +106,11 @@ class MemberStore:
 
     async def several(self, member_ids: list[str]) -> dict[str, dict]:
         return {m["_id"]: m async for m in self.collection.find({"_id": {"$in": member_ids}})}
+
+    async def direct_counts(self, member_ids: list[str]) -> dict[str, int]:
+        """Member id -> how many direct members it has, for those of `member_ids` that exist."""
+        return {m["_id"]: int(m.get("direct_count", 0))
+                async for m in self.collection.find({"_id": {"$in": member_ids}}, {"direct_count": 1})}
 
     async def mark_oa_subscribed(self, openid: str, subscribed: bool, at: datetime) -> Upserted:
         """Create the member on first sight, else flip `subscribed`; never deletes."""

@@ -36,7 +36,7 @@ INDEXES: dict[str, list[IndexModel]] = {
         # Binds counted into the promoters' stats, in id order (services.stats.count_binds).
         IndexModel([("result", ASCENDING), ("_id", ASCENDING)]),
     ],
-    # Orders and commissions (issue 5). Queries name only indexed fields: equality first, then one range.
+    # Orders and commissions. Queries name only indexed fields: equality first, then one range.
     "order_events": [
         IndexModel("order_no"),
         IndexModel([("state", ASCENDING), ("retry_at", ASCENDING)]),  # the outbox sweep
@@ -53,7 +53,7 @@ INDEXES: dict[str, list[IndexModel]] = {
     "notifications": [IndexModel([("status", ASCENDING), ("retry_at", ASCENDING)])],
     "promoter_daily": [IndexModel("day")],
     "grade_changes": [IndexModel([("member_id", ASCENDING), ("at", ASCENDING)])],
-    # Posters (issue 4): a member's current poster of a template in one indexed read; drawn posters
+    # Posters: a member's current poster of a template in one indexed read; drawn posters
     # expire 40 days after drawing (asked for again, they are redrawn).
     "poster_images": [
         IndexModel([("member_id", ASCENDING), ("template_key", ASCENDING), ("slot", ASCENDING),

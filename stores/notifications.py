@@ -48,6 +48,13 @@ class NotificationStore:
     async def get(self, notification_id: str) -> dict | None:
         return await self.notifications.find_one({"_id": notification_id})
 
+    async def recorded(self, notification_ids: list[str]) -> set[str]:
+        """Those of the ids that are recorded already."""
+        if not notification_ids:
+            return set()
+        return {document["_id"] async for document in
+                self.notifications.find({"_id": {"$in": notification_ids}}, {"_id": 1})}
+
     async def claim(self, notification_ids: list[str], token: str, now: datetime, lease_until: datetime,
                     retry_at: datetime) -> list[dict]:
         """Take the lease on those of the notifications that are pending and free; returns them.

@@ -2,8 +2,10 @@
 
 - `orders`: `{_id: order_no, buyer, buyer_id, buyer_is_promoter, upline_chain, items: [{sku, title, qty,
   paid_fen, category, refunded_fen}], total_fen, refunded_fen, status, paid_at, confirmed_at,
-  unfreeze_at, closed_at, commissions_posted, request_hash, created_at, version}`. `version` rises
-  with every applied event: each step is guarded on the version it was planned on.
+  unfreeze_at, closed_at, commissions_posted, in_buyer_totals, request_hash, created_at, version}`.
+  `version` rises with every applied event: each step is guarded on the version it was planned on.
+  `in_buyer_totals` is set with the payment that added the order to its buyer's `order_count` and
+  `order_fen`, so that only such an order's refunds take anything off them.
 - `order_events`: `{_id: "<order_no>:<event_id>", order_no, event_id, type, at, items, request_hash,
   received_at, state: pending | waiting | applied, outcome, applied_at, retry_at}`.
 - `commissions`: `{_id: "<order_no>:<item index>:<level>", order_no, item_index, sku, beneficiary_id,
@@ -22,10 +24,11 @@ from pymongo.errors import DuplicateKeyError
 ORDERS = "orders"
 ORDER_EVENTS = "order_events"
 COMMISSIONS = "commissions"
+IN_BUYER_TOTALS = "in_buyer_totals"
 
 
 def event_key(order_no: str, event_id: str) -> str:
-    # order numbers never hold ":" (see services.orders), so the key is unambiguous
+    # order numbers never hold ":" (see distribution.orders), so the key is unambiguous
     return f"{order_no}:{event_id}"
 
 

@@ -9,20 +9,15 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import datetime
 from typing import Any
 
 from pymongo.asynchronous.database import AsyncDatabase
 
+from stores.orders import ORDERS
+
 WITHDRAWALS = "withdrawals"
 WITHDRAWAL_DAYS = "withdrawal_days"
-CHINA = timezone(timedelta(hours=8))
-
-
-def china_day(at: datetime) -> str:
-    return at.astimezone(CHINA).date().isoformat()
-
-
 def day_key(member_id: str, day: str) -> str:
     return f"{member_id}:{day}"
 
@@ -31,7 +26,7 @@ class WithdrawalStore:
     def __init__(self, db: AsyncDatabase):
         self.withdrawals = db[WITHDRAWALS]
         self.days = db[WITHDRAWAL_DAYS]
-        self.orders = db["orders"]
+        self.orders = db[ORDERS]
 
     async def get(self, withdrawal_id: str) -> dict | None:
         return await self.withdrawals.find_one({"_id": withdrawal_id})
@@ -53,7 +48,13 @@ class WithdrawalStore:
         await self.withdrawals.update_one({"_id": withdrawal_id, "status": "approved"},
                                           {"$set": {"attempts": attempts, "last_error": error, "updated_at": at}})
 
-    async def page(self, query: dict[str, Any], limit: int, before_id: str | None) -> list[dict]:
+    async def page(self, member_id: str | None, status: str | None, limit: int, before_id: str | None) -> list[dict]:
+        """Newest first (ids are ObjectIds, so in time order), of one member and/or in one status."""
+        query: dict[str, Any] = {}
+        if member_id:
+            query["member_id"] = member_id
+        if status:
+            query["status"] = status
         if before_id:
-            query = {**query, "_id": {"$lt": before_id}}
+            query["_id"] = {"$lt": before_id}
         return await self.withdrawals.find(query).sort("_id", -1).limit(limit).to_list()

@@ -15,7 +15,7 @@ from services.runtime import Runtime
 from bot.worker import job_handlers
 from distribution.commission_rules import CommissionRules
 from distribution.grades import GradeSettings
-from services.orders import parse_new_order
+from distribution.orders import NewEvent, NewOrder
 
 T0 = datetime(2026, 5, 1, 4, 0, tzinfo=timezone.utc)  # 12:00 in China
 
@@ -78,7 +78,7 @@ async def create_order(runtime: Runtime, order_no: str, buyer: dict, items: list
     body = {"order_no": order_no, "buyer": {"member_id": buyer["_id"]}, "items": items}
     if paid_at is not None:
         body["paid_at"] = iso(paid_at)
-    return await runtime.orders.create(parse_new_order(body), now=now)
+    return await runtime.orders.create(NewOrder.from_dict(body), now=now)
 
 
 async def send_event(runtime: Runtime, order_no: str, event_id: str, type: str, when: datetime | None = None,
@@ -88,7 +88,7 @@ async def send_event(runtime: Runtime, order_no: str, event_id: str, type: str, 
         body["at"] = iso(when)
     if items is not None:
         body["items"] = items
-    return await runtime.orders.receive_event(order_no, body)
+    return await runtime.orders.receive_event(order_no, NewEvent.from_dict(body))
 
 
 async def drain(runtime: Runtime, consumer: str = "test-worker") -> int:

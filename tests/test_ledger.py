@@ -139,3 +139,17 @@ async def test_a_randomised_run_of_a_thousand_events_keeps_every_balance_right(s
     assert states == {"applied"}
     assert any(order["refunded_fen"] for order in orders.values())
     assert await runtime.db["commissions"].count_documents({"status": "settled"}) > 0
+
+
+async def test_a_members_entries_are_paged_newest_first(server):
+    runtime = server.runtime
+    upline = await add_member(runtime)
+    buyer = await add_member(runtime, upline)
+    for number in range(3):
+        await paid_order(runtime, f"p{number}", buyer, [item(10_000)], when=at(number))
+    entries, after = [], None
+    while page := await runtime.ledger.page(upline["_id"], 2, after):
+        entries += page
+        after = (page[-1]["at"], page[-1]["_id"])
+    assert [entry["ref"] for entry in entries] == [f"p{number}:0:1" for number in (2, 1, 0)]
+    assert await runtime.ledger.page(buyer["_id"], 2, None) == []

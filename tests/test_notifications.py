@@ -1,13 +1,18 @@
 """Notifications from the worker: consents, channels, refusals, retries, once per event and member."""
 
 import json
+import re
 from datetime import datetime, timedelta, timezone
 
 import pytest
 
+from distribution.ledger import commission_frozen, commission_settled
+from distribution.withdrawals import WithdrawalRules
 from sandbox import Fault
+from sandbox.pay import TRANSFER_ENDPOINT
 from stores.job_queue import RetryLater
 from stores.notifications import FREE
+from stores.writes import WriteSet, commit
 from tests.conftest import start_server
 from tests.order_fixtures import chain, drain, item, paid_order
 
@@ -143,3 +148,44 @@ def test_notification_settings_are_checked(make_settings):
     with pytest.raises(SettingsError) as error:
         make_settings(MERCHANT_ADMIN_OPENIDS="ok,not an openid")
     assert error.value.name == "MERCHANT_ADMIN_OPENIDS"
+
+
+async def test_withdrawal_notices_are_in_chinese_with_every_field_filled(make_settings, sandbox):
+    async for server in start_server(make_settings(MERCHANT_ADMIN_OPENIDS="o_admin")):
+        runtime, now = server.runtime, datetime.now(timezone.utc)
+        await runtime.merchant_settings.put(WithdrawalRules.from_dict(
+            {"min_distinct_paying_buyers": 0, "auto_approve_under_fen": 2_000}))
+        [promoter] = await chain(runtime, 0, oa_openid="oa_p", miniapp_openid="mp_p")
+        earned = commission_frozen(promoter["_id"], "c", 50_000) + commission_settled(promoter["_id"], "c", 50_000)
+        writes = WriteSet()
+        writes.ledger(earned, now)
+        await commit(runtime.mongo, runtime.db, writes)
+
+        await runtime.withdrawals.request(promoter, 1_000, "wechat_balance", None, now)  # approved, then paid
+        await drain(runtime)
+        refused = await runtime.withdrawals.request(promoter, 5_000, "wechat_balance", None, now)  # for review
+        await runtime.withdrawals.review(refused["_id"], False, None, now)
+        sandbox.state.faults.add(Fault(TRANSFER_ENDPOINT, errcode=403))
+        await runtime.withdrawals.request(promoter, 1_500, "wechat_balance", None, now)  # approved, then returned
+        await drain(runtime)
+
+        notices = sent(sandbox, TEMPLATE_SEND)
+        assert sorted(template for _, template, _ in notices) == sorted([
+            "sandbox_tpl_withdrawal_request", "sandbox_tpl_withdrawal_paid", "sandbox_tpl_withdrawal_request",
+            "sandbox_tpl_withdrawal_rejected", "sandbox_tpl_withdrawal_request", "sandbox_tpl_withdrawal_returned"])
+        for openid, template, data in notices:
+            for keyword, field in data.items():
+                assert field["value"].strip(), (template, keyword)
+                assert not re.search("[A-Za-z]", field["value"]), (template, keyword, field["value"])
+        statuses = {template: data["phrase2"]["value"] for _, template, data in notices if "request" not in template}
+        assert statuses == {"sandbox_tpl_withdrawal_paid": "已到账", "sandbox_tpl_withdrawal_rejected": "未通过",
+                            "sandbox_tpl_withdrawal_returned": "已退回"}
+
+
+async def test_a_notification_with_an_empty_field_is_never_recorded(server):
+    runtime = server.runtime
+    [member] = await chain(runtime, 0)
+    with pytest.raises(ValueError, match="note"):
+        await runtime.notifications.notify("withdrawal_paid", "empty", member["_id"],
+                                           {"amount": "1.00元", "status": "已到账", "note": " "})
+    assert await runtime.db["notifications"].count_documents({}) == 0

@@ -5,7 +5,9 @@ import asyncio
 import pytest
 
 from distribution.commission_rules import Trigger
-from services.orders import OrderConflict, OrderNotFound, parse_new_order
+from distribution.orders import NewEvent, NewOrder
+from distribution.records import InvalidField
+from services.orders import OrderConflict, OrderNotFound
 from tests.order_fixtures import (
     assert_ledger_clean,
     at,
@@ -14,6 +16,7 @@ from tests.order_fixtures import (
     commissions_of,
     create_order,
     drain,
+    iso,
     item,
     paid_order,
     put_rules,
@@ -93,7 +96,7 @@ async def test_an_unknown_buyer_or_a_buyer_without_upline_earns_nobody_anything(
     await paid_order(runtime, "alone", loner, [item(10_000)])
     body = {"order_no": "stranger", "buyer": {"oa_openid": "o_nobody"}, "items": [item(10_000)],
             "paid_at": at().isoformat()}
-    await runtime.orders.create(parse_new_order(body))
+    await runtime.orders.create(NewOrder.from_dict(body))
     await drain(runtime)
     for order_no in ("alone", "stranger"):
         order = await runtime.orders.get(order_no)
@@ -107,7 +110,7 @@ async def test_buyers_are_found_by_openid_unionid_or_member_id(server):
     await runtime.db["members"].update_one({"_id": buyer["_id"]}, {"$set": {"oa_openid": "o_b", "unionid": "u_b"}})
     for order_no, buyer_ref in (("by-openid", {"oa_openid": "o_b"}), ("by-unionid", {"unionid": "u_b"}),
                                 ("by-id", {"member_id": buyer["_id"]})):
-        received = await runtime.orders.create(parse_new_order(
+        received = await runtime.orders.create(NewOrder.from_dict(
             {"order_no": order_no, "buyer": buyer_ref, "items": [item(100)]}))
         assert received.document["buyer_id"] == buyer["_id"]
         assert received.document["upline_chain"] == [upline["_id"]]
@@ -261,3 +264,80 @@ async def test_closing_a_paid_order_refunds_what_is_left(server):
     assert await commissions_of(runtime, "shut") == [(upline["_id"], 1, 0, "cancelled")]
     assert await balances(runtime, upline) == (0, 0, 0)
     await assert_ledger_clean(runtime)
+
+
+async def test_the_buyers_order_totals_count_paid_orders_and_what_they_still_hold(server):
+    runtime = server.runtime
+    upline, buyer = await chain(runtime, 1)
+
+    async def totals() -> tuple[int, int]:
+        [teammate] = await runtime.members.team_page(upline, 1, 10, None)  # what the upline's team page reads
+        return teammate.get("order_count", 0), teammate.get("order_fen", 0)
+
+    await create_order(runtime, "unpaid", buyer, [item(50_000)])
+    await paid_order(runtime, "t1", buyer, [item(10_000)])
+    await paid_order(runtime, "t2", buyer, [item(3_000), item(2_000, sku="cup")])
+    assert await totals() == (2, 15_000)
+    await send_event(runtime, "t1", "r", "refunded", at(1), items=[{"sku": "tea", "refund_fen": 1_000}])
+    await drain(runtime)
+    assert await totals() == (2, 14_000)
+    # Closing a paid order refunds what is left: it no longer counts.
+    await send_event(runtime, "t1", "close", "closed", at(2))
+    await send_event(runtime, "t2", "all", "refunded", at(2))
+    await drain(runtime)
+    assert await totals() == (0, 0)
+    await send_event(runtime, "t2", "close", "closed", at(3))  # nothing left to refund: nothing changes
+    await drain(runtime)
+    assert await totals() == (0, 0)
+
+
+async def test_refunds_of_an_order_never_counted_in_the_totals_take_nothing_off_them(server):
+    runtime = server.runtime
+    _, buyer = await chain(runtime, 1)
+    await paid_order(runtime, "old", buyer, [item(10_000)])
+    # As an order paid before the totals were kept: not in them.
+    await runtime.db["orders"].update_one({"_id": "old"}, {"$unset": {"in_buyer_totals": ""}})
+    await runtime.db["members"].update_one({"_id": buyer["_id"]}, {"$set": {"order_count": 0, "order_fen": 0}})
+    await send_event(runtime, "old", "r", "refunded", at(1))
+    await drain(runtime)
+    member = await runtime.members.get(buyer["_id"])
+    assert (member["order_count"], member["order_fen"]) == (0, 0)
+
+
+async def test_buyer_ids_naming_two_members_are_refused_and_nothing_is_written(server):
+    runtime = server.runtime
+    _, one, other = await chain(runtime, 2)
+    await runtime.db["members"].update_one({"_id": one["_id"]}, {"$set": {"oa_openid": "o_one"}})
+    body = {"order_no": "two", "buyer": {"member_id": other["_id"], "oa_openid": "o_one"}, "items": [item(100)],
+            "paid_at": at().isoformat()}
+    with pytest.raises(InvalidField) as refused:
+        await runtime.orders.create(NewOrder.from_dict(body))
+    assert refused.value.field == "buyer"
+    assert await runtime.db["orders"].count_documents({}) == 0
+    assert await runtime.db["order_events"].count_documents({}) == 0
+    # Both ids naming the same member is just as good as one.
+    same = await runtime.orders.create(NewOrder.from_dict({**body, "buyer": {"member_id": one["_id"],
+                                                                               "oa_openid": "o_one"}}))
+    assert same.document["buyer_id"] == one["_id"]
+
+
+async def test_times_ahead_of_the_clock_are_refused_and_nothing_is_written(server):
+    runtime = server.runtime
+    _, buyer = await chain(runtime, 1)
+    with pytest.raises(InvalidField) as paid_later:
+        await create_order(runtime, "ahead", buyer, [item(100)], paid_at=at(seconds=301), now=at())
+    assert paid_later.value.field == "paid_at"
+    assert await runtime.db["orders"].count_documents({}) == 0
+    await create_order(runtime, "skewed", buyer, [item(100)], paid_at=at(seconds=300), now=at())
+
+    confirmed_later = NewEvent.from_dict({"event_id": "c", "type": "confirmed", "at": iso(at(seconds=301))})
+    with pytest.raises(InvalidField) as ahead:
+        await runtime.orders.receive_event("skewed", confirmed_later, now=at())
+    assert ahead.value.field == "at"
+    assert [each["event_id"] for each in await runtime.db["order_events"].find().to_list()] == ["_paid_at"]
+
+
+async def test_an_unknown_order_is_not_found(server):
+    with pytest.raises(OrderNotFound) as missing:
+        await server.runtime.orders.get("NOPE")
+    assert missing.value.code == "order_not_found"

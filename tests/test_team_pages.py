@@ -30,10 +30,10 @@ def spread_times(rng: random.Random, count: int) -> list[datetime]:
     return times[:count]
 
 
-async def walk(store, member: dict, level: int | None, limit: int) -> list[str]:
+async def walk(members, member: dict, level: int | None, limit: int) -> list[str]:
     seen, after = [], None
     while True:
-        page = await store.team_page(member, level, limit, after)
+        page = await members.team_page(member, level, limit, after)
         seen += [m["_id"] for m in page]
         if len(page) < limit:
             return seen
@@ -56,15 +56,15 @@ async def test_long_team_pages_are_exactly_the_full_order_at_every_level(server,
                 # a hint may lag behind the newest bind (the worker adds it for ancestors above the upline)
                 **{NEWEST_FIELDS[1]: newest - hint_lag, NEWEST_FIELDS[None]: newest - hint_lag})
     await runtime.db.members.insert_many([root, *everyone])
-    store = runtime.members.store
+    members = runtime.members
 
     def newest_first(members: list[dict]) -> list[str]:
         return [m["_id"] for m in sorted(members, key=lambda m: (m["bound_at"], m["_id"]), reverse=True)]
 
-    assert await walk(store, root, 1, 7) == newest_first([hub, *directs])
-    assert await walk(store, root, 2, 9) == newest_first(seconds)
-    assert await walk(store, root, None, 20) == newest_first(everyone)
-    assert await walk(store, root, None, 100) == newest_first(everyone)
+    assert await walk(members, root, 1, 7) == newest_first([hub, *directs])
+    assert await walk(members, root, 2, 9) == newest_first(seconds)
+    assert await walk(members, root, None, 20) == newest_first(everyone)
+    assert await walk(members, root, None, 100) == newest_first(everyone)
 
 
 async def test_binds_keep_the_newest_times_their_pages_start_from(server):

@@ -12,6 +12,7 @@ from distribution.ledger import commission_frozen, commission_settled
 from distribution.withdrawals import WithdrawalRules
 from sandbox.faults import Fault
 from sandbox.pay import TRANSFER_ENDPOINT
+from services.withdrawals import WithdrawalNotFound
 from stores.job_queue import RetryLater
 from stores.writes import WriteSet, commit
 from tests.conftest import MERCHANT_TOKEN
@@ -237,3 +238,25 @@ async def test_my_commissions_and_ledger_are_mine_and_paged(server):
     bad = await server.http.get("/api/v1/commissions", params={"status": "lost"}, headers=headers)
     assert bad.status_code == 400 and bad.json()["error"]["field"] == "status"
     assert (await server.http.get("/api/v1/ledger", params={"cursor": "bad"}, headers=headers)).status_code == 400
+
+
+async def test_withdrawals_are_paged_by_member_and_status_and_unknown_ones_are_not_found(server):
+    runtime = server.runtime
+    await rules(runtime, auto_approve_under_fen=2_000)
+    members = []
+    for name in ("paging-a", "paging-b"):
+        session, _ = await promoter(server, name, 20_000)
+        members.append(await runtime.members.get(session["member"]["id"]))
+    made = [await runtime.withdrawals.request(member, amount, "bank", None, NOW)
+            for member in members for amount in (1_000, 5_000, 1_500)]
+    ids = [each["_id"] for each in made]
+    first, second = members[0]["_id"], members[1]["_id"]
+    assert [w["_id"] for w in await runtime.withdrawals.page(first, None, 10, None)] == ids[2::-1]
+    assert [w["_id"] for w in await runtime.withdrawals.page(first, None, 2, ids[2])] == ids[1::-1]
+    assert [w["_id"] for w in await runtime.withdrawals.page(None, "pending_review", 10, None)] == [ids[4], ids[1]]
+    assert [w["_id"] for w in await runtime.withdrawals.page(second, "approved", 1, None)] == [ids[5]]
+    with pytest.raises(WithdrawalNotFound) as stranger:
+        await runtime.withdrawals.cancel(second, ids[1], NOW)
+    assert stranger.value.code == "withdrawal_not_found"
+    with pytest.raises(WithdrawalNotFound):
+        await runtime.withdrawals.review("nope", True, None, NOW)
