@@ -9,25 +9,27 @@ from bot.dedup import PushDeduplicator
 from bot.push_codec import PushCodec
 from bot.push_handler import PushDoor, WeChatPushHandler
 from distribution.share_links import BIND_SUFFIX, SHARE_PATH
-from web.base import NotFoundHandler
+from handlers.applications import ApplicationDecisionHandler, ApplicationsHandler
 from handlers.health import HealthHandler, MetricsHandler
 from handlers.merchant import MemberHandler, MemberLookupHandler
-from handlers.merchant_settings import MerchantSettingsHandler
-from web.openapi import OpenApiHandler, build_document
-from handlers.posters import BackgroundHandler, BackgroundsHandler, MemberPosterHandler, MyPosterHandler
+from handlers.merchant_settings import SETTINGS_ROUTES, UNKNOWN_SETTINGS_ROUTE
 from handlers.orders import CommissionsHandler, OrderEventsHandler, OrderHandler, OrdersHandler
-from handlers.share_links import ShareBindHandler, ShareLinkHandler
+from handlers.posters import BackgroundHandler, BackgroundsHandler, MemberPosterHandler
 from handlers.relations import BindLogHandler, FreezeHandler, TeamHandler, UnfreezeHandler, UplineHandler
+from handlers.share_links import ShareBindHandler, ShareLinkHandler
 from handlers.stats import PromoterStatsHandler
-from handlers.applications import ApplicationDecisionHandler, ApplicationsHandler
+from handlers.withdrawals import WithdrawalDecisionHandler, WithdrawalsHandler
 from miniapp_api.applications import PromoterApplicationHandler
 from miniapp_api.me import MeHandler, MyTeamHandler
 from miniapp_api.money import MyCommissionsHandler, MyLedgerHandler
+from miniapp_api.posters import MyPosterHandler
 from miniapp_api.session import SessionHandler
 from miniapp_api.subscriptions import SubscriptionsHandler
 from miniapp_api.withdrawals import CancelWithdrawalHandler, MyWithdrawalsHandler
-from handlers.withdrawals import WithdrawalDecisionHandler, WithdrawalsHandler
 from services.runtime import Runtime
+from web.base import NotFoundHandler
+from web.docs import docs_routes
+from web.openapi import OpenApiHandler, build_document
 
 MEMBER_ID = r"(?P<member_id>[^/]+)"
 
@@ -52,8 +54,7 @@ API_ROUTES: list[tuple[str, type[tornado.web.RequestHandler]]] = [
     (rf"/api/merchant/v1/members/{MEMBER_ID}/upline", UplineHandler),
     (rf"/api/merchant/v1/members/{MEMBER_ID}/freeze", FreezeHandler),
     (rf"/api/merchant/v1/members/{MEMBER_ID}/unfreeze", UnfreezeHandler),
-    (r"/api/merchant/v1/settings/(?P<name>[a-z_]+)", MerchantSettingsHandler),
-    # Posters (issue 4)
+    *SETTINGS_ROUTES,
     (r"/api/v1/poster", MyPosterHandler),
     (rf"/api/merchant/v1/members/{MEMBER_ID}/poster", MemberPosterHandler),
     (r"/api/merchant/v1/posters/backgrounds", BackgroundsHandler),
@@ -88,7 +89,8 @@ def make_app(runtime: Runtime, door: PushDoor | None = None) -> tornado.web.Appl
         (r"/healthz", HealthHandler, with_runtime),
         (r"/metrics", MetricsHandler, with_runtime),
         (r"/openapi.json", OpenApiHandler, {"document": build_document(API_ROUTES)}),
-        *((pattern, handler, with_runtime) for pattern, handler in API_ROUTES + PAGE_ROUTES),
+        *docs_routes(),
+        *((pattern, handler, with_runtime) for pattern, handler in [*API_ROUTES, UNKNOWN_SETTINGS_ROUTE, *PAGE_ROUTES]),
     ]
     return tornado.web.Application(
         routes,

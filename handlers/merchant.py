@@ -4,15 +4,20 @@ from __future__ import annotations
 
 import hmac
 
-from web.base import ApiError, BaseHandler
-from web.openapi import error_responses, json_response, ref
-from services.members import member_json
+from pydantic import Field
 
-MERCHANT_SECURITY = [{"merchantToken": []}]
+from distribution.records import Record, Text
+from services.members import MemberNotFound
+from web.base import ApiError, BaseHandler
+from web.models import Member
+from web.openapi import Reply, operation
+from web.paging import Query
 
 
 class MerchantHandler(BaseHandler):
     """Every merchant endpoint: `Authorization: Bearer $MERCHANT_API_TOKEN`."""
+
+    security = "merchantToken"
 
     def prepare(self) -> None:
         scheme, _, token = self.request.headers.get("Authorization", "").partition(" ")
@@ -24,38 +29,33 @@ class MerchantHandler(BaseHandler):
     async def member_or_404(self, member_id: str) -> dict:
         member = await self.runtime.members.get(member_id)
         if member is None:
-            raise ApiError(404, "member_not_found", f"no member {member_id}")
+            raise MemberNotFound(f"no member {member_id}")
         return member
 
 
-class MemberLookupHandler(MerchantHandler):
-    openapi = {
-        "get": {
-            "summary": "Find a member by official-account openid",
-            "security": MERCHANT_SECURITY,
-            "parameters": [{"name": "openid", "in": "query", "required": True, "schema": {"type": "string", "minLength": 1}}],
-            "responses": {"200": json_response("The member", ref("Member")), **error_responses(400, 401, 404)},
-        }
-    }
+class MemberLookup(Query):
+    openid: str = Field(min_length=1, max_length=128, description="the member's official-account openid")
 
+
+class MemberLookupHandler(MerchantHandler):
+    @operation("Find a member by official-account openid", query=MemberLookup,
+               responses={200: Reply("The member", Member)}, errors=(404,))
     async def get(self) -> None:
-        openid = self.get_query_argument("openid", "").strip()
-        if not openid:
-            raise ApiError(400, "invalid", "query parameter openid is required", field="openid")
+        openid = self.parse_query(MemberLookup).openid
         member = await self.runtime.members.by_oa_openid(openid)
         if member is None:
-            raise ApiError(404, "member_not_found", f"no member with openid {openid}")
-        self.write_json(member_json(member))
+            raise MemberNotFound(f"no member with openid {openid}")
+        self.write_model(Member.from_document(member))
 
 
 class MemberHandler(MerchantHandler):
-    openapi = {
-        "get": {
-            "summary": "A member by id",
-            "security": MERCHANT_SECURITY,
-            "responses": {"200": json_response("The member", ref("Member")), **error_responses(401, 404)},
-        }
-    }
-
+    @operation("A member by id", responses={200: Reply("The member", Member)}, errors=(404,))
     async def get(self, member_id: str) -> None:
-        self.write_json(member_json(await self.member_or_404(member_id)))
+        self.write_model(Member.from_document(await self.member_or_404(member_id)))
+
+
+class ReviewNote(Record):
+    """Why the merchant decided as they did; the promoter is told."""
+
+    reason: Text | None = Field(None, max_length=500, description="shown to the promoter")
+

@@ -1,42 +1,44 @@
-"""GET|PUT /api/merchant/v1/settings/{name}: every kind of merchant rule, one door."""
+"""GET|PUT /api/merchant/v1/settings/<name>: each kind of merchant rule at a path of its own, so that
+/openapi.json shows every kind's full schema."""
 
 from __future__ import annotations
 
-from web.base import ApiError
-from handlers.merchant import MERCHANT_SECURITY, MerchantHandler
-from web.openapi import error_responses, json_response
-from services.merchant_settings import SETTINGS_KINDS, UnknownSettings, settings_kind
+from distribution.records import Record
+from handlers.merchant import MerchantHandler
+from services.merchant_settings import SETTINGS_KINDS, settings_kind
+from web.openapi import Reply, operation
 
-_SETTINGS_NAME = {"type": "string", "enum": sorted(SETTINGS_KINDS)}
-_ANY_OBJECT = {"type": "object", "additionalProperties": True}
+SETTINGS_PATH = "/api/merchant/v1/settings"
 
 
-class MerchantSettingsHandler(MerchantHandler):
-    path_schemas = {"name": _SETTINGS_NAME}
-    openapi = {
-        "get": {
-            "summary": "The merchant's rules of one kind (defaults until set)",
-            "security": MERCHANT_SECURITY,
-            "responses": {"200": json_response("The settings", _ANY_OBJECT), **error_responses(401, 404)},
-        },
-        "put": {
-            "summary": "Replace the merchant's rules of one kind; fields left out take their defaults",
-            "security": MERCHANT_SECURITY,
-            "requestBody": {"required": True, "content": {"application/json": {"schema": _ANY_OBJECT}}},
-            "responses": {"200": json_response("The settings as stored", _ANY_OBJECT), **error_responses(400, 401, 404)},
-        },
-    }
+def settings_handler(name: str, kind: type[Record]) -> type[MerchantHandler]:
+    class SettingsHandler(MerchantHandler):
+        @operation(f"The merchant's {name} settings (their defaults until set)",
+                   responses={200: Reply(f"The {name} settings", kind)})
+        async def get(self) -> None:
+            self.write_model(await self.runtime.merchant_settings.get(kind))
 
-    def _kind(self, name: str):
-        try:
-            return settings_kind(name)
-        except UnknownSettings:
-            raise ApiError(404, "unknown_settings", f"no settings named {name!r}; known: {', '.join(sorted(SETTINGS_KINDS))}")
+        @operation(f"Replace the merchant's {name} settings; fields left out take their defaults", body=kind,
+                   responses={200: Reply(f"The {name} settings as stored", kind)})
+        async def put(self) -> None:
+            value = self.parse_body(kind)
+            await self.runtime.merchant_settings.put(value)
+            self.write_model(value)
 
-    async def get(self, name: str) -> None:
-        self.write_json((await self.runtime.merchant_settings.get(self._kind(name))).to_dict())
+    SettingsHandler.__name__ = SettingsHandler.__qualname__ = f"{kind.__name__}Handler"
+    return SettingsHandler
 
-    async def put(self, name: str) -> None:
-        value = self.parse_body(self._kind(name))
-        await self.runtime.merchant_settings.put(value)
-        self.write_json(value.to_dict())
+
+SETTINGS_ROUTES = [(f"{SETTINGS_PATH}/{name}", settings_handler(name, kind)) for name, kind in SETTINGS_KINDS.items()]
+
+
+class UnknownSettingsHandler(MerchantHandler):
+    """Any other name under the settings path: a 404 naming the kinds there are."""
+
+    def prepare(self) -> None:
+        super().prepare()
+        settings_kind(self.path_kwargs["name"])
+
+
+# After SETTINGS_ROUTES: it takes the names they do not.
+UNKNOWN_SETTINGS_ROUTE = (rf"{SETTINGS_PATH}/(?P<name>[^/]+)", UnknownSettingsHandler)

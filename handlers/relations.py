@@ -3,119 +3,78 @@
 from __future__ import annotations
 
 from datetime import datetime, timezone
+from typing import Annotated, Literal
+
+from pydantic import Field, StringConstraints
 
 from distribution.binding import BindSource
-from distribution.scene import is_member_id
-from web.base import ApiError
-from handlers.merchant import MERCHANT_SECURITY, MerchantHandler
-from web.openapi import error_responses, json_response, ref
-from web.paging import CURSOR_PARAMETER, LIMIT_PARAMETER, Paging, decode_cursor, encode_cursor, page_schema
-from services.members import member_json
+from distribution.errors import Refused
+from distribution.records import Record, Text, matching
+from handlers.merchant import MerchantHandler
+from web.models import BindAttempt, Member
+from web.openapi import Reply, operation
+from web.paging import Page, PageQuery, TimePageQuery, key_cursor, time_cursor
 
-class TeamHandler(MerchantHandler, Paging):
-    openapi = {
-        "get": {
-            "summary": "A member's team, newest first: direct members (depth=1) or everyone below (depth=all)",
-            "security": MERCHANT_SECURITY,
-            "parameters": [{"name": "depth", "in": "query", "schema": {"type": "string", "enum": ["1", "all"], "default": "1"}},
-                           CURSOR_PARAMETER, LIMIT_PARAMETER],
-            "responses": {"200": json_response("A page of members", page_schema(ref("Member"))),
-                          **error_responses(400, 401, 404)},
-        }
-    }
+MemberId = Annotated[str, StringConstraints(strict=True), matching(r"^[0-9a-f]{24}$", "must be a member id")]
 
+
+class TeamQuery(TimePageQuery):
+    depth: Literal["1", "all"] = Field("1", description="1: direct members; all: everyone below")
+
+
+class TeamHandler(MerchantHandler):
+    @operation("A member's team, newest first: direct members (depth=1) or everyone below (depth=all)",
+               query=TeamQuery, responses={200: Reply("A page of members", Page[Member])}, errors=(404,))
     async def get(self, member_id: str) -> None:
         member = await self.member_or_404(member_id)
-        depth = self.get_query_argument("depth", "1")
-        if depth not in ("1", "all"):
-            raise ApiError(400, "invalid", "depth must be 1 or all", field="depth")
-        members, next_cursor = await self.team_page(member, 1 if depth == "1" else None)
-        self.write_json({"items": [member_json(m) for m in members], "next_cursor": next_cursor})
+        query = self.parse_query(TeamQuery)
+        members = await self.runtime.members.team_page(member, 1 if query.depth == "1" else None, query.limit,
+                                                       query.cursor)
+        self.write_model(Page[Member].of(members, query.limit, Member.from_document, time_cursor("bound_at")))
 
 
-BIND_ENTRY = {
-    "type": "object",
-    "required": ["id", "member_id", "upline_id", "source", "result", "at"],
-    "properties": {
-        "id": {"type": "string"}, "member_id": {"type": ["string", "null"]}, "upline_id": {"type": ["string", "null"]},
-        "previous_upline_id": {"type": ["string", "null"]},
-        "source": {"type": "string", "enum": [s.value for s in BindSource]},
-        "result": {"type": "string", "enum": ["bound", "refused"]}, "reason": {"type": ["string", "null"]},
-        "at": {"type": "string", "format": "date-time"}, "note": {"type": "string"}, "scene": {"type": "string"},
-        "notify": {"type": "string"},
-    },
-}
-
-
-class BindLogHandler(MerchantHandler, Paging):
-    openapi = {
-        "get": {
-            "summary": "Every bind attempt of a member, bound or refused, newest first",
-            "security": MERCHANT_SECURITY,
-            "parameters": [CURSOR_PARAMETER, LIMIT_PARAMETER],
-            "responses": {"200": json_response("A page of bind attempts", page_schema(BIND_ENTRY)),
-                          **error_responses(400, 401, 404)},
-        }
-    }
-
+class BindLogHandler(MerchantHandler):
+    @operation("Every bind attempt of a member, bound or refused, newest first", query=PageQuery,
+               responses={200: Reply("A page of bind attempts", Page[BindAttempt])}, errors=(404,))
     async def get(self, member_id: str) -> None:
         member = await self.member_or_404(member_id)
-        before = decode_cursor(cursor, 1)[0] if (cursor := self.get_query_argument("cursor", "")) else None
-        limit = self.page_limit()
-        entries = await self.runtime.relations.log_page(member, limit, before)
-        items = [{"id": e.pop("_id"), **e} for e in entries]
-        self.write_json({"items": items, "next_cursor": encode_cursor(items[-1]["id"]) if len(items) == limit else None})
+        query = self.parse_query(PageQuery)
+        entries = await self.runtime.relations.log_page(member, query.limit, query.cursor)
+        self.write_model(Page[BindAttempt].of(entries, query.limit, BindAttempt.from_document, key_cursor()))
+
+
+class UplineChange(Record):
+    """A re-bind by hand: every binding rule applies but the bind mode."""
+
+    upline_id: MemberId = Field(description="the new upline")
+    reason: Text = Field(max_length=500, description="why: re-binds by hand are audited")
 
 
 class UplineHandler(MerchantHandler):
-    openapi = {
-        "post": {
-            "summary": "Re-bind a member by hand (audited): every rule applies but the bind mode",
-            "security": MERCHANT_SECURITY,
-            "requestBody": {"required": True, "content": {"application/json": {"schema": {
-                "type": "object", "required": ["upline_id", "reason"], "additionalProperties": False,
-                "properties": {"upline_id": {"type": "string"}, "reason": {"type": "string", "minLength": 1}}}}}},
-            "responses": {
-                "200": json_response("Bound; the member as it is now", ref("Member")),
-                **error_responses(400, 401, 404, 409),
-            },
-        }
-    }
-
+    @operation("Re-bind a member by hand (audited): every rule applies but the bind mode", body=UplineChange,
+               responses={200: Reply("Bound; the member as it is now", Member)}, errors=(404, 409))
     async def post(self, member_id: str) -> None:
         member = await self.member_or_404(member_id)
-        body = self.json_body()
-        if not isinstance(body, dict):
-            raise ApiError(400, "invalid", "the body must be a JSON object")
-        upline_id, reason = body.get("upline_id"), body.get("reason")
-        if not is_member_id(upline_id):
-            raise ApiError(400, "invalid", "upline_id must be a member id", field="upline_id")
-        if not isinstance(reason, str) or not reason.strip():
-            raise ApiError(400, "invalid", "reason is required: admin re-binds are audited", field="reason")
-        await self.member_or_404(upline_id)
-        outcome = await self.runtime.relations.bind(member, upline_id, BindSource.ADMIN, datetime.now(timezone.utc),
-                                                    note=reason.strip()[:500])
+        change = self.parse_body(UplineChange)
+        await self.member_or_404(change.upline_id)
+        outcome = await self.runtime.relations.bind(member, change.upline_id, BindSource.ADMIN,
+                                                    datetime.now(timezone.utc), note=change.reason)
         if not outcome.bound:
-            raise ApiError(409, outcome.reason or "refused", f"not bound: {outcome.reason}")
-        self.write_json(member_json(await self.member_or_404(member_id)))
+            raise Refused(f"not bound: {outcome.reason}", code=outcome.reason or Refused.code)
+        self.write_model(Member.from_document(await self.member_or_404(member_id)))
 
 
 class FreezeHandler(MerchantHandler):
-    frozen = True
-    openapi = {
-        "post": {
-            "summary": "Freeze a member: a frozen member is never an upline nor bound",
-            "security": MERCHANT_SECURITY,
-            "responses": {"200": json_response("The member as it is now", ref("Member")), **error_responses(401, 404)},
-        }
-    }
+    async def set_frozen(self, member_id: str, frozen: bool) -> None:
+        self.write_model(Member.from_document(await self.runtime.relations.set_frozen(member_id, frozen)))
 
+    @operation("Freeze a member: a frozen member is never an upline nor bound",
+               responses={200: Reply("The member as it is now", Member)}, errors=(404,))
     async def post(self, member_id: str) -> None:
-        if not await self.runtime.relations.set_frozen(member_id, self.frozen):
-            raise ApiError(404, "member_not_found", f"no member {member_id}")
-        self.write_json(member_json(await self.member_or_404(member_id)))
+        await self.set_frozen(member_id, True)
 
 
 class UnfreezeHandler(FreezeHandler):
-    frozen = False
-    openapi = {"post": {**FreezeHandler.openapi["post"], "summary": "Unfreeze a member"}}
+    @operation("Unfreeze a member", responses={200: Reply("The member as it is now", Member)}, errors=(404,))
+    async def post(self, member_id: str) -> None:
+        await self.set_frozen(member_id, False)

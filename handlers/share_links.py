@@ -10,20 +10,17 @@ from __future__ import annotations
 
 import html
 import logging
-from contextlib import contextmanager
 from datetime import datetime, timezone
-from typing import Any, Iterator
+from typing import Any
 
-from wechat import WeChatError
-from web.base import BaseHandler
 from services.members import promoter_name
 from services.relations import BindOutcome
-from services.share_links import LinkProblem, ShareLinkRefused
+from services.share_links import ShareLinkRefused
+from web.base import BaseHandler, error_status
+from wechat import WeChatError
 
 log = logging.getLogger(__name__)
 
-REFUSAL_STATUS = {LinkProblem.LINKS_OFF: 404, LinkProblem.UNKNOWN_PROMOTER: 404, LinkProblem.FORGED: 403,
-                  LinkProblem.SPENT_CODE: 400}
 WECHAT_DOWN = "微信暂时没有响应，请稍后重新打开分享链接。"
 BROKEN_PAGE = "页面出错了，请稍后再试。"
 # A refused bind is not the visitor's problem: they see a welcome; the reason is in the bind log.
@@ -52,30 +49,25 @@ class SharePageHandler(BaseHandler):
         self.finish(_PAGE.format(text=html.escape(text)))
 
     def write_error(self, status_code: int, **kwargs: Any) -> None:
-        self.write_page(BROKEN_PAGE if status_code >= 500 else self._reason, status_code)
-
-    @contextmanager
-    def visitor_page(self) -> Iterator[None]:
-        """The link's refusals and WeChat's silence, as the visitor's page."""
-        try:
-            yield
-        except ShareLinkRefused as refused:
-            self.write_page(refused.problem.value, REFUSAL_STATUS[refused.problem])
-        except WeChatError as error:
+        """The link's refusals (their message is the visitor's) and WeChat's silence, with the API's statuses."""
+        error = kwargs.get("exc_info", (None, None, None))[1]
+        if isinstance(error, ShareLinkRefused):
+            self.write_page(error.message, error_status(error))
+        elif isinstance(error, WeChatError):
             log.warning("share link %s: WeChat did not answer: %s", self.request.path, error)
-            self.write_page(WECHAT_DOWN, 503)
+            self.write_page(WECHAT_DOWN, error_status(error))
+        else:
+            self.write_page(BROKEN_PAGE if status_code >= 500 else self._reason, status_code)
 
 
 class ShareLinkHandler(SharePageHandler):
     async def get(self, member_id: str) -> None:
-        with self.visitor_page():
-            self.redirect(await self.runtime.share_links.authorize_url(member_id, self.get_query_argument("sig", None)))
+        self.redirect(await self.runtime.share_links.authorize_url(member_id, self.get_query_argument("sig", None)))
 
 
 class ShareBindHandler(SharePageHandler):
     async def get(self, member_id: str) -> None:
-        with self.visitor_page():
-            outcome = await self.runtime.share_links.bind_visitor(
-                member_id, self.get_query_argument("state", None), self.get_query_argument("code", None),
-                datetime.now(timezone.utc))
-            self.write_page(bind_page_text(outcome))
+        outcome = await self.runtime.share_links.bind_visitor(
+            member_id, self.get_query_argument("state", None), self.get_query_argument("code", None),
+            datetime.now(timezone.utc))
+        self.write_page(bind_page_text(outcome))

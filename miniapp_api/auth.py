@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from web.base import ApiError, BaseHandler
 
-MINIAPP_SECURITY = [{"memberSession": []}]
+MEMBER_SESSION = "memberSession"
 
 
 def bearer_token(authorization: str) -> str | None:
@@ -13,6 +13,7 @@ def bearer_token(authorization: str) -> str | None:
 
 
 class MiniappHandler(BaseHandler):
+    security = MEMBER_SESSION
     member: dict
 
     async def prepare(self) -> None:

@@ -5,52 +5,22 @@ from __future__ import annotations
 from datetime import datetime, timezone
 
 from distribution.binding import BindSource
-from web.base import ApiError, BaseHandler
-from web.openapi import error_responses, json_response, ref
-from miniapp_api.auth import MINIAPP_SECURITY, bearer_token
+from miniapp_api.auth import MEMBER_SESSION, bearer_token
 from miniapp_api.requests import LoginRequest
-from miniapp_api.views import NO_BALANCES, me_view
-from services.identity import InvalidLoginCode, Profile
-
-LOGIN_BODY = {
-    "type": "object", "required": ["code"], "additionalProperties": False,
-    "properties": {
-        "code": {"type": "string", "minLength": 1, "maxLength": 128, "description": "from wx.login"},
-        "scene": {"type": ["string", "null"], "maxLength": 64, "description": "the promoter's mini-program code scene"},
-        "profile": {"type": ["object", "null"], "additionalProperties": False, "properties": {
-            "nickname": {"type": ["string", "null"], "maxLength": 32},
-            "avatar_url": {"type": ["string", "null"], "maxLength": 512}}},
-    },
-}
+from services.identity import Profile
+from web.base import BaseHandler
+from web.models import Me, Session
+from web.openapi import Reply, operation
 
 
 class SessionHandler(BaseHandler):
-    openapi = {
-        "post": {
-            "summary": "Log in with a wx.login code; a promoter's scene binds the member to that promoter",
-            "requestBody": {"required": True, "content": {"application/json": {"schema": LOGIN_BODY}}},
-            "responses": {
-                "200": json_response("A session token and the member", {
-                    "type": "object", "required": ["token", "member"],
-                    "properties": {"token": {"type": "string"}, "member": ref("Me")}}),
-                **error_responses(400, 503),
-            },
-        },
-        "delete": {
-            "summary": "Log out: the token stops working at once",
-            "security": MINIAPP_SECURITY,
-            "responses": {"204": {"description": "Logged out"}},
-        },
-    }
-
+    @operation("Log in with a wx.login code; a promoter's scene binds the member to that promoter",
+               body=LoginRequest, responses={200: Reply("A session token and the member", Session)}, errors=(503,))
     async def post(self) -> None:
         login = self.parse_body(LoginRequest)
         now = datetime.now(timezone.utc)
-        profile = Profile(**vars(login.profile)) if login.profile else Profile()
-        try:
-            upserted = await self.runtime.identity.miniapp_login(login.code, profile, now)
-        except InvalidLoginCode as invalid:
-            raise ApiError(400, "invalid_code", str(invalid), field="code") from None
+        profile = Profile(**login.profile.model_dump()) if login.profile else Profile()
+        upserted = await self.runtime.identity.miniapp_login(login.code, profile, now)
         member = upserted.member
         upline = None
         if login.scene:
@@ -61,8 +31,11 @@ class SessionHandler(BaseHandler):
         if upline is None and member.get("upline_id"):
             upline = await self.runtime.members.get(member["upline_id"])
         token = await self.runtime.sessions.issue(member["_id"])
-        self.write_json({"token": token, "member": me_view(member, upline, NO_BALANCES, self.runtime.sealer)})
+        balances = await self.runtime.ledger.balances(member["_id"])
+        self.write_model(Session(token=token, member=Me.from_document(member, upline, balances, self.runtime.sealer)))
 
+    @operation("Log out: the token stops working at once", security=MEMBER_SESSION,
+               responses={204: Reply("Logged out")})
     async def delete(self) -> None:
         token = bearer_token(self.request.headers.get("Authorization", ""))
         if token:

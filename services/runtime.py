@@ -16,6 +16,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 from services.applications import ApplicationService
 from services.commissions import CommissionService
 from services.grades import GradeService
+from services.health import check_stores
 from services.identity import IdentityService
 from services.ledger import LedgerService
 from services.members import MemberService
@@ -61,3 +62,6 @@ class Runtime:
     orders: OrderService
     withdrawals: WithdrawalService
     share_links: ShareLinkService
+
+    async def store_health(self) -> dict[str, str]:
+        return await check_stores(self.db, self.redis)

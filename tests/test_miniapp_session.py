@@ -9,8 +9,10 @@ import pytest
 from bot.simulate import event_xml
 from bot.worker import job_handlers
 from distribution.binding import BindSource
+from distribution.ledger import commission_frozen, commission_settled
 from distribution.scene import promoter_scene
 from sandbox.identities import openid_for, unionid_for
+from stores.writes import WriteSet, commit
 from tests.test_relations import NOW, add_member
 
 
@@ -158,3 +160,13 @@ async def test_my_team_shows_only_my_levels_with_masked_names(server, depth):
     assert stranger["_id"] not in str(page)
     bad = await server.http.get("/api/v1/team", params={"depth": "3"}, headers=auth(session["token"]))
     assert bad.status_code == 400
+
+
+async def test_login_answers_the_members_own_balances(server):
+    first = await login(server, "kate")
+    writes = WriteSet()
+    writes.ledger(commission_frozen(first["member"]["id"], "c-kate", 2_500)
+                  + commission_settled(first["member"]["id"], "c-kate", 2_000), NOW)
+    await commit(server.runtime.mongo, server.runtime.db, writes)
+    again = await login(server, "kate")
+    assert again["member"]["balances"] == {"frozen_fen": 500, "available_fen": 2_000, "locked_fen": 0}

@@ -17,7 +17,7 @@ from bot.app import API_ROUTES
 from bot.runtime import open_runtime
 from distribution.poster_settings import PosterSettings
 from distribution.records import InvalidField
-from web.openapi import SCHEMAS, build_document
+from web.openapi import build_document
 from posters.backgrounds import MAX_BACKGROUND_BYTES
 from posters.templates import BUILTIN_TEMPLATES
 from settings import SettingsError, load_settings
@@ -203,11 +203,14 @@ async def test_backgrounds_need_the_merchant_token(server):
 
 
 def test_the_openapi_document_describes_the_poster_endpoints():
-    paths = build_document(API_ROUTES)["paths"]
+    document = build_document(API_ROUTES)
+    paths, schemas = document["paths"], document["components"]["schemas"]
     assert set(paths["/api/v1/poster"]["get"]["responses"]["200"]["content"]) == {"image/jpeg"}
     assert "post" in paths["/api/merchant/v1/posters/backgrounds"]
     assert "get" in paths["/api/merchant/v1/members/{member_id}/poster"]
-    designs = SCHEMAS["PosterSettings"]["properties"]["templates"]["additionalProperties"]["properties"]["design"]
+    (template,) = schemas["PosterSettings"]["properties"]["templates"]["patternProperties"].values()
+    design = schemas[template["$ref"].rsplit("/", 1)[-1]]["properties"]["design"]
+    designs = schemas[design["$ref"].rsplit("/", 1)[-1]]
     assert designs["enum"] == list(BUILTIN_TEMPLATES)
 
 

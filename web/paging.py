@@ -1,74 +1,91 @@
-"""Cursor paging shared by every list endpoint: opaque cursors, bounded limits, team pages."""
+"""Cursor paging shared by every list endpoint: opaque cursors, bounded limits, one page model."""
 
 from __future__ import annotations
 
 import base64
 import binascii
+from collections.abc import Callable
 from datetime import datetime, timezone
+from typing import Annotated, Generic, Self, TypeVar
 
-import tornado.web
+from pydantic import BaseModel, ConfigDict, Field, PlainValidator, WithJsonSchema
 
-from web.base import ApiError
+from web.models import Answer
+
+T = TypeVar("T")
 
 MAX_PAGE = 100
-LIMIT_PARAMETER = {"name": "limit", "in": "query",
-                   "schema": {"type": "integer", "minimum": 1, "maximum": MAX_PAGE, "default": 20}}
-CURSOR_PARAMETER = {"name": "cursor", "in": "query", "schema": {"type": "string"},
-                    "description": "next_cursor of the previous page"}
-
-
-def page_schema(item: dict) -> dict:
-    return {"type": "object", "required": ["items", "next_cursor"],
-            "properties": {"items": {"type": "array", "items": item}, "next_cursor": {"type": ["string", "null"]}}}
+CURSOR_SCHEMA = {"type": "string", "maxLength": 512, "description": "next_cursor of the previous page"}
 
 
 def encode_cursor(*parts: str) -> str:
     return base64.urlsafe_b64encode("|".join(parts).encode()).decode()
 
 
-def _bad_cursor() -> ApiError:
-    return ApiError(400, "invalid", "cursor is not one this API gave out", field="cursor")
-
-
 def decode_cursor(raw: str, parts: int) -> list[str]:
+    """ValueError unless `raw` is a cursor of `parts` parts that this API gave out."""
     try:
         # The last part may hold "|" itself (a commission's sort key does).
         decoded = base64.b64decode(raw.encode(), altchars=b"-_", validate=True).decode().split("|", parts - 1)
     except (binascii.Error, UnicodeDecodeError, ValueError):
         decoded = []
     if len(decoded) != parts or not all(decoded):
-        raise _bad_cursor()
+        raise ValueError("cursor is not one this API gave out")
     return decoded
 
 
-class Paging(tornado.web.RequestHandler):
-    """Mixed into handlers that list things a page at a time."""
+def _after_key(raw: str) -> str:
+    return decode_cursor(raw, 1)[0]
 
-    def page_limit(self) -> int:
-        raw = self.get_query_argument("limit", "20")
-        if not raw.isdigit() or not 1 <= int(raw) <= MAX_PAGE:
-            raise ApiError(400, "invalid", f"limit must be a whole number from 1 to {MAX_PAGE}", field="limit")
-        return int(raw)
 
-    def time_cursor(self) -> tuple[datetime, str] | None:
-        """The `(time, _id)` position after which this page starts, for lists ordered newest first."""
-        if not (cursor := self.get_query_argument("cursor", "")):
-            return None
-        at, last_id = decode_cursor(cursor, 2)
-        try:
-            return datetime.fromisoformat(at), last_id
-        except ValueError:
-            raise _bad_cursor() from None
+def _after_time(raw: str) -> tuple[datetime, str]:
+    at, last_id = decode_cursor(raw, 2)
+    try:
+        return datetime.fromisoformat(at), last_id
+    except ValueError:
+        raise ValueError("cursor is not one this API gave out") from None
 
-    @staticmethod
-    def next_time_cursor(page: list[dict], limit: int, time_field: str) -> str | None:
-        if len(page) < limit:
-            return None
-        last = page[-1]
-        return encode_cursor(last[time_field].astimezone(timezone.utc).isoformat(), last["_id"])
 
-    async def team_page(self, member: dict, level: int | None) -> tuple[list[dict], str | None]:
-        """A page of `member`'s team at `level` (None: everyone below), and the cursor of the next."""
-        after, limit = self.time_cursor(), self.page_limit()
-        members = await self.runtime.members.store.team_page(member, level, limit, after)
-        return members, self.next_time_cursor(members, limit, "bound_at")
+Limit = Annotated[int, Field(ge=1, le=MAX_PAGE, description="how many items at most")]
+# For lists in key order (ids, sort keys): the key of the last item seen.
+AfterKey = Annotated[str, PlainValidator(_after_key), WithJsonSchema(CURSOR_SCHEMA)]
+# For lists in time order: the (time, id) of the last item seen.
+AfterTime = Annotated[tuple[datetime, str], PlainValidator(_after_time), WithJsonSchema(CURSOR_SCHEMA)]
+
+
+class Query(BaseModel):
+    """Query parameters: text trimmed; parameters a model does not name are ignored, as the web does."""
+
+    model_config = ConfigDict(str_strip_whitespace=True)
+
+
+class PageQuery(Query):
+    limit: Limit = 20
+    cursor: AfterKey | None = None
+
+
+class TimePageQuery(Query):
+    limit: Limit = 20
+    cursor: AfterTime | None = None
+
+
+def key_cursor(key: str = "_id") -> Callable[[dict], str]:
+    return lambda document: encode_cursor(document[key])
+
+
+def time_cursor(time_field: str) -> Callable[[dict], str]:
+    return lambda document: encode_cursor(document[time_field].astimezone(timezone.utc).isoformat(), document["_id"])
+
+
+class Page(Answer, Generic[T]):
+    """One page of a list; ask for the next with `?cursor=<next_cursor>`."""
+
+    items: list[T]
+    next_cursor: str | None = Field(description="null on the last page")
+
+    @classmethod
+    def of(cls, documents: list[dict], limit: int, show: Callable[[dict], T],
+           next_cursor: Callable[[dict], str]) -> Self:
+        """The page of `documents` (at most `limit` of them), shown by `show`; a full page has a next one."""
+        return cls(items=[show(document) for document in documents],
+                   next_cursor=next_cursor(documents[-1]) if documents and len(documents) == limit else None)

@@ -1,0 +1,14 @@
+"""GET /api/v1/poster: my own share poster."""
+
+from __future__ import annotations
+
+from miniapp_api.auth import MiniappHandler
+from web.openapi import operation
+from web.posters import POSTER, POSTER_ERRORS, PosterQuery, PosterWriter
+
+
+class MyPosterHandler(MiniappHandler, PosterWriter):
+    @operation("My share poster (JPEG), drawn once and cached per template and version", query=PosterQuery,
+               responses={200: POSTER}, errors=POSTER_ERRORS)
+    async def get(self) -> None:
+        await self.write_poster(self.member)
