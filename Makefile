@@ -1,28 +1,40 @@
 # The two commands: `make serve` (set up, then run on embedded defaults and the
-# sandbox WeChat) and `make test` (set up, then run the whole suite).
+# sandbox WeChat) and `make test` (set up, then check the import layers and run
+# the whole suite). Running needs requirements.txt only; the tests also need
+# requirements-dev.txt. Each set installs once, and again when its file changes.
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
+RUNTIME_INSTALLED := $(VENV)/.installed-runtime
+DEV_INSTALLED := $(VENV)/.installed-dev
 
-.PHONY: serve test worker setup bench
+.PHONY: serve worker bench test font
 
-serve: setup
+serve: $(RUNTIME_INSTALLED) font
 	$(PY) -m bot serve
 
-worker: setup
+worker: $(RUNTIME_INSTALLED) font
 	$(PY) -m bot worker
 
-test: setup
-	$(PY) -m pytest -q
-
-bench: setup
+bench: $(RUNTIME_INSTALLED) font
 	$(PY) -m bench.push
 
-setup: $(VENV)/.installed
+test: $(DEV_INSTALLED) font
+	$(VENV)/bin/lint-imports --no-cache
+	$(PY) -m pytest -q
+
+font:
 	@scripts/ensure-cjk-font
 
-$(VENV)/.installed: requirements.txt requirements-dev.txt
+$(PY):
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
+
+$(RUNTIME_INSTALLED): requirements.txt | $(PY)
+	$(PY) -m pip install -q -r requirements.txt
+	touch $@
+
+# requirements-dev.txt includes requirements.txt, so a change to either installs this set again.
+$(DEV_INSTALLED): requirements-dev.txt requirements.txt | $(PY)
 	$(PY) -m pip install -q -r requirements-dev.txt
 	touch $@

@@ -15,8 +15,7 @@ import os
 import secrets
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Mapping
-from typing import Any, Callable  # posters (issue 4)
+from typing import Any, Callable, Mapping
 from urllib.parse import urlparse
 
 WECHAT_API = "https://api.weixin.qq.com"
@@ -64,23 +63,23 @@ class Settings:
     welcome_text: str
     default_reply: str
     poster_font: str | None
-    # The mini-program's sessions (issue 6): signed tokens, and the key that seals personal data at rest.
+    # The mini-program's sessions: signed tokens, and the key that seals personal data at rest.
     session_secret: str
     session_days: int
     data_key: bytes  # AES-256-GCM key for session keys and phone numbers
     wechat_timeout_seconds: float
     push_dedup_seconds: int
-    # Orders and commissions (issue 5): who hears of new orders, and the templates of each notification.
+    # Notifications: who hears of new orders, and the templates of each notification.
     merchant_admin_openids: tuple[str, ...]  # official-account openids of the merchant's admins
     notify_templates: Mapping[str, Mapping[str, "NotifyTemplate"]]  # kind -> channel -> template
     max_push_bytes: int = 1024 * 1024
-    # Posters (issue 4): drawing processes, and where H5 share links point and the key that signs them.
+    # Posters: drawing processes, and where H5 share links point and the key that signs them.
     poster_workers: int = 1
     public_base_url: str | None = None  # None: no H5 share links (outside demo mode, until set)
     share_link_secret: str | None = None  # None: no H5 share links; generated in demo mode
 
 
-# --- Orders and commissions (issue 5): notification templates and merchant admins ---------------
+# --- Notifications: templates and merchant admins ---------------------------------------------
 #
 # NOTIFY_TEMPLATES is a JSON object, kind -> channel -> {"template_id": ..., "fields": {data key: template
 # keyword}}, merged over the defaults per kind and channel; a channel set to null is turned off.
@@ -171,7 +170,7 @@ def _notify_templates(raw: str | None, name: str, demo: bool) -> dict[str, dict[
     return templates
 
 
-# --- Posters (issue 4) -------------------------------------------------------------------------
+# --- Posters and H5 share links ---------------------------------------------------------------
 #
 # POSTER_WORKERS: processes that draw posters (default: one per CPU). PUBLIC_BASE_URL: the public
 # http(s) address of this server, where H5 share links point (demo: http://127.0.0.1:PORT).

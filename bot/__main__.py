@@ -1,10 +1,11 @@
-"""`python -m bot serve|worker|sandbox|simulate`."""
+"""`python -m bot serve|worker|sandbox|simulate|jobs|ledger`."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
 import logging
+import os
 import signal
 import sys
 
@@ -26,15 +27,18 @@ async def serve(port: int | None) -> None:
     from bot.runtime import open_runtime
     from bot.worker import run_worker
 
-    settings = load_settings()
+    # --port is PORT for everything that derives from it, such as the demo's share links.
+    settings = load_settings(None if port is None else {**os.environ, "PORT": str(port)})
     async with open_runtime(settings) as runtime:
-        server = make_app(runtime).listen(port or settings.port, address="0.0.0.0", xheaders=True)
-        log.info("serving on :%d (%s mode)", port or settings.port, "demo" if settings.demo else "production")
+        server = make_app(runtime).listen(settings.port, address="0.0.0.0", xheaders=True)
+        log.info("serving on :%d (%s mode)", settings.port, "demo" if settings.demo else "production")
         stop = _stop_event()
         # The demo is one command: its worker runs inside the server. Production runs `worker` processes.
         worker = asyncio.create_task(run_worker(runtime, stop)) if settings.demo else None
         if settings.merchant_token_generated:
-            log.info("merchant API token (generated for this run): %s", settings.merchant_api_token)
+            # Bare on stdout, to paste into the shell that plays WeChat and the shop: simulate reads PORT too.
+            print("merchant API token generated for this run; in another shell:", flush=True)
+            print(f"export TOKEN={settings.merchant_api_token} PORT={settings.port}", flush=True)
         await stop.wait()
         server.stop()
         await server.close_all_connections()
@@ -113,7 +117,8 @@ def simulate(args: argparse.Namespace) -> None:
         xml = text_xml(args.openid, args.text)
     signer = PushSigner(settings.wechat_token, settings.wechat_app_id, settings.wechat_aes_key)
     query, body = signer.sign(xml)
-    response = httpx.post(args.url, params=query, content=body, timeout=10)
+    url = args.url or f"http://127.0.0.1:{settings.port}/wechat"
+    response = httpx.post(url, params=query, content=body, timeout=10)
     print(f"HTTP {response.status_code}")
     reply = signer.open_reply(query, response.text) if response.status_code == 200 else response.text
     print(reply_content(reply) or reply)
@@ -137,7 +142,7 @@ def _parser() -> argparse.ArgumentParser:
     sim.add_argument("--openid", default="o_demo_buyer")
     sim.add_argument("--scene", help="scene of the scanned code, e.g. p:<member id>")
     sim.add_argument("--text", default="你好")
-    sim.add_argument("--url", default="http://127.0.0.1:8000/wechat")
+    sim.add_argument("--url", help="the server's /wechat (default: http://127.0.0.1:$PORT/wechat)")
     return parser
 
 

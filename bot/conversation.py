@@ -62,7 +62,7 @@ async def default_reply(push: Push) -> BaseReply | None:
     return None
 
 
-# --- Posters (issue 4): the merchant's keywords (海报 by default) or the POSTER menu key ---------------
+# --- Posters: the merchant's keywords (海报 by default) or the POSTER menu key ---------------
 
 POSTER_MENU_KEY = "POSTER"
 NOT_A_PROMOTER = "你还不是推广员，暂时不能生成推广海报。"

@@ -5,7 +5,9 @@ from __future__ import annotations
 import dataclasses
 import logging
 from contextlib import AsyncExitStack, asynccontextmanager
-from typing import AsyncIterator
+from pathlib import Path
+from typing import AsyncIterator, Callable
+from urllib.parse import urlsplit
 
 import redis.asyncio as aioredis
 
@@ -47,23 +49,35 @@ async def _mongo_uri(settings: Settings, stack: AsyncExitStack) -> str:
     if settings.mongodb_uri:
         log.info("MongoDB: %s", _without_password(settings.mongodb_uri))
         return settings.mongodb_uri
-    server = embedded.start_secantusdb(settings.var_dir / "secantusdb", settings.var_dir / "secantusdb.log")
-    stack.callback(server.stop)
-    log.info("MongoDB: embedded SecantusDB on 127.0.0.1:%d, data in %s", server.port, settings.var_dir / "secantusdb")
-    return f"mongodb://127.0.0.1:{server.port}/?directConnection=true"
+    data = settings.var_dir / "secantusdb"
+    port, whose = _embedded_port(settings.var_dir / "secantusdb.json",
+                                 lambda: embedded.start_secantusdb(data, settings.var_dir / "secantusdb.log"), stack)
+    log.info("MongoDB: embedded SecantusDB on 127.0.0.1:%d (%s), data in %s", port, whose, data)
+    return f"mongodb://127.0.0.1:{port}/?directConnection=true"
 
 
 async def _redis_url(settings: Settings, stack: AsyncExitStack) -> str:
     if settings.redis_url:
         log.info("Redis: %s", _without_password(settings.redis_url))
         return settings.redis_url
-    if embedded.port_answers("127.0.0.1", 6379):
+    default = urlsplit(DEFAULT_REDIS_URL)
+    if embedded.port_answers(default.hostname, default.port):
         log.info("Redis: %s (REDIS_URL unset, a server answers there)", DEFAULT_REDIS_URL)
         return DEFAULT_REDIS_URL
-    server = embedded.start_redis(settings.var_dir / "redis")
-    stack.callback(server.stop)
-    log.info("Redis: embedded redis-server on 127.0.0.1:%d", server.port)
-    return f"redis://127.0.0.1:{server.port}/0"
+    port, whose = _embedded_port(settings.var_dir / "redis.json",
+                                 lambda: embedded.start_redis(settings.var_dir / "redis"), stack)
+    log.info("Redis: embedded redis-server on 127.0.0.1:%d (%s)", port, whose)
+    return f"redis://127.0.0.1:{port}/0"
+
+
+def _embedded_port(record: Path, start: Callable[[], embedded.EmbeddedServer], stack: AsyncExitStack) -> tuple[int, str]:
+    """The embedded server of VAR_DIR that another process runs, or one started now: this runtime stops only
+    a server it started."""
+    port, started = embedded.running_or_started(record, start)
+    if started is None:
+        return port, "already running"
+    stack.callback(started.stop)
+    return port, "started"
 
 
 async def _wechat_api_base(settings: Settings, stack: AsyncExitStack) -> str:
@@ -78,8 +92,6 @@ async def _wechat_api_base(settings: Settings, stack: AsyncExitStack) -> str:
 
 
 def _without_password(url: str) -> str:
-    from urllib.parse import urlsplit
-
     parts = urlsplit(url)
     if parts.password:
         return url.replace(f":{parts.password}@", ":***@", 1)

@@ -28,6 +28,7 @@ log = logging.getLogger(__name__)
 RuntimeJob = Callable[[Runtime, dict[str, Any]], Awaitable[None]]
 PeriodicTask = Callable[[Runtime], Awaitable[Any]]
 
+
 async def resolve_unionid(runtime: Runtime, payload: dict[str, Any]) -> None:
     log.info("unionid of %s: %s", payload["openid"], await runtime.identity.resolve_oa_unionid(payload["openid"]))
 
@@ -49,8 +50,7 @@ async def requeue_stale_subtrees(runtime: Runtime) -> int:
     return await runtime.relations.requeue_stale_subtrees()
 
 
-
-# Orders and commissions (issue 5).
+# Orders and commissions: their events, notifications, settlement, the sweeps and the daily stats.
 async def apply_order_events(runtime: Runtime, payload: dict[str, Any]) -> None:
     await runtime.orders.apply_pending(payload["order_no"])
 
@@ -81,7 +81,7 @@ async def run_due_tasks(runtime: Runtime, now: datetime) -> dict[str, int]:
     }
 
 
-# Posters (issue 4): a poster that was not ready within WeChat's 5 s, sent by customer-service message.
+# A poster that was not ready within WeChat's 5 s, sent by customer-service message.
 async def send_poster_image(runtime: Runtime, payload: dict[str, Any]) -> None:
     await runtime.posters.deliver(payload)
 

@@ -2,19 +2,30 @@
 
 Used only when no MongoDB / Redis is configured, and by the test session.
 Starting blocks for a moment: it happens once, before anything is served.
+
+A server started for a data directory is recorded in a small file beside it
+(its port and pid), so that every later process with the same directory — a
+`python -m bot jobs` while `python -m bot serve` runs — connects to it
+instead of starting a second server on the same data files. The process that
+started it stops it and removes the record.
 """
 
 from __future__ import annotations
 
 import ctypes
+import fcntl
+import json
+import os
 import shutil
 import signal
 import socket
 import subprocess
 import sys
 import time
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable, Iterator
 
 
 PR_SET_PDEATHSIG = 1
@@ -45,15 +56,72 @@ class EmbeddedServer:
     name: str
     process: subprocess.Popen
     port: int
+    record: Path | None = None  # where other processes find it, while it runs
 
     def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        # Under the record's lock: a process starting meanwhile waits until the data files are free.
+        with _exclusive(_lock_of(self.record)) if self.record is not None else nullcontext():
+            if self.record is not None and _read_record(self.record) == (self.port, self.process.pid):
+                self.record.unlink()
+            if self.process.poll() is None:
+                self.process.terminate()
+                try:
+                    self.process.wait(10)
+                except subprocess.TimeoutExpired:
+                    self.process.kill()
+                    self.process.wait()
+
+
+def running_or_started(record: Path, start: Callable[[], EmbeddedServer]) -> tuple[int, EmbeddedServer | None]:
+    """The port of the server `record` names, when that process lives and its port answers; else the port of
+    one `start` starts now and records. The server comes back too when this process started it: it is this
+    process's to stop.
+
+    A record left by a crashed run names a dead process or a closed port, and is replaced. Deciding and
+    starting happen under a lock, so two processes starting at once start one server.
+    """
+    record.parent.mkdir(parents=True, exist_ok=True)
+    with _exclusive(_lock_of(record)):
+        recorded = _read_record(record)
+        if recorded is not None and _alive(recorded[1]) and port_answers("127.0.0.1", recorded[0]):
+            return recorded[0], None
+        server = start()
+        temporary = record.with_name(record.name + ".new")
+        temporary.write_text(json.dumps({"port": server.port, "pid": server.process.pid}))
+        temporary.replace(record)
+        server.record = record
+        return server.port, server
+
+
+def _lock_of(record: Path) -> Path:
+    return record.with_name(record.name + ".lock")
+
+
+@contextmanager
+def _exclusive(lock_path: Path) -> Iterator[None]:
+    """Held until the block ends; the kernel lets go of it when the process dies, so it is never stale."""
+    with lock_path.open("a") as lock_file:
+        fcntl.flock(lock_file, fcntl.LOCK_EX)
+        yield
+
+
+def _read_record(record: Path) -> tuple[int, int] | None:
+    """(port, pid), or None when there is no record or it is unreadable."""
+    try:
+        fields = json.loads(record.read_text())
+        return int(fields["port"]), int(fields["pid"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass  # another user's process, alive all the same
+    return True
 
 
 def _die_with_parent() -> None:
@@ -65,8 +133,10 @@ def _die_with_parent() -> None:
 def _start(name: str, argv: list[str], port: int, log_path: Path, ready_seconds: float = 30) -> EmbeddedServer:
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with log_path.open("ab") as log_file:
+        # A session of its own: a Ctrl-C at the terminal reaches only the parent, which stops its clients
+        # before the server, instead of the server going first under a parent still shutting down.
         process = subprocess.Popen(argv, stdout=log_file, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                   preexec_fn=_die_with_parent)
+                                   start_new_session=True, preexec_fn=_die_with_parent)
     server = EmbeddedServer(name, process, port)
     deadline = time.monotonic() + ready_seconds
     while not port_answers("127.0.0.1", port):

@@ -61,3 +61,8 @@ def test_dotenv_file_is_read_and_environment_wins(tmp_path):
     env_file.write_text("PORT=9001\nMONGODB_DB=fromfile\n")
     settings = load_settings({"MONGODB_DB": "fromenv"}, env_file=env_file)
     assert (settings.port, settings.mongodb_db) == (9001, "fromenv")
+
+
+def test_the_demo_follows_port():
+    settings = load_settings({"PORT": "8765"}, env_file=None)
+    assert settings.port == 8765 and settings.public_base_url == "http://127.0.0.1:8765"
