@@ -1,14 +1,19 @@
-"""The merchant reviews withdrawals."""
+"""The merchant reviews withdrawals, and pays bank ones by hand."""
 
 from __future__ import annotations
 
 from datetime import datetime, timezone
 
+from pydantic import Field
+
+from distribution.records import Record, Text
 from handlers.merchant import MerchantHandler, ReviewNote
-from web.models import Withdrawal
+from web.models import BankDetails, Withdrawal
 from web.openapi import Reply, operation
 from web.pages import WithdrawalsQuery, withdrawal_page
 from web.paging import Page
+
+WITHDRAWAL = Reply("The withdrawal", Withdrawal)
 
 
 class WithdrawalsHandler(MerchantHandler):
@@ -20,9 +25,49 @@ class WithdrawalsHandler(MerchantHandler):
 
 class WithdrawalDecisionHandler(MerchantHandler):
     @operation("Approve (then pay) or reject (then unlock) a withdrawal waiting for review", body=ReviewNote,
-               body_required=False, responses={200: Reply("The withdrawal", Withdrawal)}, errors=(404, 409))
+               body_required=False, responses={200: WITHDRAWAL}, errors=(404, 409))
     async def post(self, withdrawal_id: str, decision: str) -> None:
         note = self.parse_body(ReviewNote, required=False)
         withdrawal = await self.runtime.withdrawals.review(withdrawal_id, decision == "approve", note.reason,
                                                            datetime.now(timezone.utc))
+        self.write_model(Withdrawal.from_document(withdrawal))
+
+
+class BankAccountHandler(MerchantHandler):
+    @operation("The bank account to pay a bank withdrawal into (each reading is audited)",
+               responses={200: Reply("The account", BankDetails)}, errors=(404, 409))
+    async def get(self, withdrawal_id: str) -> None:
+        details = await self.runtime.withdrawals.bank_account(withdrawal_id, datetime.now(timezone.utc))
+        self.write_model(BankDetails.model_validate(details))
+
+
+class BankPayment(Record):
+    """The merchant paid an approved bank withdrawal."""
+
+    reference: Text = Field(max_length=128, description="the bank transfer's reference, for the records")
+
+
+class BankFailure(Record):
+    """The merchant could not pay an approved bank withdrawal."""
+
+    reason: Text = Field(max_length=500, description="why; shown to the promoter")
+
+
+class MarkBankPaidHandler(MerchantHandler):
+    @operation("Mark an approved bank withdrawal paid: the locked amount is paid out", body=BankPayment,
+               responses={200: WITHDRAWAL}, errors=(404, 409))
+    async def post(self, withdrawal_id: str) -> None:
+        payment = self.parse_body(BankPayment)
+        withdrawal = await self.runtime.withdrawals.mark_bank_paid(withdrawal_id, payment.reference,
+                                                                   datetime.now(timezone.utc))
+        self.write_model(Withdrawal.from_document(withdrawal))
+
+
+class MarkBankFailedHandler(MerchantHandler):
+    @operation("Mark an approved bank withdrawal failed: the amount returns to available", body=BankFailure,
+               responses={200: WITHDRAWAL}, errors=(404, 409))
+    async def post(self, withdrawal_id: str) -> None:
+        failure = self.parse_body(BankFailure)
+        withdrawal = await self.runtime.withdrawals.mark_bank_failed(withdrawal_id, failure.reason,
+                                                                     datetime.now(timezone.utc))
         self.write_model(Withdrawal.from_document(withdrawal))

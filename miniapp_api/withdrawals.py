@@ -1,4 +1,4 @@
-"""A member's withdrawals: request, list, cancel while pending."""
+"""A member's withdrawals: request, list, look at one (and accept its payout in WeChat), cancel while pending."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from datetime import datetime, timezone
 
 from miniapp_api.auth import MiniappHandler
 from miniapp_api.requests import WithdrawalRequest
-from web.models import Withdrawal
+from web.models import MyWithdrawal, Withdrawal
 from web.openapi import Reply, operation
 from web.pages import WithdrawalsQuery, withdrawal_page
 from web.paging import Page
@@ -25,10 +25,21 @@ class MyWithdrawalsHandler(MiniappHandler):
                responses={201: WITHDRAWAL}, errors=(409,))
     async def post(self) -> None:
         request = self.parse_body(WithdrawalRequest)
-        bank = self.runtime.sealer.seal(json.dumps(request.bank.to_dict(), ensure_ascii=False)) if request.bank else None
+        sealer = self.runtime.sealer
+        bank = sealer.seal(json.dumps(request.bank.to_dict(), ensure_ascii=False)) if request.bank else None
+        real_name = sealer.seal(request.real_name) if request.real_name else None
         withdrawal = await self.runtime.withdrawals.request(self.member, request.amount_fen, request.method.value,
-                                                            bank, datetime.now(timezone.utc))
+                                                            bank, datetime.now(timezone.utc), real_name)
         self.write_model(Withdrawal.from_document(withdrawal), status=201)
+
+
+class MyWithdrawalHandler(MiniappHandler):
+    @operation("One of my withdrawals; while its payout waits for me, what wx.requestMerchantTransfer takes to "
+               "accept it", responses={200: Reply("The withdrawal", MyWithdrawal)}, errors=(404,))
+    async def get(self, withdrawal_id: str) -> None:
+        withdrawal = await self.runtime.withdrawals.get(withdrawal_id, self.member["_id"])
+        confirm = self.runtime.withdrawals.confirmation(withdrawal)
+        self.write_model(MyWithdrawal.from_document({**withdrawal, "confirm": confirm}))
 
 
 class CancelWithdrawalHandler(MiniappHandler):

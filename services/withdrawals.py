@@ -11,48 +11,91 @@ state it was planned on:
 - approve / reject / cancel / paid / returned: the withdrawal must still be
   in the status the step starts from; a replay finds it moved and is a no-op.
 
-Payout goes through the worker: a WeChat Pay transfer keyed by the
-withdrawal's id (so a repeat after a crash pays once), retried with backoff
-on WeChat Pay's temporary refusals, returned to available after the last.
+WeChat-balance payouts are WeChat Pay transfer bills under the withdrawal's id
+(`out_bill_no`: a retry never makes a second bill). The worker's job
+(`advance`) takes the payout one step further from wherever it is: it makes
+the bill (which then waits for the promoter to accept it in WeChat), asks for
+its state, cancels it once it has waited past the merchant's
+`confirm_within_hours`. Each bill state it learns, from an answer, a query or
+WeChat Pay's callback, is applied through `steps_for_bill`: SUCCESS pays the
+locked amount out, FAIL and CANCELLED return it, once, whatever repeats. An
+unclear answer (none, a 5xx, one that does not verify) is resolved by asking
+for the bill, never by a new number. Every payout under way carries
+`next_check_at`: the sweep (`requeue_due`, periodic) queues the job again for
+those it passes, so a lost job or a lost callback only delays the payout.
+
+Bank withdrawals are paid by the merchant by hand, who reads the sealed bank
+details (each reading audited) and marks them paid or failed.
 """
 
 from __future__ import annotations
 
+import json
 import logging
-from dataclasses import dataclass
-from datetime import datetime
+from dataclasses import asdict, dataclass
+from datetime import datetime, timedelta
+from typing import Mapping
 
 from bson import ObjectId
 from pymongo import AsyncMongoClient
 from pymongo.asynchronous.database import AsyncDatabase
+from redis.asyncio import Redis
 
-from wechatpay.payout import PayoutFailed, PayoutPort
 from distribution import errors
 from distribution.calendar import china_day, china_time
 from distribution.ledger import Bucket, withdrawal_locked, withdrawal_paid, withdrawal_unlocked
 from distribution.withdrawals import (
+    FINAL_BILL_STATES,
+    PAYOUT_UNDER_WAY,
     UNLOCKING,
+    BillState,
+    WithdrawalMethod,
     WithdrawalQuote,
     WithdrawalRefusal,
     WithdrawalRules,
     WithdrawalStatus,
     check_transition,
     check_withdrawal,
+    contradicts,
+    needs_user_name,
+    steps_for_bill,
 )
 from services.merchant_settings import MerchantSettings
 from services.notifications import NotificationService, thing, yuan
+from services.sealing import Sealer
 from stores.job_queue import JobQueue, RetryLater
 from stores.ledger import ACCOUNTS, LedgerStore
+from stores.locks import held_once
 from stores.members import MemberStore
 from stores.withdrawals import WITHDRAWAL_DAYS, WITHDRAWALS, WithdrawalStore, day_key
 from stores.writes import Conflict, WriteSet, commit
+from wechatpay import (
+    BILL_FINISHED,
+    Bill,
+    CallbackRejected,
+    PayError,
+    PayRefused,
+    PaySignatureRejected,
+    PayUnclear,
+    Transfer,
+    TransferBills,
+    bill_of,
+)
 
 log = logging.getLogger(__name__)
 
 PAY_JOB = "withdrawals.pay"
 MAX_PAYOUT_ATTEMPTS = 5
 PAYOUT_BACKOFF_SECONDS = 60.0
+MAX_BACKOFF_SECONDS = 3600.0
+# A payout job is queued at once; past this the sweep assumes it was lost and queues it again.
+SWEEP_AFTER = timedelta(minutes=5)
+# A bill that is not final is asked after this long, in case its callback was lost.
+RECONCILE_AFTER = timedelta(minutes=10)
+PAYOUT_LOCK_SECONDS = 60.0
+SWEEP_LIMIT = 500
 PLANNING_ATTEMPTS = 5
+BANK_ACCOUNT_READ = "bank_account_read"
 # Steps the promoter did not take: they hear of them (a cancel is their own doing).
 TOLD_TO_THE_PROMOTER = {WithdrawalStatus.PAID, WithdrawalStatus.REJECTED, WithdrawalStatus.RETURNED}
 # How a notice reads in each status one is sent in: the status (a WeChat "phrase": a few Chinese characters)
@@ -99,7 +142,8 @@ class PayeeApps:
     oa_app_id: str
 
     def payee_of(self, member: dict) -> Payee | None:
-        """The mini-program's openid first, else the official account's."""
+        """The mini-program's openid first (where wx.requestMerchantTransfer is called), else the official
+        account's."""
         if member.get("miniapp_openid"):
             return Payee(self.miniapp_app_id, member["miniapp_openid"])
         if member.get("oa_openid"):
@@ -107,28 +151,56 @@ class PayeeApps:
         return None
 
 
+def _backoff(attempts: int) -> float:
+    return min(MAX_BACKOFF_SECONDS, PAYOUT_BACKOFF_SECONDS * 2 ** (attempts - 1))
+
+
 class WithdrawalService:
     def __init__(self, client: AsyncMongoClient, db: AsyncDatabase, members: MemberStore,
-                 merchant_settings: MerchantSettings, queue: JobQueue, payout: PayoutPort, payees: PayeeApps,
-                 notifications: NotificationService):
+                 merchant_settings: MerchantSettings, queue: JobQueue, bills: TransferBills | None, payees: PayeeApps,
+                 notifications: NotificationService, sealer: Sealer, redis: Redis, redis_prefix: str):
         self.client = client
         self.db = db
         self.members = members
         self.payees = payees
         self.notifications = notifications
+        self.sealer = sealer
         self.store = WithdrawalStore(db)
         self.ledger = LedgerStore(db)
         self.merchant_settings = merchant_settings
         self.queue = queue
-        self.payout = payout
+        self.bills = bills  # None: WeChat Pay is not configured, and WeChat-balance withdrawals are refused
+        self.redis = redis
+        self.lock_prefix = f"{redis_prefix}withdrawal-payout:"
 
     async def page(self, member_id: str | None, status: str | None, limit: int, before: str | None) -> list[dict]:
         """Withdrawals newest first, of one member and/or in one status, after the id `before`."""
         return await self.store.page(member_id, status, limit, before)
 
+    async def get(self, withdrawal_id: str, member_id: str | None = None) -> dict:
+        """WithdrawalNotFound unless it exists (and, with `member_id`, is that member's)."""
+        withdrawal = await self.store.get(withdrawal_id)
+        if withdrawal is None or (member_id is not None and withdrawal["member_id"] != member_id):
+            raise WithdrawalNotFound(f"no withdrawal {withdrawal_id}")
+        return withdrawal
+
+    def confirmation(self, withdrawal: dict) -> dict[str, str] | None:
+        """The arguments of wx.requestMerchantTransfer, by which the promoter accepts the payout in WeChat, while
+        it waits for them."""
+        if withdrawal["status"] != WithdrawalStatus.WAITING_USER_CONFIRM.value or not withdrawal.get("package_info") \
+                or self.bills is None:
+            return None
+        payee = withdrawal["payee"]
+        return {"mchId": self.bills.mch_id, "appId": payee["app_id"], "package": withdrawal["package_info"],
+                "openId": payee["openid"]}
+
     async def request(self, member: dict, amount_fen: int, method: str, bank_sealed: str | None,
-                      now: datetime) -> dict:
+                      now: datetime, real_name_sealed: str | None = None) -> dict:
         rules = await self.merchant_settings.get(WithdrawalRules)
+        wechat = method == WithdrawalMethod.WECHAT_BALANCE.value
+        if wechat and self.bills is None:
+            raise WithdrawalRefused("wechat_pay_not_configured",
+                                    "WeChat Pay is not configured here: withdraw to a bank account")
         day = china_day(now)
         is_first = not await self.store.has_been_paid(member["_id"])
         buyers = await self.store.distinct_paying_buyers(member["_id"]) if is_first else 0
@@ -139,7 +211,10 @@ class WithdrawalService:
                                      is_first)
             if isinstance(quote, WithdrawalRefusal):
                 raise WithdrawalRefused(quote.value, REFUSAL_MESSAGES[quote])
-            withdrawal = self._new(member["_id"], quote, method, bank_sealed, day, now)
+            if wechat and real_name_sealed is None and needs_user_name(quote.net_fen, rules.real_name_check):
+                raise errors.Invalid("WeChat Pay checks the payee's real name for this withdrawal: give it",
+                                     code="real_name_required", field="real_name")
+            withdrawal = self._new(member["_id"], quote, method, bank_sealed, real_name_sealed, day, now)
             writes = WriteSet()
             writes.insert(WITHDRAWALS, [withdrawal])
             writes.guard(ACCOUNTS, {"_id": member["_id"], "available_fen": {"$gte": amount_fen}},
@@ -152,25 +227,27 @@ class WithdrawalService:
                 await commit(self.client, self.db, writes)
             except Conflict:
                 continue  # the balance or the day's totals moved meanwhile: decide again on fresh numbers
-            await self.notify("withdrawal_requested_admin", withdrawal, now)
-            if withdrawal["status"] == WithdrawalStatus.APPROVED.value:
+            if withdrawal["next_check_at"] is not None:
                 await self.queue.enqueue(PAY_JOB, {"withdrawal_id": withdrawal["_id"]})
+            await self.notify("withdrawal_requested_admin", withdrawal, now)
             return withdrawal
         raise WithdrawalRefused("busy", "the balance kept changing; try again")
 
     @staticmethod
-    def _new(member_id: str, quote: WithdrawalQuote, method: str, bank_sealed: str | None, day: str,
-             now: datetime) -> dict:
+    def _new(member_id: str, quote: WithdrawalQuote, method: str, bank_sealed: str | None,
+             real_name_sealed: str | None, day: str, now: datetime) -> dict:
         status = quote.status_after_request
         return {
             "_id": str(ObjectId()), "member_id": member_id, "amount_fen": quote.amount_fen, "fee_fen": quote.fee_fen,
-            "net_fen": quote.net_fen, "method": method, "bank_sealed": bank_sealed, "status": status.value,
-            "day": day, "created_at": now, "updated_at": now, "attempts": 0, "last_error": None, "batch_id": None,
-            "note": None, "history": [{"status": status.value, "at": now, "note": None}],
+            "net_fen": quote.net_fen, "method": method, "bank_sealed": bank_sealed,
+            "real_name_sealed": real_name_sealed, "status": status.value, "day": day, "created_at": now,
+            "updated_at": now, "attempts": 0, "last_error": None, "note": None,
+            "next_check_at": _first_check(method, status, now),
+            "history": [{"status": status.value, "at": now, "note": None}],
         }
 
     async def _move(self, withdrawal: dict, target: WithdrawalStatus, now: datetime, note: str | None = None,
-                    extra: dict | None = None, writes: WriteSet | None = None) -> WriteSet:
+                    extra: Mapping | None = None, writes: WriteSet | None = None) -> WriteSet:
         """Plan moving `withdrawal` from its status to `target` (with what the move does to the money)."""
         current = WithdrawalStatus(withdrawal["status"])
         check_transition(current, target)
@@ -187,62 +264,268 @@ class WithdrawalService:
             writes.ledger(withdrawal_paid(member_id, withdrawal["_id"], amount, withdrawal["fee_fen"]), now)
         return writes
 
-    async def _commit_move(self, withdrawal: dict, target: WithdrawalStatus, now: datetime,
-                           note: str | None = None, extra: dict | None = None) -> dict:
-        """Move and commit; WithdrawalRefused('conflict') when the withdrawal moved first."""
-        try:
-            await commit(self.client, self.db, await self._move(withdrawal, target, now, note, extra))
-        except Conflict:
-            raise WithdrawalRefused("conflict", f"the withdrawal is no longer {withdrawal['status']}") from None
+    async def _commit_moves(self, withdrawal: dict, targets: tuple[WithdrawalStatus, ...], now: datetime,
+                            note: str | None = None, extra: Mapping | None = None) -> dict:
+        """Move through `targets` in one transaction; Conflict when the withdrawal moved first. The promoter
+        hears of where it ends."""
+        writes, moving = WriteSet(), withdrawal
+        for target in targets:
+            await self._move(moving, target, now, note, extra, writes)
+            moving = {**moving, "status": target.value}
+        await commit(self.client, self.db, writes)
         moved = await self.store.get(withdrawal["_id"])
-        if target in TOLD_TO_THE_PROMOTER:
-            await self.notify(f"withdrawal_{target.value}", moved, now)
+        if targets[-1] in TOLD_TO_THE_PROMOTER:
+            await self.notify(f"withdrawal_{targets[-1].value}", moved, now)
         return moved
 
-    async def _pending(self, withdrawal_id: str, member_id: str | None = None) -> dict:
-        withdrawal = await self.store.get(withdrawal_id)
-        if withdrawal is None or (member_id is not None and withdrawal["member_id"] != member_id):
-            raise WithdrawalNotFound(f"no withdrawal {withdrawal_id}")
-        if withdrawal["status"] != WithdrawalStatus.PENDING_REVIEW.value:
-            raise WithdrawalRefused("not_pending", f"the withdrawal is {withdrawal['status']}, not waiting for review")
+    async def _commit_move(self, withdrawal: dict, target: WithdrawalStatus, now: datetime,
+                           note: str | None = None, extra: Mapping | None = None) -> dict:
+        """Move and commit; WithdrawalRefused('conflict') when the withdrawal moved first."""
+        try:
+            return await self._commit_moves(withdrawal, (target,), now, note, extra)
+        except Conflict:
+            raise WithdrawalRefused("conflict", f"the withdrawal is no longer {withdrawal['status']}") from None
+
+    async def _in_status(self, withdrawal_id: str, status: WithdrawalStatus, member_id: str | None = None,
+                         method: WithdrawalMethod | None = None) -> dict:
+        withdrawal = await self.get(withdrawal_id, member_id)
+        if method is not None and withdrawal["method"] != method.value:
+            raise WithdrawalRefused(f"not_{method.value}", f"the withdrawal is paid by {withdrawal['method']}")
+        if withdrawal["status"] != status.value:
+            code = "not_pending" if status is WithdrawalStatus.PENDING_REVIEW else f"not_{status.value}"
+            raise WithdrawalRefused(code, f"the withdrawal is {withdrawal['status']}, not {status.value}")
         return withdrawal
 
     async def cancel(self, member_id: str, withdrawal_id: str, now: datetime) -> dict:
         """WithdrawalNotFound when the member has no such withdrawal; WithdrawalRefused when it is not pending."""
-        withdrawal = await self._pending(withdrawal_id, member_id)
+        withdrawal = await self._in_status(withdrawal_id, WithdrawalStatus.PENDING_REVIEW, member_id)
         return await self._commit_move(withdrawal, WithdrawalStatus.CANCELLED, now, "cancelled by the promoter")
 
     async def review(self, withdrawal_id: str, approve: bool, note: str | None, now: datetime) -> dict:
         """WithdrawalNotFound, or WithdrawalRefused when it is not waiting for review."""
-        withdrawal = await self._pending(withdrawal_id)
+        withdrawal = await self._in_status(withdrawal_id, WithdrawalStatus.PENDING_REVIEW)
         if not approve:
             return await self._commit_move(withdrawal, WithdrawalStatus.REJECTED, now, note)
-        approved = await self._commit_move(withdrawal, WithdrawalStatus.APPROVED, now, note)
-        await self.queue.enqueue(PAY_JOB, {"withdrawal_id": withdrawal_id})
+        check_at = _first_check(withdrawal["method"], WithdrawalStatus.APPROVED, now)
+        approved = await self._commit_move(withdrawal, WithdrawalStatus.APPROVED, now, note,
+                                           {"next_check_at": check_at})
+        if check_at is not None:
+            await self.queue.enqueue(PAY_JOB, {"withdrawal_id": withdrawal_id})
         return approved
 
-    async def pay(self, withdrawal_id: str, now: datetime) -> str:
-        """The worker's job: pay an approved withdrawal. Returns what happened; RetryLater to try again."""
-        withdrawal = await self.store.get(withdrawal_id)
-        if withdrawal is None or withdrawal["status"] != WithdrawalStatus.APPROVED.value:
-            return "nothing to pay"
-        if withdrawal["method"] != "wechat_balance":
-            return "paid by the merchant by hand"
-        member = await self.members.get(withdrawal["member_id"])
-        payee = self.payees.payee_of(member) if member else None
+    # --- bank payouts, by the merchant's hand ------------------------------------------------------------
+
+    async def bank_account(self, withdrawal_id: str, now: datetime) -> dict:
+        """The bank details of a bank withdrawal, opened for the merchant; each reading is audited."""
+        withdrawal = await self.get(withdrawal_id)
+        if withdrawal["method"] != WithdrawalMethod.BANK.value or not withdrawal.get("bank_sealed"):
+            raise WithdrawalRefused("not_bank", "the withdrawal has no bank account")
+        details = json.loads(self.sealer.open(withdrawal["bank_sealed"]))
+        await self.store.record_reading(withdrawal, BANK_ACCOUNT_READ, now)
+        log.info("withdrawal %s: the merchant read the bank details", withdrawal_id)
+        return details
+
+    async def mark_bank_paid(self, withdrawal_id: str, reference: str, now: datetime) -> dict:
+        """The merchant paid it: the locked amount is paid out. WithdrawalRefused unless an approved bank one."""
+        withdrawal = await self._in_status(withdrawal_id, WithdrawalStatus.APPROVED, method=WithdrawalMethod.BANK)
+        return await self._commit_move(withdrawal, WithdrawalStatus.PAID, now, "paid by the merchant",
+                                       {"reference": reference})
+
+    async def mark_bank_failed(self, withdrawal_id: str, reason: str, now: datetime) -> dict:
+        """The merchant could not pay it: the amount returns to available."""
+        withdrawal = await self._in_status(withdrawal_id, WithdrawalStatus.APPROVED, method=WithdrawalMethod.BANK)
+        try:
+            return await self._commit_moves(withdrawal, (WithdrawalStatus.FAILED, WithdrawalStatus.RETURNED), now,
+                                            reason)
+        except Conflict:
+            raise WithdrawalRefused("conflict", "the withdrawal is no longer approved") from None
+
+    # --- WeChat-balance payouts ------------------------------------------------------------------------
+
+    async def advance(self, withdrawal_id: str, now: datetime) -> str:
+        """The worker's job: take a payout one step further. Returns what happened; RetryLater to try again."""
+        async with held_once(self.redis, self.lock_prefix + withdrawal_id, PAYOUT_LOCK_SECONDS) as held:
+            if not held:
+                return "another worker is on it"
+            withdrawal = await self.store.get(withdrawal_id)
+            if withdrawal is None or withdrawal["method"] != WithdrawalMethod.WECHAT_BALANCE.value \
+                    or WithdrawalStatus(withdrawal["status"]) not in PAYOUT_UNDER_WAY:
+                return "nothing to pay"
+            if self.bills is None:
+                await self._attempt_failed(withdrawal, "WeChat Pay is not configured", now, count=False)
+                return "WeChat Pay is not configured"
+            if withdrawal["status"] == WithdrawalStatus.APPROVED.value:
+                return await self._create(withdrawal, now)
+            bill = await self._query(withdrawal, now)
+            if bill is None:
+                log.error("withdrawal %s is %s but WeChat Pay has no bill for it", withdrawal_id, withdrawal["status"])
+                return "no bill"
+            outcome = await self.apply_bill(withdrawal_id, bill, now)
+            withdrawal = await self.store.get(withdrawal_id)
+            if withdrawal["status"] == WithdrawalStatus.WAITING_USER_CONFIRM.value:
+                if withdrawal.get("confirm_by") is not None and now >= withdrawal["confirm_by"]:
+                    return await self._cancel_unconfirmed(withdrawal, now)
+                if not withdrawal.get("package_info"):
+                    return await self._create(withdrawal, now)
+            return outcome
+
+    async def _create(self, withdrawal: dict, now: datetime, resolve: bool = True) -> str:
+        """Make (or fetch again, by the same number) the withdrawal's bill, and apply what it says. A refusal or
+        an unclear answer is resolved by asking for the bill (`resolve`), else tried again later."""
+        payee = await self._payee(withdrawal)
         if payee is None:
             return await self._give_up(withdrawal, "NO_OPENID", "the promoter has no openid WeChat Pay can credit", now)
+        if not withdrawal.get("payee"):
+            # The bill's number is tied to its payee: every later attempt pays the same openid.
+            await self.store.update_payout(withdrawal["_id"], withdrawal["status"], {"payee": asdict(payee)})
+        # WeChat Pay takes no name below 0.3 yuan.
+        named = withdrawal.get("real_name_sealed") and needs_user_name(withdrawal["net_fen"], real_name_check=True)
+        name = self.sealer.open(withdrawal["real_name_sealed"]) if named else None
+        transfer = Transfer(withdrawal["_id"], payee.app_id, payee.openid, withdrawal["net_fen"], name)
         try:
-            batch_id = await self.payout.transfer(payee.app_id, withdrawal["_id"], payee.openid, withdrawal["net_fen"],
-                                                  "佣金提现")
-        except PayoutFailed as failed:
-            attempts = withdrawal["attempts"] + 1
-            if failed.retryable and attempts < MAX_PAYOUT_ATTEMPTS:
-                await self.store.record_attempt(withdrawal_id, attempts, str(failed), now)
-                raise RetryLater(PAYOUT_BACKOFF_SECONDS * 2 ** (attempts - 1), str(failed)) from failed
-            return await self._give_up(withdrawal, failed.code, str(failed), now)
-        await self._commit_move(withdrawal, WithdrawalStatus.PAID, now, extra={"batch_id": batch_id})
-        return "paid"
+            bill = await self.bills.create(transfer)
+        except PaySignatureRejected as rejected:
+            raise await self._configuration_error(withdrawal, rejected, now) from None
+        except (PayRefused, PayUnclear) as failure:
+            retryable = isinstance(failure, PayRefused) and failure.retryable
+            if not resolve or (retryable and withdrawal["attempts"] + 1 < MAX_PAYOUT_ATTEMPTS):
+                raise await self._attempt_failed(withdrawal, str(failure), now) from None
+            return await self._resolve(withdrawal, failure, now)
+        return await self.apply_bill(withdrawal["_id"], bill, now)
+
+    async def _resolve(self, withdrawal: dict, failure: PayError, now: datetime) -> str:
+        """After a create that was refused or unclear: what WeChat Pay has under the number decides. A bill
+        waiting for the promoter is asked for by creating it again (the query's answer has no package)."""
+        bill = await self._query(withdrawal, now)
+        if bill is not None:
+            outcome = await self.apply_bill(withdrawal["_id"], bill, now)
+            moved = await self.store.get(withdrawal["_id"])
+            if moved["status"] == WithdrawalStatus.WAITING_USER_CONFIRM.value and not moved.get("package_info"):
+                return await self._create(moved, now, resolve=False)
+            return outcome
+        final = isinstance(failure, PayRefused) and not failure.retryable
+        if final or withdrawal["attempts"] + 1 >= MAX_PAYOUT_ATTEMPTS:
+            return await self._give_up(withdrawal, failure.code, str(failure), now)
+        raise await self._attempt_failed(withdrawal, str(failure), now)
+
+    async def _query(self, withdrawal: dict, now: datetime) -> Bill | None:
+        try:
+            return await self.bills.query(withdrawal["_id"])
+        except PaySignatureRejected as rejected:
+            raise await self._configuration_error(withdrawal, rejected, now) from None
+        except PayError as failure:
+            raise await self._attempt_failed(withdrawal, f"query: {failure}", now) from None
+
+    async def _cancel_unconfirmed(self, withdrawal: dict, now: datetime) -> str:
+        try:
+            bill = await self.bills.cancel(withdrawal["_id"])
+        except PayRefused:
+            bill = await self._query(withdrawal, now)  # the promoter accepted it meanwhile
+            if bill is None:
+                return "no bill"
+        except PayUnclear as unclear:
+            raise await self._attempt_failed(withdrawal, f"cancel: {unclear}", now) from None
+        except PaySignatureRejected as rejected:
+            raise await self._configuration_error(withdrawal, rejected, now) from None
+        return await self.apply_bill(withdrawal["_id"], bill, now)
+
+    async def apply_bill(self, withdrawal_id: str, bill: Bill, now: datetime) -> str:
+        """Bring the withdrawal to what its bill says, once: a state it has passed already changes nothing."""
+        for _ in range(PLANNING_ATTEMPTS):
+            withdrawal = await self.store.get(withdrawal_id)
+            if withdrawal is None or withdrawal["method"] != WithdrawalMethod.WECHAT_BALANCE.value:
+                log.warning("a transfer bill for no WeChat-balance withdrawal: %s", withdrawal_id)
+                return "not ours"
+            current = WithdrawalStatus(withdrawal["status"])
+            if contradicts(current, bill.state):
+                log.error("withdrawal %s is %s but its transfer bill is %s", withdrawal_id, current, bill.state)
+                return "contradiction"
+            steps = steps_for_bill(current, bill.state)
+            fields = await self._bill_fields(withdrawal, bill, steps, now)
+            if not steps:
+                if current in PAYOUT_UNDER_WAY:
+                    await self.store.update_payout(withdrawal_id, current.value, fields)
+                return f"still {current.value}"
+            note = None
+            if steps[-1] is WithdrawalStatus.RETURNED:
+                note = f"WeChat Pay transfer {bill.state.value}" + (f": {bill.fail_reason}" if bill.fail_reason else "")
+            try:
+                await self._commit_moves(withdrawal, steps, now, note, fields)
+            except Conflict:
+                continue  # a callback, a query or another worker moved it first: look again
+            log.info("withdrawal %s: %s", withdrawal_id, steps[-1].value)
+            return steps[-1].value
+        return "kept moving"
+
+    async def _bill_fields(self, withdrawal: dict, bill: Bill, steps: tuple[WithdrawalStatus, ...],
+                           now: datetime) -> dict:
+        fields: dict = {"bill_state": bill.state.value, "updated_at": now}
+        if bill.transfer_bill_no:
+            fields["transfer_bill_no"] = bill.transfer_bill_no
+        if bill.state in FINAL_BILL_STATES:
+            return {**fields, "next_check_at": None, "package_info": None}
+        if bill.package_info:
+            fields["package_info"] = bill.package_info
+        check_at = now + RECONCILE_AFTER
+        if WithdrawalStatus.WAITING_USER_CONFIRM in steps:
+            rules = await self.merchant_settings.get(WithdrawalRules)
+            fields["confirm_by"] = now + timedelta(hours=rules.confirm_within_hours)
+        confirm_by = fields.get("confirm_by") or withdrawal.get("confirm_by")
+        if bill.state is BillState.WAIT_USER_CONFIRM and confirm_by is not None:
+            check_at = min(check_at, confirm_by)
+        return {**fields, "next_check_at": check_at}
+
+    async def _payee(self, withdrawal: dict) -> Payee | None:
+        """The payee the first attempt chose (a bill's number is tied to it), else the member's."""
+        if withdrawal.get("payee"):
+            return Payee(**withdrawal["payee"])
+        member = await self.members.get(withdrawal["member_id"])
+        return self.payees.payee_of(member) if member else None
+
+    async def _attempt_failed(self, withdrawal: dict, error: str, now: datetime, count: bool = True) -> RetryLater:
+        """Record a failed attempt; the RetryLater that brings the job back after the backoff."""
+        attempts = withdrawal["attempts"] + (1 if count else 0)
+        seconds = _backoff(max(attempts, 1))
+        await self.store.record_attempt(withdrawal["_id"], withdrawal["status"], attempts, error, now,
+                                        now + timedelta(seconds=seconds) + SWEEP_AFTER)
+        return RetryLater(seconds, error)
+
+    async def _configuration_error(self, withdrawal: dict, rejected: PaySignatureRejected, now: datetime) -> RetryLater:
+        log.error("WeChat Pay refused our signature (withdrawal %s): %s", withdrawal["_id"], rejected.message)
+        return await self._attempt_failed(withdrawal, f"configuration: {rejected}", now, count=False)
+
+    async def _give_up(self, withdrawal: dict, code: str, reason: str, now: datetime) -> str:
+        """approved -> failed -> returned in one transaction: the amount goes back to available."""
+        try:
+            await self._commit_moves(withdrawal, (WithdrawalStatus.FAILED, WithdrawalStatus.RETURNED), now,
+                                     f"returned after payout failure {code}",
+                                     {"last_error": reason, "next_check_at": None})
+        except Conflict:
+            return "moved meanwhile"
+        return f"returned: {code}"
+
+    async def receive_transfer_notice(self, headers: Mapping[str, str], body: bytes, now: datetime) -> str:
+        """WeChat Pay's callback of a final bill: verified, opened, applied once. CallbackRejected when it is
+        not WeChat Pay's, not fresh, or not ours; nothing changes then."""
+        if self.bills is None:
+            raise CallbackRejected(401, "WeChat Pay is not configured")
+        notice, resource = await self.bills.client.open_callback(headers, body)
+        if notice.get("event_type") != BILL_FINISHED:
+            return f"ignored {notice.get('event_type')}"
+        try:
+            bill = bill_of(resource, self.bills.mch_id)
+        except PayUnclear as error:
+            raise CallbackRejected(400, error.message) from None
+        return await self.apply_bill(bill.out_bill_no, bill, now)
+
+    async def requeue_due(self, now: datetime, limit: int = SWEEP_LIMIT) -> int:
+        """The outbox sweep: payouts under way that nobody looked at by their `next_check_at` (a job lost or
+        dead-lettered, a callback lost) are queued again."""
+        due = await self.store.payouts_due([status.value for status in PAYOUT_UNDER_WAY], now, limit)
+        await self.store.postpone(due, now + RECONCILE_AFTER)
+        for withdrawal_id in due:
+            await self.queue.enqueue(PAY_JOB, {"withdrawal_id": withdrawal_id})
+        return len(due)
 
     async def notify(self, kind: str, withdrawal: dict, now: datetime) -> None:
         status = WithdrawalStatus(withdrawal["status"])
@@ -256,14 +539,9 @@ class WithdrawalService:
         else:
             await self.notifications.notify(kind, key, withdrawal["member_id"], data, now)
 
-    async def _give_up(self, withdrawal: dict, code: str, reason: str, now: datetime) -> str:
-        """approved -> failed -> returned in one transaction: the amount goes back to available."""
-        writes = await self._move(withdrawal, WithdrawalStatus.FAILED, now, reason, {"last_error": reason})
-        failed = {**withdrawal, "status": WithdrawalStatus.FAILED.value}
-        await self._move(failed, WithdrawalStatus.RETURNED, now, f"returned after payout failure {code}", writes=writes)
-        try:
-            await commit(self.client, self.db, writes)
-        except Conflict:
-            return "moved meanwhile"
-        await self.notify("withdrawal_returned", await self.store.get(withdrawal["_id"]), now)
-        return f"returned: {code}"
+
+def _first_check(method: str, status: WithdrawalStatus, now: datetime) -> datetime | None:
+    """When the sweep first looks at a WeChat-balance payout that was just approved (its job may be lost)."""
+    if method == WithdrawalMethod.WECHAT_BALANCE.value and status is WithdrawalStatus.APPROVED:
+        return now + SWEEP_AFTER
+    return None

@@ -1,7 +1,12 @@
 """Withdrawals, and each promoter's running totals per day (for the daily caps).
 
-- `withdrawals`: `{_id, member_id, amount_fen, fee_fen, net_fen, method, bank_sealed, status, day,
-  created_at, updated_at, attempts, last_error, batch_id, note, history: [{status, at, note}]}`.
+- `withdrawals`: `{_id, member_id, amount_fen, fee_fen, net_fen, method, bank_sealed, real_name_sealed, status,
+  day, created_at, updated_at, attempts, last_error, note, history: [{status, at, note}]}`; a WeChat-balance
+  payout adds `payee: {app_id, openid}`, its transfer bill's `bill_state`, `transfer_bill_no`, `package_info`
+  (while it waits for the promoter) and `confirm_by`, and `next_check_at` while the payout is under way (when
+  the sweep queues it again); a bank payout marked paid adds the merchant's `reference`.
+- `withdrawal_audit`: `{_id, withdrawal_id, member_id, action, at}`: each time the merchant read sealed bank
+  details.
 - `withdrawal_days`: `{_id: "<member id>:<day>", count, amount_fen}` of the withdrawals requested that
   (China) day and not rejected, returned or cancelled. A request is guarded on it, so concurrent
   requests can never pass a cap together.
@@ -18,6 +23,9 @@ from stores.orders import ORDERS
 
 WITHDRAWALS = "withdrawals"
 WITHDRAWAL_DAYS = "withdrawal_days"
+WITHDRAWAL_AUDIT = "withdrawal_audit"
+
+
 def day_key(member_id: str, day: str) -> str:
     return f"{member_id}:{day}"
 
@@ -26,6 +34,7 @@ class WithdrawalStore:
     def __init__(self, db: AsyncDatabase):
         self.withdrawals = db[WITHDRAWALS]
         self.days = db[WITHDRAWAL_DAYS]
+        self.audit = db[WITHDRAWAL_AUDIT]
         self.orders = db[ORDERS]
 
     async def get(self, withdrawal_id: str) -> dict | None:
@@ -44,9 +53,32 @@ class WithdrawalStore:
         """Buyers whose paid orders earned this promoter a commission (from the orders' chain snapshots)."""
         return len(await self.orders.distinct("buyer_id", {"upline_chain": member_id, "paid_at": {"$ne": None}}))
 
-    async def record_attempt(self, withdrawal_id: str, attempts: int, error: str, at: datetime) -> None:
-        await self.withdrawals.update_one({"_id": withdrawal_id, "status": "approved"},
-                                          {"$set": {"attempts": attempts, "last_error": error, "updated_at": at}})
+    async def record_attempt(self, withdrawal_id: str, status: str, attempts: int, error: str, at: datetime,
+                             next_check_at: datetime) -> None:
+        await self.withdrawals.update_one({"_id": withdrawal_id, "status": status},
+                                          {"$set": {"attempts": attempts, "last_error": error, "updated_at": at,
+                                                    "next_check_at": next_check_at}})
+
+    async def update_payout(self, withdrawal_id: str, status: str, fields: dict[str, Any]) -> None:
+        """What is known of the payout, without a move: guarded on the status it was learnt in."""
+        await self.withdrawals.update_one({"_id": withdrawal_id, "status": status}, {"$set": fields})
+
+    async def payouts_due(self, statuses: list[str], now: datetime, limit: int) -> list[str]:
+        """WeChat-balance withdrawals in `statuses` whose payout was not looked at by `next_check_at`."""
+        cursor = self.withdrawals.find({"status": {"$in": statuses}, "next_check_at": {"$lte": now}},
+                                       {"_id": 1}).limit(limit)
+        return [each["_id"] for each in await cursor.to_list()]
+
+    async def postpone(self, withdrawal_ids: list[str], at: datetime) -> None:
+        if withdrawal_ids:
+            await self.withdrawals.update_many({"_id": {"$in": withdrawal_ids}}, {"$set": {"next_check_at": at}})
+
+    async def record_reading(self, withdrawal: dict, action: str, at: datetime) -> None:
+        await self.audit.insert_one({"withdrawal_id": withdrawal["_id"], "member_id": withdrawal["member_id"],
+                                     "action": action, "at": at})
+
+    async def readings(self, withdrawal_id: str) -> list[dict]:
+        return await self.audit.find({"withdrawal_id": withdrawal_id}).sort("at", 1).to_list()
 
     async def page(self, member_id: str | None, status: str | None, limit: int, before_id: str | None) -> list[dict]:
         """Newest first (ids are ObjectIds, so in time order), of one member and/or in one status."""

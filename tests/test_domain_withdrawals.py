@@ -5,6 +5,8 @@ import pytest
 from distribution.records import InvalidField
 from distribution.withdrawals import (
     TRANSITIONS,
+    WITHDRAWAL_OF_BILL,
+    BillState,
     IllegalTransition,
     WithdrawalQuote,
     WithdrawalRefusal,
@@ -12,6 +14,9 @@ from distribution.withdrawals import (
     WithdrawalStatus,
     check_transition,
     check_withdrawal,
+    contradicts,
+    needs_user_name,
+    steps_for_bill,
 )
 
 RULES = WithdrawalRules(
@@ -87,6 +92,8 @@ def test_withdrawal_rules_round_trip_through_plain_dicts():
         ({"fee_bp": -1}, "fee_bp"),
         ({"auto_approve_under_fen": None}, "auto_approve_under_fen"),
         ({"min_distinct_paying_buyers": -1}, "min_distinct_paying_buyers"),
+        ({"confirm_within_hours": 24}, "confirm_within_hours"),  # WeChat Pay closes it itself at about 24 h
+        ({"real_name_check": 1}, "real_name_check"),
         ({"max_fen": 1}, "max_fen"),
     ],
 )
@@ -102,9 +109,14 @@ LEGAL = {
     (WithdrawalStatus.PENDING_REVIEW, WithdrawalStatus.APPROVED),
     (WithdrawalStatus.PENDING_REVIEW, WithdrawalStatus.REJECTED),
     (WithdrawalStatus.PENDING_REVIEW, WithdrawalStatus.CANCELLED),
-    (WithdrawalStatus.APPROVED, WithdrawalStatus.PAID),
-    (WithdrawalStatus.APPROVED, WithdrawalStatus.FAILED),
-    (WithdrawalStatus.FAILED, WithdrawalStatus.APPROVED),
+    *((payout, end) for payout in (WithdrawalStatus.APPROVED, WithdrawalStatus.WAITING_USER_CONFIRM,
+                                   WithdrawalStatus.CANCELLING, WithdrawalStatus.TRANSFERRING)
+      for end in (WithdrawalStatus.PAID, WithdrawalStatus.FAILED)),
+    (WithdrawalStatus.APPROVED, WithdrawalStatus.WAITING_USER_CONFIRM),
+    (WithdrawalStatus.APPROVED, WithdrawalStatus.TRANSFERRING),
+    (WithdrawalStatus.WAITING_USER_CONFIRM, WithdrawalStatus.TRANSFERRING),
+    (WithdrawalStatus.WAITING_USER_CONFIRM, WithdrawalStatus.CANCELLING),
+    (WithdrawalStatus.CANCELLING, WithdrawalStatus.TRANSFERRING),
     (WithdrawalStatus.FAILED, WithdrawalStatus.RETURNED),
 }
 
@@ -127,15 +139,53 @@ def test_every_other_transition_is_illegal(current, target):
         check_transition(current, target)
 
 
-def test_a_failed_payment_may_be_retried_until_paid():
-    path = [
-        WithdrawalStatus.REQUESTED,
-        WithdrawalStatus.APPROVED,
-        WithdrawalStatus.FAILED,
-        WithdrawalStatus.APPROVED,
-        WithdrawalStatus.FAILED,
-        WithdrawalStatus.APPROVED,
-        WithdrawalStatus.PAID,
-    ]
-    for current, target in itertools.pairwise(path):
-        check_transition(current, target)
+W = WithdrawalStatus
+B = BillState
+
+
+@pytest.mark.parametrize(("current", "state", "steps"), [
+    (W.APPROVED, B.ACCEPTED, ()),
+    (W.APPROVED, B.PROCESSING, ()),
+    (W.APPROVED, B.WAIT_USER_CONFIRM, (W.WAITING_USER_CONFIRM,)),
+    (W.APPROVED, B.SUCCESS, (W.PAID,)),
+    (W.APPROVED, B.FAIL, (W.FAILED, W.RETURNED)),
+    (W.WAITING_USER_CONFIRM, B.WAIT_USER_CONFIRM, ()),
+    (W.WAITING_USER_CONFIRM, B.TRANSFERING, (W.TRANSFERRING,)),
+    (W.WAITING_USER_CONFIRM, B.CANCELING, (W.CANCELLING,)),
+    (W.WAITING_USER_CONFIRM, B.CANCELLED, (W.FAILED, W.RETURNED)),
+    (W.WAITING_USER_CONFIRM, B.FAIL, (W.FAILED, W.RETURNED)),
+    (W.CANCELLING, B.CANCELLED, (W.FAILED, W.RETURNED)),
+    (W.CANCELLING, B.TRANSFERING, (W.TRANSFERRING,)),  # the promoter accepted before the cancel
+    (W.TRANSFERRING, B.SUCCESS, (W.PAID,)),
+    (W.TRANSFERRING, B.WAIT_USER_CONFIRM, ()),  # late news never moves a withdrawal back
+    (W.TRANSFERRING, B.CANCELING, ()),
+    (W.PAID, B.SUCCESS, ()),  # a repeated callback
+    (W.RETURNED, B.CANCELLED, ()),
+    (W.RETURNED, B.FAIL, ()),
+    (W.PENDING_REVIEW, B.SUCCESS, ()),  # not approved: no bill can be ours
+])
+def test_each_bill_state_moves_the_withdrawal_forward_only(current, state, steps):
+    assert steps_for_bill(current, state) == steps
+
+
+def test_every_bill_state_says_what_the_withdrawal_does_and_every_path_is_legal():
+    assert set(WITHDRAWAL_OF_BILL) == set(BillState)
+    for current, state in itertools.product(WithdrawalStatus, BillState):
+        path = [current, *steps_for_bill(current, state)]
+        for before, after in itertools.pairwise(path):
+            check_transition(before, after)
+        once = steps_for_bill(path[-1], state)
+        assert once == (), (current, state)  # applied twice, it does nothing the second time
+
+
+def test_only_a_final_disagreement_is_a_contradiction():
+    assert contradicts(W.PAID, B.FAIL) and contradicts(W.PAID, B.CANCELLED)
+    assert contradicts(W.RETURNED, B.SUCCESS) and contradicts(W.RETURNED, B.TRANSFERING)
+    assert not any(contradicts(status, state) for status in W if status not in (W.PAID, W.RETURNED) for state in B)
+    assert not contradicts(W.PAID, B.SUCCESS) and not contradicts(W.RETURNED, B.CANCELLED)
+
+
+@pytest.mark.parametrize(("net_fen", "check", "needed"), [
+    (199_999, False, False), (200_000, False, True), (29, True, False), (30, True, True), (30, False, False)])
+def test_the_payee_name_goes_with_large_transfers_or_when_the_merchant_checks_names(net_fen, check, needed):
+    assert needs_user_name(net_fen, check) is needed

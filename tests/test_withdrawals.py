@@ -11,7 +11,7 @@ from bot.worker import job_handlers
 from distribution.ledger import commission_frozen, commission_settled
 from distribution.withdrawals import WithdrawalRules
 from sandbox.faults import Fault
-from sandbox.pay import TRANSFER_ENDPOINT
+from sandbox.pay import CREATE_BILL_ENDPOINT
 from services.withdrawals import WithdrawalNotFound
 from stores.job_queue import RetryLater
 from stores.writes import WriteSet, commit
@@ -53,8 +53,15 @@ async def drain(runtime) -> int:
     return await runtime.queue.drain("test", job_handlers(runtime))
 
 
-async def test_a_small_withdrawal_is_approved_paid_and_told(server, sandbox):
-    runtime = server.runtime
+@pytest.fixture
+def paying(server, sandbox):
+    """The server, with WeChat Pay's callbacks delivered to it."""
+    sandbox.state.pay.deliver_to = server.base_url
+    return server
+
+
+async def test_a_small_withdrawal_is_approved_accepted_paid_and_told(paying, sandbox):
+    server, runtime = paying, paying.runtime
     await rules(runtime, fee_bp=100, auto_approve_under_fen=20_000)
     session, headers = await promoter(server, "wanda", 50_000)
     member_id = session["member"]["id"]
@@ -64,13 +71,22 @@ async def test_a_small_withdrawal_is_approved_paid_and_told(server, sandbox):
     assert (withdrawal["status"], withdrawal["fee_fen"], withdrawal["net_fen"]) == ("approved", 100, 9_900)
     assert await balances(runtime, member_id) == {"frozen_fen": 0, "available_fen": 40_000, "locked_fen": 10_000}
 
-    await drain(runtime)
-    paid = await runtime.withdrawals.store.get(withdrawal["id"])
-    assert paid["status"] == "paid" and paid["batch_id"]
+    await drain(runtime)  # the transfer bill is made: it waits for the promoter
+    mine = (await server.http.get(f"/api/v1/withdrawals/{withdrawal['id']}", headers=headers)).json()
+    openid = (await runtime.members.get(member_id))["miniapp_openid"]
+    bill = sandbox.state.pay.bills[withdrawal["id"]]
+    assert (mine["status"], mine["bill_state"]) == ("waiting_user_confirm", "WAIT_USER_CONFIRM")
+    assert mine["confirm"] == {"mchId": "1900000109", "appId": runtime.settings.miniapp_app_id,
+                               "package": bill.package_info, "openId": openid}
+    assert (bill.transfer_amount, bill.openid, bill.scene_id) == (9_900, openid, "1005")
+    assert bill.notify_url == "https://shop.example.test/wechatpay/notify/transfer"
+
+    assert (await sandbox.state.pay.confirm(withdrawal["id"])).notices_sent == [200]  # accepted in WeChat
+    paid = (await server.http.get(f"/api/v1/withdrawals/{withdrawal['id']}", headers=headers)).json()
+    assert (paid["status"], paid["bill_state"], paid["confirm"]) == ("paid", "SUCCESS", None)
+    assert paid["transfer_bill_no"] == bill.transfer_bill_no
     assert await balances(runtime, member_id) == {"frozen_fen": 0, "available_fen": 40_000, "locked_fen": 0}
-    (transfer,) = sandbox.state.calls.received(endpoint=TRANSFER_ENDPOINT)
-    detail = transfer.body["transfer_detail_list"][0]
-    assert detail["transfer_amount"] == 9_900 and detail["openid"] == (await runtime.members.get(member_id))["miniapp_openid"]
+    assert len(sandbox.state.calls.received(endpoint=CREATE_BILL_ENDPOINT)) == 1
     assert (await runtime.ledger.verify()).clean
     told = await runtime.db.notifications.find_one({"kind": "withdrawal_paid", "member_id": member_id})
     assert told is not None
@@ -99,7 +115,7 @@ async def test_a_large_withdrawal_waits_for_review_then_reject_unlocks_and_appro
     approved = await server.http.post(f"/api/merchant/v1/withdrawals/{second['id']}/approve", headers=MERCHANT)
     assert approved.json()["status"] == "approved"
     await drain(runtime)
-    assert (await runtime.withdrawals.store.get(second["id"]))["status"] == "paid"
+    assert (await runtime.withdrawals.store.get(second["id"]))["status"] == "waiting_user_confirm"
     again = await server.http.post(f"/api/merchant/v1/withdrawals/{second['id']}/reject", headers=MERCHANT)
     assert again.status_code == 409
     assert (await runtime.ledger.verify()).clean
@@ -162,18 +178,21 @@ async def test_fifty_concurrent_withdrawals_never_overdraw(server):
     assert (await runtime.ledger.verify()).clean
 
 
-async def test_a_temporary_payout_failure_is_retried_then_paid(server, sandbox):
-    runtime = server.runtime
+async def test_a_temporary_payout_failure_is_retried_with_the_same_number(paying, sandbox):
+    server, runtime = paying, paying.runtime
     await rules(runtime)
     session, headers = await promoter(server, "retry", 5_000)
     withdrawal = (await withdraw(server, headers, 1_000)).json()
-    sandbox.state.faults.add(Fault(TRANSFER_ENDPOINT, errcode=500))
-    with pytest.raises(RetryLater):
-        await runtime.withdrawals.pay(withdrawal["id"], NOW)
+    sandbox.state.faults.add(Fault(CREATE_BILL_ENDPOINT, errcode=500))
+    with pytest.raises(RetryLater):  # unclear, and the query finds no bill: tried again later
+        await runtime.withdrawals.advance(withdrawal["id"], NOW)
     assert (await runtime.withdrawals.store.get(withdrawal["id"]))["attempts"] == 1
-    assert await runtime.withdrawals.pay(withdrawal["id"], NOW) == "paid"
-    assert await runtime.withdrawals.pay(withdrawal["id"], NOW) == "nothing to pay"  # a repeated job pays once
-    assert len(sandbox.state.calls.received(endpoint=TRANSFER_ENDPOINT)) == 2
+    assert await runtime.withdrawals.advance(withdrawal["id"], NOW) == "waiting_user_confirm"
+    await sandbox.state.pay.confirm(withdrawal["id"])
+    assert await runtime.withdrawals.advance(withdrawal["id"], NOW) == "nothing to pay"  # a repeated job pays once
+    creates = sandbox.state.calls.received(endpoint=CREATE_BILL_ENDPOINT)
+    assert [call.body["out_bill_no"] for call in creates] == [withdrawal["id"]] * 2
+    assert (await runtime.withdrawals.store.get(withdrawal["id"]))["status"] == "paid"
     assert (await runtime.ledger.verify()).clean
 
 
@@ -182,8 +201,8 @@ async def test_a_final_payout_refusal_returns_the_money(server, sandbox):
     await rules(runtime)
     session, headers = await promoter(server, "refused", 5_000)
     withdrawal = (await withdraw(server, headers, 1_000)).json()
-    sandbox.state.faults.add(Fault(TRANSFER_ENDPOINT, errcode=403))
-    assert (await runtime.withdrawals.pay(withdrawal["id"], NOW)).startswith("returned")
+    sandbox.state.faults.add(Fault(CREATE_BILL_ENDPOINT, errcode=403))
+    assert (await runtime.withdrawals.advance(withdrawal["id"], NOW)).startswith("returned")
     returned = await runtime.withdrawals.store.get(withdrawal["id"])
     assert returned["status"] == "returned" and [h["status"] for h in returned["history"]] == ["approved", "failed",
                                                                                                "returned"]
