@@ -1,6 +1,7 @@
-# The two commands: `make serve` (set up, then run on embedded defaults and the
-# sandbox WeChat) and `make test` (set up, then check the import layers and run
-# the whole suite). Running needs requirements.txt only; the tests also need
+# The two commands: `make serve` (set up, then run the demo: DEMO=1, on embedded
+# defaults and the sandbox WeChat, listening on 127.0.0.1) and `make test` (set
+# up, then check the import layers and run the whole suite). Running needs
+# requirements.txt only; the tests also need
 # requirements-dev.txt. Each set installs once, and again when its file changes.
 PYTHON ?= python3
 VENV := .venv
@@ -11,7 +12,7 @@ DEV_INSTALLED := $(VENV)/.installed-dev
 .PHONY: serve worker bench test font
 
 serve: $(RUNTIME_INSTALLED) font
-	$(PY) -m bot serve
+	DEMO=1 $(PY) -m bot serve
 
 worker: $(RUNTIME_INSTALLED) font
 	$(PY) -m bot worker

@@ -1,15 +1,18 @@
 """Every setting, read once from the environment (and an optional `.env`).
 
-A bad or missing value stops the start with a `SettingsError` that names the
-variable. Demo mode is "no official account configured": the sandbox's app
-ids and secrets are used, the sandbox WeChat is started beside the server and
-a merchant token is generated.
+A bad, weak or missing value stops the start with a `SettingsError` that names
+the variable. Demo mode runs only when asked (`DEMO=1`) and only on local
+stores: the sandbox's app ids and secrets are used, the sandbox WeChat is
+started beside the server and a merchant token is generated. Outside it every
+WeChat identity and secret is configured, strong enough, and nothing falls
+back to a sandbox value.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import ipaddress
 import json
 import os
 import secrets
@@ -18,18 +21,29 @@ from pathlib import Path
 from typing import Any, Callable, Mapping
 from urllib.parse import urlparse
 
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey, RSAPublicKey
+
 WECHAT_API = "https://api.weixin.qq.com"
 WECHAT_PAY_API = "https://api.mch.weixin.qq.com"
 WECHAT_OPEN = "https://open.weixin.qq.com"  # where WeChat's web authorization (网页授权) page lives
+WECHAT_AVATAR_HOSTS = ("thirdwx.qlogo.cn", "wx.qlogo.cn", "mmbiz.qpic.cn")  # where WeChat serves avatars
 
+# Public, and as long as real ones, so that tests can configure production mode with them.
 SANDBOX_OA_APP_ID = "wxsandbox0fficial"
-SANDBOX_OA_APP_SECRET = "sandbox-oa-secret"
+SANDBOX_OA_APP_SECRET = "sandbox-oa-secret-not-for-production"
 SANDBOX_MINIAPP_APP_ID = "wxsandboxminiapp0"
-SANDBOX_MINIAPP_APP_SECRET = "sandbox-miniapp-secret"
-SANDBOX_WECHAT_TOKEN = "sandboxtoken"
+SANDBOX_MINIAPP_APP_SECRET = "sandbox-miniapp-secret-not-for-production"
+SANDBOX_WECHAT_TOKEN = "sandboxtokennotforproduction"
 # Demo mode only, and fixed so that data sealed by one demo run opens in the next.
 DEMO_SESSION_SECRET = "demo-session-secret-not-for-production"
 DEMO_DATA_KEY = base64.b64encode(b"demo-data-key-not-for-production").decode()
+
+# Minimum strength of a secret: this many characters, and at least a quarter as many different ones.
+MIN_SECRET_CHARACTERS = 32  # the secrets this deployment makes up: merchant token, session and share-link keys
+WECHAT_APP_SECRET_CHARACTERS = 32  # an AppSecret from WeChat's console is 32 hex digits
+MIN_WECHAT_TOKEN_CHARACTERS = 16  # WeChat allows 3-32 letters or digits; a short one is guessed from a signature
 
 
 class SettingsError(ValueError):
@@ -53,10 +67,12 @@ class Settings:
     wechat_app_secret: str
     wechat_token: str
     wechat_aes_key: str | None
+    wechat_accept_plaintext: bool  # with an AES key: still accept plaintext pushes (a migration's compatible mode)
     miniapp_app_id: str
     miniapp_app_secret: str
     wechat_api_base: str | None  # None in demo mode: the embedded sandbox's URL, known once it listens
     wechat_pay_api_base: str | None  # None in demo mode: the sandbox's too
+    wechat_pay: WeChatPaySettings | None  # None: the sandbox's merchant in demo mode; else no WeChat-balance payouts
     wechat_open_base: str | None  # web authorization of H5 pages; None in demo mode: the sandbox's too
     merchant_api_token: str
     merchant_token_generated: bool
@@ -68,15 +84,21 @@ class Settings:
     session_days: int
     data_key: bytes  # AES-256-GCM key for session keys and phone numbers
     wechat_timeout_seconds: float
+    # How long one MongoDB or Redis call waits to connect, find its server or get an answer (a transaction,
+    # its retries included): past it the request answers 503 instead of hanging on a store that is down.
+    store_timeout_seconds: float
     push_dedup_seconds: int
     # Notifications: who hears of new orders, and the templates of each notification.
     merchant_admin_openids: tuple[str, ...]  # official-account openids of the merchant's admins
     notify_templates: Mapping[str, Mapping[str, "NotifyTemplate"]]  # kind -> channel -> template
     max_push_bytes: int = 1024 * 1024
+    # /healthz fails when no worker has written its heartbeat for this long (a working one does every 5 s).
+    worker_stale_seconds: int = 60
     # Posters: drawing processes, and where H5 share links point and the key that signs them.
     poster_workers: int = 1
     public_base_url: str | None = None  # None: no H5 share links (outside demo mode, until set)
     share_link_secret: str | None = None  # None: no H5 share links; generated in demo mode
+    avatar_hosts: tuple[str, ...] = WECHAT_AVATAR_HOSTS  # where avatars are fetched from: `host` or `host:port`
 
 
 # --- Notifications: templates and merchant admins ---------------------------------------------
@@ -174,8 +196,10 @@ def _notify_templates(raw: str | None, name: str, demo: bool) -> dict[str, dict[
 #
 # POSTER_WORKERS: processes that draw posters (default: one per CPU). PUBLIC_BASE_URL: the public
 # http(s) address of this server, where H5 share links point (demo: http://127.0.0.1:PORT).
-# SHARE_LINK_SECRET: the HMAC key that signs share links, 16+ characters (generated in demo mode, so
+# SHARE_LINK_SECRET: the HMAC key that signs share links, 32+ characters (generated in demo mode, so
 # links stop verifying after a restart). Without both, posters carrying H5 links are unavailable.
+# AVATAR_HOSTS: comma-separated hosts (`host`, or `host:port` for a port other than the scheme's) that
+# members' avatar pictures are fetched from; by default those WeChat serves avatars from.
 
 MAX_POSTER_WORKERS = 64
 
@@ -190,9 +214,122 @@ def _poster_settings(get: Callable[[str], str | None], demo: bool) -> dict[str, 
     secret = get("SHARE_LINK_SECRET")
     if secret is None and demo:
         secret = secrets.token_urlsafe(32)
-    elif secret is not None and len(secret) < 16:
-        raise SettingsError("SHARE_LINK_SECRET", "must be at least 16 characters")
-    return {"poster_workers": workers, "public_base_url": base_url, "share_link_secret": secret}
+    elif secret is not None:
+        _strong(secret, "SHARE_LINK_SECRET", MIN_SECRET_CHARACTERS)
+    return {"poster_workers": workers, "public_base_url": base_url, "share_link_secret": secret,
+            "avatar_hosts": _host_list(get("AVATAR_HOSTS"), "AVATAR_HOSTS") or WECHAT_AVATAR_HOSTS}
+
+
+def _host_list(raw: str | None, name: str) -> tuple[str, ...]:
+    hosts = tuple(each.strip().lower() for each in (raw or "").split(",") if each.strip())
+    for host in hosts:
+        parts = urlparse(f"//{host}")
+        try:
+            port_ok = parts.port is None or parts.port > 0
+        except ValueError:
+            port_ok = False
+        if not (parts.hostname and port_ok) or parts.username or parts.password or parts.path or parts.query \
+                or parts.fragment:
+            raise SettingsError(name, f"{host!r} is not a host or host:port")
+    return hosts
+
+
+# --- WeChat Pay: the merchant's keys, and the transfer scene of payouts ------------------------------
+#
+# WECHAT_PAY_MCH_ID, WECHAT_PAY_APIV3_KEY, WECHAT_PAY_PRIVATE_KEY_FILE (apiclient_key.pem) and
+# WECHAT_PAY_CERT_SERIAL (that API certificate's serial) come together; with WECHAT_PAY_PUBLIC_KEY_FILE and
+# WECHAT_PAY_PUBLIC_KEY_ID (PUB_KEY_ID_...) answers are verified with WeChat Pay's public key, without them with
+# the platform certificates WeChat Pay serves. WECHAT_PAY_TRANSFER_SCENE_ID (default 1005, 佣金报酬) and
+# WECHAT_PAY_TRANSFER_REPORT (JSON: info_type -> content; scene 1005 wants exactly 岗位类型 and 报酬说明).
+# None of them: no WeChat-balance withdrawals outside demo mode, where the sandbox's merchant is used.
+
+WECHAT_PAY_KEYS = ("WECHAT_PAY_MCH_ID", "WECHAT_PAY_APIV3_KEY", "WECHAT_PAY_PRIVATE_KEY_FILE", "WECHAT_PAY_CERT_SERIAL")
+WECHAT_PAY_PUBLIC_KEY = ("WECHAT_PAY_PUBLIC_KEY_FILE", "WECHAT_PAY_PUBLIC_KEY_ID")
+COMMISSION_SCENE = "1005"
+COMMISSION_SCENE_REPORT = (("岗位类型", "推广员"), ("报酬说明", "推广佣金"))
+
+
+@dataclass(frozen=True)
+class WeChatPaySettings:
+    mch_id: str
+    apiv3_key: str
+    private_key_pem: bytes
+    cert_serial: str
+    public_key_pem: bytes | None  # None (with its id): platform certificate mode
+    public_key_id: str | None
+    transfer_scene_id: str = COMMISSION_SCENE
+    transfer_report: tuple[tuple[str, str], ...] = COMMISSION_SCENE_REPORT
+
+
+def _wechat_pay(get: Callable[[str], str | None], demo: bool) -> WeChatPaySettings | None:
+    given = [name for name in (*WECHAT_PAY_KEYS, *WECHAT_PAY_PUBLIC_KEY) if get(name) is not None]
+    if not given:
+        return None
+    if demo:
+        raise SettingsError(given[0], "is the sandbox's in demo mode (DEMO=1): unset it, or unset DEMO")
+    for name in (*WECHAT_PAY_KEYS, *(WECHAT_PAY_PUBLIC_KEY if set(given) & set(WECHAT_PAY_PUBLIC_KEY) else ())):
+        if get(name) is None:
+            raise SettingsError(name, f"is required with {given[0]}")
+    mch_id, apiv3_key, serial = get("WECHAT_PAY_MCH_ID") or "", get("WECHAT_PAY_APIV3_KEY") or "", \
+        (get("WECHAT_PAY_CERT_SERIAL") or "").upper()
+    if not mch_id.isdigit() or len(mch_id) > 32:
+        raise SettingsError("WECHAT_PAY_MCH_ID", "is the merchant id (商户号): digits")
+    if len(apiv3_key.encode()) != 32 or not apiv3_key.isascii():
+        raise SettingsError("WECHAT_PAY_APIV3_KEY", "is the 32-character APIv3 key set in the merchant platform")
+    if not (8 <= len(serial) <= 64 and all(c in "0123456789ABCDEF" for c in serial)):
+        raise SettingsError("WECHAT_PAY_CERT_SERIAL", "is the API certificate's serial number (hex)")
+    private_pem = _key_file(get, "WECHAT_PAY_PRIVATE_KEY_FILE", private=True)
+    public_pem = _key_file(get, "WECHAT_PAY_PUBLIC_KEY_FILE", private=False) if get("WECHAT_PAY_PUBLIC_KEY_FILE") \
+        else None
+    public_key_id = get("WECHAT_PAY_PUBLIC_KEY_ID")
+    if public_key_id is not None and not public_key_id.startswith("PUB_KEY_ID_"):
+        raise SettingsError("WECHAT_PAY_PUBLIC_KEY_ID", "is WeChat Pay's public key id: PUB_KEY_ID_...")
+    if get("PUBLIC_BASE_URL") is None:
+        raise SettingsError("PUBLIC_BASE_URL", f"is required with {given[0]}: WeChat Pay's callbacks come to it")
+    scene = get("WECHAT_PAY_TRANSFER_SCENE_ID") or COMMISSION_SCENE
+    if not scene.isdigit():
+        raise SettingsError("WECHAT_PAY_TRANSFER_SCENE_ID", "is a transfer scene id (转账场景ID): digits")
+    return WeChatPaySettings(mch_id, apiv3_key, private_pem, serial, public_pem, public_key_id, scene,
+                             _transfer_report(get("WECHAT_PAY_TRANSFER_REPORT"), scene))
+
+
+def _key_file(get: Callable[[str], str | None], name: str, private: bool) -> bytes:
+    """The PEM in the file `name` points at, once it reads as the key it should be."""
+    try:
+        pem = Path(get(name) or "").read_bytes()
+    except OSError as error:
+        raise SettingsError(name, f"cannot be read: {error.strerror}") from None
+    try:
+        if private:
+            ok = isinstance(serialization.load_pem_private_key(pem, password=None), RSAPrivateKey)
+        elif b"CERTIFICATE" in pem:
+            ok = isinstance(x509.load_pem_x509_certificate(pem).public_key(), RSAPublicKey)
+        else:
+            ok = isinstance(serialization.load_pem_public_key(pem), RSAPublicKey)
+    except (ValueError, TypeError):
+        ok = False
+    if not ok:
+        raise SettingsError(name, "is not an unencrypted PEM RSA private key" if private else
+                            "is not a PEM RSA public key (pub_key.pem)")
+    return pem
+
+
+def _transfer_report(raw: str | None, scene: str) -> tuple[tuple[str, str], ...]:
+    name = "WECHAT_PAY_TRANSFER_REPORT"
+    if raw is None:
+        if scene != COMMISSION_SCENE:
+            raise SettingsError(name, f"is required for transfer scene {scene}")
+        return COMMISSION_SCENE_REPORT
+    try:
+        report = json.loads(raw)
+    except ValueError as error:
+        raise SettingsError(name, f"is not valid JSON: {error}") from None
+    if not isinstance(report, dict) or not report or not all(
+            isinstance(k, str) and isinstance(v, str) and k and v for k, v in report.items()):
+        raise SettingsError(name, "must be a JSON object: info_type -> content (strings)")
+    if scene == COMMISSION_SCENE and set(report) != {kind for kind, _ in COMMISSION_SCENE_REPORT}:
+        raise SettingsError(name, "scene 1005 wants exactly 岗位类型 and 报酬说明")
+    return tuple(report.items())
 
 
 def load_settings(environ: Mapping[str, str] | None = None, env_file: str | Path | None = ".env") -> Settings:
@@ -211,24 +348,39 @@ def _parse(env: Mapping[str, str]) -> Settings:
         value = env.get(name, "").strip()
         return value or None
 
-    demo = get("WECHAT_APP_ID") is None
+    demo = _flag(get("DEMO"), "DEMO")
+    if demo:
+        _refuse_external_stores(get)
 
-    def required(name: str, demo_value: str) -> str:
+    def wechat_identity(name: str, sandbox_value: str) -> str:
         value = get(name)
-        if value is not None:
-            return value
         if demo:
-            return demo_value
-        raise SettingsError(name, "is required when WECHAT_APP_ID is set (outside demo mode)")
+            if value is not None:
+                raise SettingsError(name, "is the sandbox's in demo mode (DEMO=1): unset it, or unset DEMO")
+            return sandbox_value
+        if value is None:
+            raise SettingsError(name, "is required outside demo mode (DEMO=1 runs the demo on the sandbox WeChat)")
+        return value
 
+    def secret(name: str, demo_value: str) -> str:
+        value = get(name)
+        if value is None:
+            if demo:
+                return demo_value
+            raise SettingsError(name, "is required outside demo mode")
+        if not demo and value == demo_value:
+            raise SettingsError(name, "is the demo's published value: generate one of your own")
+        return value
+
+    wechat_app_id = wechat_identity("WECHAT_APP_ID", SANDBOX_OA_APP_ID)
     merchant_token = get("MERCHANT_API_TOKEN")
     generated = False
     if merchant_token is None:
         if not demo:
             raise SettingsError("MERCHANT_API_TOKEN", "is required outside demo mode")
-        merchant_token, generated = secrets.token_urlsafe(24), True
-    elif len(merchant_token) < 16:
-        raise SettingsError("MERCHANT_API_TOKEN", "must be at least 16 characters")
+        merchant_token, generated = secrets.token_urlsafe(24), True  # 32 characters
+    else:
+        _strong(merchant_token, "MERCHANT_API_TOKEN", MIN_SECRET_CHARACTERS)
 
     return Settings(
         demo=demo,
@@ -238,16 +390,20 @@ def _parse(env: Mapping[str, str]) -> Settings:
         redis_url=_url(get("REDIS_URL"), "REDIS_URL", ("redis", "rediss", "unix")),
         redis_prefix=get("REDIS_PREFIX") or "dist:",
         var_dir=Path(get("VAR_DIR") or "var"),
-        wechat_app_id=get("WECHAT_APP_ID") or SANDBOX_OA_APP_ID,
-        wechat_app_secret=required("WECHAT_APP_SECRET", SANDBOX_OA_APP_SECRET),
-        wechat_token=_wechat_token(required("WECHAT_TOKEN", SANDBOX_WECHAT_TOKEN)),
+        wechat_app_id=wechat_app_id,
+        wechat_app_secret=_strong(wechat_identity("WECHAT_APP_SECRET", SANDBOX_OA_APP_SECRET), "WECHAT_APP_SECRET",
+                                  WECHAT_APP_SECRET_CHARACTERS),
+        wechat_token=_wechat_token(wechat_identity("WECHAT_TOKEN", SANDBOX_WECHAT_TOKEN)),
         wechat_aes_key=_aes_key(get("WECHAT_AES_KEY")),
-        miniapp_app_id=get("MINIAPP_APP_ID") or SANDBOX_MINIAPP_APP_ID,
-        miniapp_app_secret=get("MINIAPP_APP_SECRET") or SANDBOX_MINIAPP_APP_SECRET,
+        wechat_accept_plaintext=_flag(get("WECHAT_ACCEPT_PLAINTEXT"), "WECHAT_ACCEPT_PLAINTEXT"),
+        miniapp_app_id=wechat_identity("MINIAPP_APP_ID", SANDBOX_MINIAPP_APP_ID),
+        miniapp_app_secret=_strong(wechat_identity("MINIAPP_APP_SECRET", SANDBOX_MINIAPP_APP_SECRET),
+                                   "MINIAPP_APP_SECRET", WECHAT_APP_SECRET_CHARACTERS),
         wechat_api_base=_url(get("WECHAT_API_BASE"), "WECHAT_API_BASE", ("http", "https"))
         or (None if demo else WECHAT_API),
         wechat_pay_api_base=_url(get("WECHAT_PAY_API_BASE"), "WECHAT_PAY_API_BASE", ("http", "https"))
         or (None if demo else WECHAT_PAY_API),
+        wechat_pay=_wechat_pay(get, demo),
         wechat_open_base=_url(get("WECHAT_OPEN_BASE"), "WECHAT_OPEN_BASE", ("http", "https"))
         or (None if demo else WECHAT_OPEN),
         merchant_api_token=merchant_token,
@@ -255,11 +411,13 @@ def _parse(env: Mapping[str, str]) -> Settings:
         welcome_text=get("WELCOME_TEXT") or "欢迎关注！发送“海报”获取你的专属推广海报。",
         default_reply=get("DEFAULT_REPLY") or "收到。发送“海报”获取你的专属推广海报。",
         poster_font=get("POSTER_FONT"),
-        session_secret=required("SESSION_SECRET", DEMO_SESSION_SECRET),
+        session_secret=_strong(secret("SESSION_SECRET", DEMO_SESSION_SECRET), "SESSION_SECRET", MIN_SECRET_CHARACTERS),
         session_days=_positive_int(get("SESSION_DAYS") or "7", "SESSION_DAYS"),
-        data_key=_data_key(required("DATA_KEY", DEMO_DATA_KEY)),
+        data_key=_data_key(secret("DATA_KEY", DEMO_DATA_KEY)),
         wechat_timeout_seconds=_positive_float(get("WECHAT_TIMEOUT_SECONDS") or "5", "WECHAT_TIMEOUT_SECONDS"),
+        store_timeout_seconds=_store_timeout(get("STORE_TIMEOUT_SECONDS") or "5"),
         push_dedup_seconds=_positive_int(get("PUSH_DEDUP_SECONDS") or "300", "PUSH_DEDUP_SECONDS", minimum=60),
+        worker_stale_seconds=_positive_int(get("WORKER_STALE_SECONDS") or "60", "WORKER_STALE_SECONDS", minimum=15),
         merchant_admin_openids=_openids(get("MERCHANT_ADMIN_OPENIDS"), "MERCHANT_ADMIN_OPENIDS"),
         notify_templates=_notify_templates(get("NOTIFY_TEMPLATES"), "NOTIFY_TEMPLATES", demo),
         **_poster_settings(get, demo),
@@ -293,12 +451,24 @@ def _positive_float(raw: str, name: str) -> float:
     return value
 
 
+# The worker's read of the job queue blocks Redis for up to a second: a shorter answer limit would cut it off.
+MIN_STORE_TIMEOUT_SECONDS = 2.0
+
+
+def _store_timeout(raw: str) -> float:
+    seconds = _positive_float(raw, "STORE_TIMEOUT_SECONDS")
+    if seconds < MIN_STORE_TIMEOUT_SECONDS:
+        raise SettingsError("STORE_TIMEOUT_SECONDS", f"must be at least {MIN_STORE_TIMEOUT_SECONDS:g}, got {raw}")
+    return seconds
+
+
 def _url(raw: str | None, name: str, schemes: tuple[str, ...]) -> str | None:
     if raw is None:
         return None
     parsed = urlparse(raw)
     if parsed.scheme not in schemes or not (parsed.netloc or parsed.path):
-        raise SettingsError(name, f"{raw!r} is not a {' or '.join(s + '://' for s in schemes)} URL")
+        # Not quoted: a malformed URL may still carry a password.
+        raise SettingsError(name, f"is not a {' or '.join(s + '://' for s in schemes)} URL")
     return raw.rstrip("/") if parsed.scheme in ("http", "https") else raw
 
 
@@ -309,9 +479,9 @@ def _name(raw: str, name: str) -> str:
 
 
 def _wechat_token(raw: str) -> str:
-    if not (3 <= len(raw) <= 32 and raw.isalnum()):
-        raise SettingsError("WECHAT_TOKEN", "must be 3-32 letters or digits, as WeChat requires")
-    return raw
+    if not (len(raw) <= 32 and raw.isascii() and raw.isalnum()):
+        raise SettingsError("WECHAT_TOKEN", "must be letters or digits, at most 32, as WeChat requires")
+    return _strong(raw, "WECHAT_TOKEN", MIN_WECHAT_TOKEN_CHARACTERS)
 
 
 def _data_key(raw: str) -> bytes:
@@ -319,9 +489,67 @@ def _data_key(raw: str) -> bytes:
         key = base64.b64decode(raw, validate=True)
     except binascii.Error:
         key = b""
-    if len(key) != 32:
+    if len(key) != 32 or len(set(key)) < len(key) // 4:
         raise SettingsError("DATA_KEY", "must be 32 random bytes in base64 (e.g. `openssl rand -base64 32`)")
     return key
+
+
+def _strong(raw: str, name: str, minimum: int) -> str:
+    """`raw`, if it is at least `minimum` characters long and not a few characters repeated; the message never
+    quotes the value, which is a secret."""
+    if len(raw) < minimum:
+        raise SettingsError(name, f"must be at least {minimum} characters")
+    if len(set(raw)) < minimum // 4:
+        raise SettingsError(name, f"must have at least {minimum // 4} different characters: use a random value")
+    return raw
+
+
+def _refuse_external_stores(get: Callable[[str], str | None]) -> None:
+    """The demo's data is not real: it runs on its embedded stores or on servers of this machine, never on a
+    deployment's. Local means every host the URL names is loopback (`localhost`, 127.0.0.0/8, `::1`) or a
+    unix socket."""
+    for name, schemes in (("MONGODB_URI", ("mongodb", "mongodb+srv")), ("REDIS_URL", ("redis", "rediss", "unix"))):
+        url = _url(get(name), name, schemes)
+        if url is None:
+            continue
+        parsed = urlparse(url)
+        if parsed.scheme == "mongodb+srv":
+            raise SettingsError(name, "DEMO=1 runs on local stores only, and a mongodb+srv:// seed list is not")
+        if parsed.scheme == "unix":
+            continue
+        for host in _hosts(parsed.netloc):
+            if not _loopback(host):
+                raise SettingsError(name, f"DEMO=1 runs on local stores only, and {host} is not loopback "
+                                          "(localhost, 127.0.0.0/8, ::1); unset DEMO to use it")
+
+
+def _hosts(netloc: str) -> list[str]:
+    """The hosts of a URL's authority, without user, password or port; a MongoDB URI may list several."""
+    hosts = []
+    for address in netloc.rpartition("@")[2].split(","):
+        if address.startswith("["):
+            hosts.append(address[1:].partition("]")[0])
+        else:
+            hosts.append(address.partition(":")[0])
+    return hosts
+
+
+def _loopback(host: str) -> bool:
+    """No host is the driver's default, localhost; a percent-encoded path is a unix socket."""
+    if host.lower() in ("", "localhost") or host.lower().startswith("%2f"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _flag(raw: str | None, name: str) -> bool:
+    if raw is None or raw.lower() in ("0", "false", "no"):
+        return False
+    if raw.lower() in ("1", "true", "yes"):
+        return True
+    raise SettingsError(name, f"{raw!r} is not 1 or 0")
 
 
 def _aes_key(raw: str | None) -> str | None:

@@ -260,6 +260,7 @@ async def run(args: argparse.Namespace) -> int:
     server = start_secantusdb(":memory:", workdir / "secantusdb.log")
     try:
         settings = load_settings({
+            "DEMO": "1",
             "MONGODB_URI": f"mongodb://127.0.0.1:{server.port}/?directConnection=true",
             "MONGODB_DB": "bench_binding",
             "REDIS_URL": REDIS_URL,

@@ -49,6 +49,7 @@ from bson import ObjectId
 from pymongo import AsyncMongoClient, monitoring
 
 import bot.runtime
+import stores.mongo
 from bot.app import make_app
 from bot.runtime import open_runtime
 from bot.worker import job_handlers
@@ -59,7 +60,7 @@ from stores.embedded import free_port, start_secantusdb
 from stores.members import new_member_fields
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
-TOKEN = "bench-merchant-token-0123456789"
+TOKEN = "bench-merchant-token-0123456789abcdef"
 T0 = datetime(2026, 5, 1, 4, 0, tzinfo=timezone.utc)
 
 
@@ -176,15 +177,14 @@ async def run(args: argparse.Namespace) -> int:
     sandbox = await start_sandbox()
     listener = CommandCounter()
 
-    def open_mongo(uri: str, db_name: str) -> tuple[AsyncMongoClient, Any]:
-        # As stores.mongo.open_mongo builds it, plus the listener.
-        client = AsyncMongoClient(uri, tz_aware=True, serverSelectionTimeoutMS=5000, connect=False,
-                                  event_listeners=[listener])
-        return client, client[db_name]
+    def open_mongo(uri: str, db_name: str, timeout_seconds: float) -> tuple[AsyncMongoClient, Any]:
+        # As the runtime opens it, plus the listener.
+        return stores.mongo.open_mongo(uri, db_name, timeout_seconds, event_listeners=[listener])
 
     bot.runtime.open_mongo = open_mongo
     bot.runtime.aioredis = types.SimpleNamespace(from_url=CountingRedis.from_url)
     settings = load_settings({
+        "DEMO": "1",
         "MONGODB_URI": mongodb_uri,
         "MONGODB_DB": f"bench_orders_{uuid.uuid4().hex[:8]}", "REDIS_URL": REDIS_URL, "REDIS_PREFIX": prefix,
         "WECHAT_API_BASE": sandbox.base_url, "MERCHANT_API_TOKEN": TOKEN, "VAR_DIR": str(workdir / "var"),

@@ -78,6 +78,7 @@ async def _through_the_service() -> bool:
             _wait_for(sandbox_port, sandbox)
             sandbox_url = f"http://127.0.0.1:{sandbox_port}"
             settings = load_settings({
+                "DEMO": "1",
                 "MONGODB_URI": f"mongodb://127.0.0.1:{database.port}/?directConnection=true",
                 "MONGODB_DB": "bench_posters", "REDIS_URL": REDIS_URL, "REDIS_PREFIX": prefix,
                 "WECHAT_API_BASE": sandbox_url, "VAR_DIR": str(Path(scratch) / "var"),

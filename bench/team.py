@@ -88,6 +88,7 @@ MAX_RATIO = 2.0  # "about 1": what the exit status holds each query's largest/sm
 # Loading slows as the collection grows: on the 2-CPU machine this was written on, a 20,000-member probe
 # projected 12.1 min for 1,000,000 members and the real load took 16.1 min. Projections are scaled by this.
 LOAD_SLOWDOWN = 1.35
+LOAD_TIMEOUT_SECONDS = 120.0  # the load's bulk writes are large, and no request waits on them
 T0 = datetime(2025, 1, 1, tzinfo=timezone.utc)
 
 
@@ -241,7 +242,7 @@ async def running_server(directory: Path) -> AsyncIterator[tuple[EmbeddedServer,
     server = start_secantusdb(directory / "data", directory / "secantusdb.log")
     try:
         client, db = open_mongo(f"mongodb://127.0.0.1:{server.port}/?directConnection=true", "bench_team",
-                                event_listeners=[finds])
+                                LOAD_TIMEOUT_SECONDS, event_listeners=[finds])
         try:
             yield server, db
         finally:

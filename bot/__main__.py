@@ -30,15 +30,18 @@ async def serve(port: int | None) -> None:
     # --port is PORT for everything that derives from it, such as the demo's share links.
     settings = load_settings(None if port is None else {**os.environ, "PORT": str(port)})
     async with open_runtime(settings) as runtime:
-        server = make_app(runtime).listen(settings.port, address="0.0.0.0", xheaders=True)
-        log.info("serving on :%d (%s mode)", settings.port, "demo" if settings.demo else "production")
+        # The demo's data, sandbox and token are for the person at this machine, not for its network.
+        address = "127.0.0.1" if settings.demo else "0.0.0.0"
+        server = make_app(runtime).listen(settings.port, address=address, xheaders=True)
+        log.info("serving on %s:%d (%s mode)", address, settings.port, "demo" if settings.demo else "production")
         stop = _stop_event()
         # The demo is one command: its worker runs inside the server. Production runs `worker` processes.
         worker = asyncio.create_task(run_worker(runtime, stop)) if settings.demo else None
         if settings.merchant_token_generated:
-            # Bare on stdout, to paste into the shell that plays WeChat and the shop: simulate reads PORT too.
+            # Bare on stdout, never in the log, to paste into the shell that plays WeChat and the shop: the
+            # CLI there reads DEMO and PORT too.
             print("merchant API token generated for this run; in another shell:", flush=True)
-            print(f"export TOKEN={settings.merchant_api_token} PORT={settings.port}", flush=True)
+            print(f"export DEMO=1 TOKEN={settings.merchant_api_token} PORT={settings.port}", flush=True)
         await stop.wait()
         server.stop()
         await server.close_all_connections()
@@ -149,7 +152,7 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    logging.getLogger("httpx").setLevel(logging.WARNING)
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # `simulate`'s request line would carry the signature
     try:
         if args.command == "serve":
             asyncio.run(serve(args.port))

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import tornado.web
+from typing import Any
 
-from bot.conversation import build_router
-from bot.dedup import PushDeduplicator
-from bot.push_codec import PushCodec
-from bot.push_handler import PushDoor, WeChatPushHandler
+import tornado.web
+from tornado.httpserver import HTTPServer
+
+from bot.push_handler import PushDoor, WeChatPushHandler, push_door
 from distribution.share_links import BIND_SUFFIX, SHARE_PATH
 from handlers.applications import ApplicationDecisionHandler, ApplicationsHandler
 from handlers.health import HealthHandler, MetricsHandler
@@ -18,20 +18,32 @@ from handlers.posters import BackgroundHandler, BackgroundsHandler, MemberPoster
 from handlers.relations import BindLogHandler, FreezeHandler, TeamHandler, UnfreezeHandler, UplineHandler
 from handlers.share_links import ShareBindHandler, ShareLinkHandler
 from handlers.stats import PromoterStatsHandler
-from handlers.withdrawals import WithdrawalDecisionHandler, WithdrawalsHandler
+from handlers.wechatpay_notify import TransferNotifyHandler
+from handlers.withdrawals import (
+    BankAccountHandler,
+    MarkBankFailedHandler,
+    MarkBankPaidHandler,
+    WithdrawalDecisionHandler,
+    WithdrawalsHandler,
+)
 from miniapp_api.applications import PromoterApplicationHandler
 from miniapp_api.me import MeHandler, MyTeamHandler
 from miniapp_api.money import MyCommissionsHandler, MyLedgerHandler
 from miniapp_api.posters import MyPosterHandler
 from miniapp_api.session import SessionHandler
 from miniapp_api.subscriptions import SubscriptionsHandler
-from miniapp_api.withdrawals import CancelWithdrawalHandler, MyWithdrawalsHandler
+from miniapp_api.withdrawals import CancelWithdrawalHandler, MyWithdrawalHandler, MyWithdrawalsHandler
 from services.runtime import Runtime
 from web.base import NotFoundHandler
 from web.docs import docs_routes
 from web.openapi import OpenApiHandler, build_document
+from wechatpay.transfer_bills import TRANSFER_NOTIFY_PATH
 
 MEMBER_ID = r"(?P<member_id>[^/]+)"
+# Tornado refuses a chunk of a body that would take it past its limit before the handler sees any of it, with
+# a bare 400. This much above the largest a handler takes, a chunk of up to this size that crosses a handler's
+# own limit reaches the handler, which answers 413 and closes the connection.
+BODY_SLACK_BYTES = 1024 * 1024
 
 API_ROUTES: list[tuple[str, type[tornado.web.RequestHandler]]] = [
     (r"/api/v1/session", SessionHandler),
@@ -42,9 +54,13 @@ API_ROUTES: list[tuple[str, type[tornado.web.RequestHandler]]] = [
     (r"/api/v1/commissions", MyCommissionsHandler),
     (r"/api/v1/ledger", MyLedgerHandler),
     (r"/api/v1/withdrawals", MyWithdrawalsHandler),
+    (r"/api/v1/withdrawals/(?P<withdrawal_id>[^/]+)", MyWithdrawalHandler),
     (r"/api/v1/withdrawals/(?P<withdrawal_id>[^/]+)/cancel", CancelWithdrawalHandler),
     (r"/api/merchant/v1/withdrawals", WithdrawalsHandler),
     (r"/api/merchant/v1/withdrawals/(?P<withdrawal_id>[^/]+)/(?P<decision>approve|reject)", WithdrawalDecisionHandler),
+    (r"/api/merchant/v1/withdrawals/(?P<withdrawal_id>[^/]+)/bank-account", BankAccountHandler),
+    (r"/api/merchant/v1/withdrawals/(?P<withdrawal_id>[^/]+)/mark-paid", MarkBankPaidHandler),
+    (r"/api/merchant/v1/withdrawals/(?P<withdrawal_id>[^/]+)/mark-failed", MarkBankFailedHandler),
     (r"/api/merchant/v1/applications", ApplicationsHandler),
     (r"/api/merchant/v1/applications/(?P<application_id>[^/]+)/(?P<decision>approve|reject)", ApplicationDecisionHandler),
     (r"/api/merchant/v1/members", MemberLookupHandler),
@@ -73,35 +89,44 @@ PAGE_ROUTES: list[tuple[str, type[tornado.web.RequestHandler]]] = [
 ]
 
 
-def push_door(runtime: Runtime) -> PushDoor:
-    settings = runtime.settings
-    return PushDoor(
-        codec=PushCodec(settings.wechat_token, settings.wechat_app_id, settings.wechat_aes_key),
-        router=build_router(),
-        dedup=PushDeduplicator(runtime.redis, settings.redis_prefix, settings.push_dedup_seconds),
-    )
-
-
 def make_app(runtime: Runtime, door: PushDoor | None = None) -> tornado.web.Application:
     with_runtime = {"runtime": runtime}
     routes = [
         (r"/wechat", WeChatPushHandler, {**with_runtime, "door": door or push_door(runtime)}),
+        (TRANSFER_NOTIFY_PATH, TransferNotifyHandler, with_runtime),  # WeChat Pay's callbacks: not the JSON API
         (r"/healthz", HealthHandler, with_runtime),
         (r"/metrics", MetricsHandler, with_runtime),
         (r"/openapi.json", OpenApiHandler, {"document": build_document(API_ROUTES)}),
         *docs_routes(),
         *((pattern, handler, with_runtime) for pattern, handler in [*API_ROUTES, UNKNOWN_SETTINGS_ROUTE, *PAGE_ROUTES]),
     ]
-    return tornado.web.Application(
+    # /wechat takes pushes of up to MAX_PUSH_BYTES; every other handler declares what it takes.
+    largest_body = max(runtime.settings.max_push_bytes, *(getattr(route[1], "max_body_bytes", 0) for route in routes))
+    return Application(
         routes,
+        max_body_bytes=largest_body + BODY_SLACK_BYTES,
         default_handler_class=NotFoundHandler,
         default_handler_args=with_runtime,
         log_function=_quiet_access_log,
     )
 
 
+class Application(tornado.web.Application):
+    """Serves with Tornado's own body limit (100 MB unless told) just above the largest body any endpoint takes:
+    a handler that reads its body whole before it runs holds no more than that."""
+
+    def __init__(self, routes: list, max_body_bytes: int, **settings: Any):
+        super().__init__(routes, **settings)
+        self.max_body_bytes = max_body_bytes
+
+    def listen(self, port: int, address: str | None = None, **kwargs: Any) -> HTTPServer:  # type: ignore[override]
+        return super().listen(port, address, **{"max_body_size": self.max_body_bytes, **kwargs})
+
+
 def _quiet_access_log(handler: tornado.web.RequestHandler) -> None:
     # Per-request lines would cost the push path more than the push itself; /metrics counts them.
     status = handler.get_status()
     if status >= 500:
-        tornado.web.app_log.error("%d %s %.1fms", status, handler._request_summary(), 1000 * handler.request.request_time())
+        # Method and path only: the query string carries openids, signatures and tokens.
+        tornado.web.app_log.error("%d %s %s %.1fms", status, handler.request.method, handler.request.path,
+                                  1000 * handler.request.request_time())

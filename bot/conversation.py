@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import datetime, timezone
 
 from wechatpy.replies import BaseReply, ImageReply
 
@@ -25,19 +24,19 @@ def pushed_scene(push: Push) -> str | None:
 RESOLVE_UNIONID_JOB = "resolve_unionid"
 
 
-async def _bind_from_scan(push: Push, now: datetime) -> BindOutcome | None:
-    upserted = await push.runtime.members.subscribed(push.openid, now)
+async def _bind_from_scan(push: Push) -> BindOutcome | None:
+    upserted = await push.runtime.members.subscribed(push.openid, push.received_at)
     if upserted.created:  # the worker asks WeChat for the unionid that joins the mini-program's member
         await push.runtime.queue.enqueue(RESOLVE_UNIONID_JOB, {"openid": push.openid})
     scene = pushed_scene(push)
     if scene is None:
         return None
-    return await push.runtime.relations.bind_scene(upserted.member, scene, BindSource.OA_SCAN, now,
+    return await push.runtime.relations.bind_scene(upserted.member, scene, BindSource.OA_SCAN, push.received_at,
                                                    created_by_this_push=upserted.created)
 
 
 async def welcome(push: Push) -> BaseReply:
-    outcome = await _bind_from_scan(push, datetime.now(timezone.utc))
+    outcome = await _bind_from_scan(push)
     text = push.runtime.settings.welcome_text
     if outcome is not None and outcome.bound:
         text += f"\n你的推广人：{promoter_name(outcome.upline)}"
@@ -46,14 +45,14 @@ async def welcome(push: Push) -> BaseReply:
 
 async def scanned(push: Push) -> BaseReply | None:
     """A follower scanned a code again: bind if the rules allow, and say so."""
-    outcome = await _bind_from_scan(push, datetime.now(timezone.utc))
+    outcome = await _bind_from_scan(push)
     if outcome is not None and outcome.bound:
         return push.text(f"你已加入 {promoter_name(outcome.upline)} 的推广团队")
     return None
 
 
 async def farewell(push: Push) -> None:
-    await push.runtime.members.unsubscribed(push.openid, datetime.now(timezone.utc))
+    await push.runtime.members.unsubscribed(push.openid, push.received_at)
 
 
 async def default_reply(push: Push) -> BaseReply | None:
@@ -76,7 +75,7 @@ async def send_poster(push: Push) -> BaseReply | None:
     runtime = push.runtime
     member = await runtime.members.by_oa_openid(push.openid)
     if member is None:  # followed before this server knew the account
-        upserted = await runtime.members.subscribed(push.openid, datetime.now(timezone.utc))
+        upserted = await runtime.members.subscribed(push.openid, push.received_at)
         if upserted.created:
             await runtime.queue.enqueue(RESOLVE_UNIONID_JOB, {"openid": push.openid})
         member = upserted.member

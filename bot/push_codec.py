@@ -1,15 +1,21 @@
 """Turning a WeChat push into a message and a reply back into a response body.
 
 Plain, compatible and AES safe mode, all through wechatpy. Everything that is
-not a well-formed push signed with our token is a `PushRejected` with the
-HTTP status to answer; nothing downstream runs for it.
+not a well-formed push signed with our token, sent in the last
+`PUSH_WINDOW_SECONDS`, is a `PushRejected` with the HTTP status to answer;
+nothing downstream runs for it. In plain and compatible mode the signature
+covers only token, timestamp and nonce, not the body: the door also refuses a
+nonce seen before with another push (`bot.dedup`). With an AES key configured
+only encrypted pushes are accepted, whose `msg_signature` covers the body too,
+unless plaintext is explicitly still allowed for a migration.
 """
 
 from __future__ import annotations
 
 import re
+import time
 from dataclasses import dataclass
-from typing import Mapping
+from typing import Callable, Mapping
 from xml.parsers.expat import ExpatError
 
 from wechatpy import parse_message
@@ -21,6 +27,9 @@ from wechatpy.utils import check_signature
 # A push never carries a DTD, entity or comment; refusing "<!" (bar CDATA)
 # outright shuts out entity expansion bombs and external entities.
 _MARKUP_DECLARATION = re.compile(rb"<!(?!\[CDATA\[)")
+
+# How far a push's timestamp may be from our clock, either way; its nonce is remembered as long.
+PUSH_WINDOW_SECONDS = 300
 
 
 class PushRejected(Exception):
@@ -45,11 +54,19 @@ class PushQuery:
     def encrypted(self) -> bool:
         return self.encrypt_type.lower() == "aes"
 
+    @property
+    def nonce_id(self) -> str:
+        """What a replay repeats: the signed timestamp and nonce."""
+        return f"{self.timestamp}:{self.nonce}"
+
 
 class PushCodec:
-    def __init__(self, token: str, app_id: str, aes_key: str | None):
+    def __init__(self, token: str, app_id: str, aes_key: str | None, accept_plaintext: bool = False,
+                 clock: Callable[[], float] = time.time):
         self.token = token
         self.crypto = WeChatCrypto(token, aes_key, app_id) if aes_key else None
+        self.plaintext_refused = self.crypto is not None and not accept_plaintext
+        self.clock = clock
 
     def verify(self, query: PushQuery) -> None:
         if not (query.signature and query.timestamp and query.nonce):
@@ -58,14 +75,28 @@ class PushCodec:
             check_signature(self.token, query.signature, query.timestamp, query.nonce)
         except InvalidSignatureException:
             raise PushRejected(403, "invalid signature") from None
+        if not (query.timestamp.isascii() and query.timestamp.isdigit()) \
+                or abs(self.clock() - int(query.timestamp)) > PUSH_WINDOW_SECONDS:
+            raise PushRejected(403, f"timestamp more than {PUSH_WINDOW_SECONDS} s away from now")
 
-    def decode(self, query: PushQuery, body: bytes) -> BaseMessage:
+    def open(self, query: PushQuery, body: bytes) -> str:
+        """The push's XML, once its query is verified (and its body decrypted in safe mode)."""
         self.verify(query)
+        if self.plaintext_refused and not query.encrypted:
+            raise PushRejected(403, "plaintext push refused: WECHAT_AES_KEY is set, pushes must be encrypt_type=aes")
         if not body.strip():
             raise PushRejected(400, "empty body")
         if _MARKUP_DECLARATION.search(body):
             raise PushRejected(400, "DTDs, entities and comments are not accepted")
-        xml = self._decrypt(query, body) if query.encrypted else body
+        if query.encrypted:
+            return self._decrypt(query, body)
+        try:
+            return body.decode()
+        except UnicodeDecodeError:
+            raise PushRejected(400, "the push is not UTF-8") from None
+
+    @staticmethod
+    def parse(xml: str) -> BaseMessage:
         try:
             msg = parse_message(xml)
             # Fields are converted lazily: touch the ones we key on so bad values fail here.
@@ -76,7 +107,7 @@ class PushCodec:
             raise PushRejected(400, f"malformed push XML: {exc}") from None
         return msg
 
-    def _decrypt(self, query: PushQuery, body: bytes) -> bytes:
+    def _decrypt(self, query: PushQuery, body: bytes) -> str:
         if self.crypto is None:
             raise PushRejected(400, "encrypted push, but WECHAT_AES_KEY is not configured")
         try:
@@ -85,7 +116,7 @@ class PushCodec:
             raise PushRejected(403, "invalid msg_signature or app id") from None
         except (ExpatError, KeyError, TypeError, ValueError) as exc:
             raise PushRejected(400, f"malformed encrypted push: {exc}") from None
-        if _MARKUP_DECLARATION.search(xml.encode() if isinstance(xml, str) else xml):
+        if _MARKUP_DECLARATION.search(xml.encode()):
             raise PushRejected(400, "DTDs, entities and comments are not accepted")
         return xml
 

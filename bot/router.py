@@ -12,7 +12,8 @@ retries of it need no de-duplication: the door just answers them again.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Awaitable, Callable, Iterable
 
 from wechatpy.messages import BaseMessage
@@ -24,10 +25,12 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class Push:
-    """One push as a handler sees it: the parsed message and the services."""
+    """One push as a handler sees it: the parsed message, the services, and when it reached the door (a push kept
+    while Redis was down is replayed as of then)."""
 
     message: BaseMessage
     runtime: "Runtime"
+    received_at: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
 
     @property
     def openid(self) -> str:

@@ -10,6 +10,9 @@ from typing import AsyncIterator, Callable
 from urllib.parse import urlsplit
 
 import redis.asyncio as aioredis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
 
 from services.applications import ApplicationService
 from services.commissions import CommissionService
@@ -38,7 +41,8 @@ from stores.members import MemberStore
 from stores.mongo import ensure_indexes, open_mongo
 from stores.posters import PosterStore
 from wechat import WeChatClient
-from wechatpay.payout import PayoutPort
+from wechatpay import ReplayGuard, TransferBills, TransferScene, WeChatPayClient, merchant_keys
+from wechatpay.transfer_bills import TRANSFER_NOTIFY_PATH
 
 log = logging.getLogger(__name__)
 
@@ -80,15 +84,37 @@ def _embedded_port(record: Path, start: Callable[[], embedded.EmbeddedServer], s
     return port, "started"
 
 
-async def _wechat_api_base(settings: Settings, stack: AsyncExitStack) -> str:
-    if settings.wechat_api_base:
-        return settings.wechat_api_base
-    from sandbox import start_sandbox  # demo mode only
+async def _demo_wechat(settings: Settings, stack: AsyncExitStack) -> Settings:
+    """Outside demo mode every WeChat URL is configured. In demo mode those left unset are the sandbox WeChat's,
+    started here when WECHAT_API_BASE names none."""
+    if not settings.demo:
+        return settings
+    api_base = settings.wechat_api_base
+    if api_base is None:
+        from sandbox import start_sandbox
 
-    server, _state, base_url = await start_sandbox("127.0.0.1", 0)
-    stack.callback(server.stop)
-    log.info("WeChat API: demo mode, sandbox WeChat at %s", base_url)
-    return base_url
+        server, state, api_base = await start_sandbox("127.0.0.1", 0)
+        stack.callback(server.stop)
+        log.info("WeChat API: demo mode, sandbox WeChat at %s", api_base)
+        settings = dataclasses.replace(settings, wechat_pay=settings.wechat_pay or state.pay.demo_settings())
+    return dataclasses.replace(settings, wechat_api_base=api_base,
+                               wechat_pay_api_base=settings.wechat_pay_api_base or api_base,
+                               wechat_open_base=settings.wechat_open_base or api_base)
+
+
+def _transfer_bills(settings: Settings, redis: aioredis.Redis, stack: AsyncExitStack) -> TransferBills | None:
+    """WeChat Pay's merchant transfers, signed with the merchant's keys; None when WeChat Pay is not configured."""
+    pay = settings.wechat_pay
+    if pay is None or settings.wechat_pay_api_base is None or settings.public_base_url is None:
+        log.warning("WeChat Pay is not configured: WeChat-balance withdrawals are refused")
+        return None
+    notify_url = settings.public_base_url + TRANSFER_NOTIFY_PATH
+    if not notify_url.startswith("https://") and not settings.demo:
+        log.warning("WeChat Pay's callbacks go to %s: WeChat Pay requires https in production", notify_url)
+    client = WeChatPayClient(settings.wechat_pay_api_base, merchant_keys(pay), ReplayGuard(redis, settings.redis_prefix),
+                             settings.wechat_timeout_seconds)
+    stack.push_async_callback(client.aclose)
+    return TransferBills(client, notify_url, TransferScene(pay.transfer_scene_id, pay.transfer_report))
 
 
 def _without_password(url: str) -> str:
@@ -102,14 +128,18 @@ def _without_password(url: str) -> str:
 async def open_runtime(settings: Settings) -> AsyncIterator[Runtime]:
     """Everything the server and the worker need; closes all of it on exit."""
     async with AsyncExitStack() as stack:
-        mongo, db = open_mongo(await _mongo_uri(settings, stack), settings.mongodb_db)
+        # Both stores answer within STORE_TIMEOUT_SECONDS or raise: a request on a store that is down fails fast.
+        store_timeout = settings.store_timeout_seconds
+        mongo, db = open_mongo(await _mongo_uri(settings, stack), settings.mongodb_db, store_timeout)
         stack.push_async_callback(mongo.close)
-        redis = aioredis.from_url(await _redis_url(settings, stack))
+        # A pooled connection that a restarted Redis closed fails on its next command: sent once more, on a new
+        # connection, the command reaches the Redis that is back (one that is down refuses both at once).
+        redis = aioredis.from_url(await _redis_url(settings, stack), socket_connect_timeout=store_timeout,
+                                  socket_timeout=store_timeout,
+                                  retry=Retry(NoBackoff(), 1, supported_errors=(RedisConnectionError,)))
         stack.push_async_callback(redis.aclose)
-        api_base = await _wechat_api_base(settings, stack)
-        settings = dataclasses.replace(settings, wechat_api_base=api_base,
-                                       wechat_pay_api_base=settings.wechat_pay_api_base or api_base,
-                                       wechat_open_base=settings.wechat_open_base or api_base)
+        settings = await _demo_wechat(settings, stack)
+        api_base = settings.wechat_api_base
         await ensure_indexes(db)
 
         metrics = Metrics()
@@ -127,8 +157,6 @@ async def open_runtime(settings: Settings) -> AsyncIterator[Runtime]:
             return client
 
         oa = wechat_client(settings.wechat_app_id, settings.wechat_app_secret)
-        payout = PayoutPort(settings.wechat_pay_api_base, timeout=settings.wechat_timeout_seconds)
-        stack.push_async_callback(payout.aclose)
         miniapp = wechat_client(settings.miniapp_app_id, settings.miniapp_app_secret)
 
         # Posters: the CJK font is checked now; drawing happens in a process pool closed with the runtime.
@@ -165,8 +193,10 @@ async def open_runtime(settings: Settings) -> AsyncIterator[Runtime]:
             stats=StatsService(mongo, db, lambda uplines, now: grades.evaluate(uplines, "bind", now)),
             commissions=commissions,
             orders=OrderService(mongo, db, queue, merchant_settings, notifications, grades, commissions),
-            withdrawals=WithdrawalService(mongo, db, member_store, merchant_settings, queue, payout,
-                                          PayeeApps(settings.miniapp_app_id, settings.wechat_app_id), notifications),
+            withdrawals=WithdrawalService(mongo, db, member_store, merchant_settings, queue,
+                                          _transfer_bills(settings, redis, stack),
+                                          PayeeApps(settings.miniapp_app_id, settings.wechat_app_id), notifications,
+                                          sealer, redis, settings.redis_prefix),
             share_links=ShareLinkService(ShareLinkSettings(settings.public_base_url, settings.share_link_secret),
                                          settings.wechat_open_base, oa, member_store, identity, relations),
         )

@@ -15,11 +15,13 @@ from functools import partial
 from typing import Any, Awaitable, Callable
 
 from bot.conversation import RESOLVE_UNIONID_JOB
+from bot.push_handler import replay_kept_pushes
 from services.runtime import Runtime
 from services.relations import RESYNC_JOB
 from services.withdrawals import PAY_JOB
 from services.notifications import SEND_JOB
 from services.orders import APPLY_JOB
+from services.outages import store_outage
 from services.posters import POSTER_JOB
 from stores.job_queue import JobHandler
 
@@ -30,11 +32,12 @@ PeriodicTask = Callable[[Runtime], Awaitable[Any]]
 
 
 async def resolve_unionid(runtime: Runtime, payload: dict[str, Any]) -> None:
-    log.info("unionid of %s: %s", payload["openid"], await runtime.identity.resolve_oa_unionid(payload["openid"]))
+    outcome = await runtime.identity.resolve_oa_unionid(payload["openid"])
+    log.info("a follower's unionid: %s", outcome)  # an outcome, never the openid or the unionid
 
 
 async def pay_withdrawal(runtime: Runtime, payload: dict[str, Any]) -> None:
-    outcome = await runtime.withdrawals.pay(payload["withdrawal_id"], datetime.now(timezone.utc))
+    outcome = await runtime.withdrawals.advance(payload["withdrawal_id"], datetime.now(timezone.utc))
     log.info("withdrawal %s: %s", payload["withdrawal_id"], outcome)
 
 
@@ -63,9 +66,17 @@ async def settle_due_commissions(runtime: Runtime, now: datetime | None = None) 
     return (await runtime.commissions.settle_due(now)).settled
 
 
-async def requeue_order_stragglers(runtime: Runtime, now: datetime | None = None) -> int:
-    """The outbox sweep: events and notifications stored but never queued (a crash in between) are queued."""
-    return await runtime.orders.requeue_due(now) + await runtime.notifications.requeue_due(now)
+async def requeue_lost_jobs(runtime: Runtime, now: datetime | None = None) -> int:
+    """The outbox sweep: work recorded in MongoDB whose job never reached the queue (a crash in between) or left
+    it unfinished (a Redis that lost its data) is queued again once overdue: order events, notifications,
+    payouts under way, followers' unionid questions and posters owed by customer-service message. (Subtree
+    rewrites have their own sweep, `requeue_stale_subtrees`.)"""
+    now = now or datetime.now(timezone.utc)
+    followers = await runtime.identity.unasked_followers(now)
+    for openid in followers:
+        await runtime.queue.enqueue(RESOLVE_UNIONID_JOB, {"openid": openid})
+    return (await runtime.orders.requeue_due(now) + await runtime.notifications.requeue_due(now)
+            + await runtime.withdrawals.requeue_due(now) + len(followers) + await runtime.posters.requeue_owed(now))
 
 
 async def count_new_direct_members(runtime: Runtime, now: datetime | None = None) -> int:
@@ -76,7 +87,7 @@ async def run_due_tasks(runtime: Runtime, now: datetime) -> dict[str, int]:
     """What the periodic order tasks do, once, as of `now`: `python -m bot jobs --now`."""
     return {
         "settled": await settle_due_commissions(runtime, now),
-        "requeued": await requeue_order_stragglers(runtime, now),
+        "requeued": await requeue_lost_jobs(runtime, now),
         "binds_counted": await count_new_direct_members(runtime, now),
     }
 
@@ -99,8 +110,9 @@ JOBS: dict[str, RuntimeJob] = {
 PERIODIC: list[tuple[PeriodicTask, float]] = [
     (requeue_stale_subtrees, 60.0),
     (apply_bind_follow_ups, 1.0),
+    (replay_kept_pushes, 1.0),  # pushes the /wechat door kept in MongoDB while Redis was down
     (settle_due_commissions, 60.0),
-    (requeue_order_stragglers, 30.0),
+    (requeue_lost_jobs, 30.0),
     (count_new_direct_members, 60.0),
 ]
 
@@ -113,12 +125,27 @@ def consumer_name() -> str:
     return f"{socket.gethostname()}-{os.getpid()}"
 
 
+def is_outage(error: BaseException) -> bool:
+    return store_outage(error) is not None
+
+
 async def _every(runtime: Runtime, task: PeriodicTask, seconds: float, stop: asyncio.Event) -> None:
+    in_outage = False  # told once per outage, not at every run of a task that runs each second
     while not stop.is_set():
         try:
             await task(runtime)
-        except Exception:  # noqa: BLE001 - a failing task must not stop the worker; it runs again next time
-            log.exception("periodic task %s failed", task.__name__)
+            await runtime.queue.record_task_run(task.__name__)
+        except Exception as error:  # noqa: BLE001 - a failing task must not stop the worker; it runs again next time
+            if not is_outage(error):
+                log.exception("periodic task %s failed; runs again in %gs", task.__name__, seconds)
+            elif not in_outage:
+                log.warning("periodic task %s: a store is unavailable (%s); runs again every %gs until it is back",
+                            task.__name__, type(error).__name__, seconds)
+            in_outage = in_outage or is_outage(error)
+        else:
+            if in_outage:
+                log.info("periodic task %s runs again", task.__name__)
+            in_outage = False
         try:
             await asyncio.wait_for(stop.wait(), seconds)
         except asyncio.TimeoutError:
@@ -128,7 +155,7 @@ async def _every(runtime: Runtime, task: PeriodicTask, seconds: float, stop: asy
 async def run_worker(runtime: Runtime, stop: asyncio.Event) -> None:
     periodic = [asyncio.create_task(_every(runtime, task, seconds, stop)) for task, seconds in PERIODIC]
     try:
-        await runtime.queue.run(consumer_name(), job_handlers(runtime), stop)
+        await runtime.queue.run(consumer_name(), job_handlers(runtime), stop, is_outage)
     finally:
         # Every task's step is one transaction: one cut short is simply done again next time.
         _, unfinished = await asyncio.wait(periodic, timeout=SHUTDOWN_GRACE_SECONDS)

@@ -39,9 +39,12 @@ from distribution.records import InvalidField, Record, Text, matching
 
 ORDER_NO = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 EVENT_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$")
-# The payment implied by an order created with `paid_at`: merchants' event ids start with a letter or digit,
-# so it cannot collide with one of theirs.
-IMPLIED_PAID_EVENT = "_paid_at"
+# Our own references sit beside merchants' event ids (in event keys, and as the refund a ledger entry names): they
+# start with "_", which no event id can (EVENT_ID), so neither can collide with the other.
+IMPLIED_PAID_EVENT = "_paid_at"  # the payment implied by an order created with `paid_at`
+# The refund that cancels, at posting, the share of a commission already refunded (commissions posted when the
+# buyer confirms, part of the item refunded between payment and confirmation).
+REFUNDED_BEFORE_POSTING = "_refunded_before_posting"
 BUYER_KEYS = ("member_id", "unionid", "oa_openid", "miniapp_openid")
 MAX_ITEMS = 200
 EARLIEST = datetime(2000, 1, 1, tzinfo=timezone.utc)

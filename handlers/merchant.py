@@ -20,6 +20,7 @@ class MerchantHandler(BaseHandler):
     security = "merchantToken"
 
     def prepare(self) -> None:
+        super().prepare()
         scheme, _, token = self.request.headers.get("Authorization", "").partition(" ")
         expected = self.runtime.settings.merchant_api_token.encode()
         if scheme.lower() != "bearer" or not hmac.compare_digest(token.strip().encode(), expected):

@@ -6,8 +6,6 @@ replaced through `GET|PUT /api/merchant/v1/settings/posters`.
 
 from __future__ import annotations
 
-import tornado.web
-
 from distribution.errors import Invalid, NotFound
 from handlers.merchant import MerchantHandler
 from posters.backgrounds import MAX_BACKGROUND_BYTES
@@ -26,31 +24,8 @@ class MemberPosterHandler(MerchantHandler, PosterWriter):
         await self.write_poster(await self.member_or_404(member_id))
 
 
-def _too_large() -> ApiError:
-    return ApiError(413, "too_large", f"a background may be at most {MAX_BACKGROUND_BYTES:,} bytes", field="body")
-
-
-@tornado.web.stream_request_body
 class BackgroundsHandler(MerchantHandler):
-    """The body is streamed and counted, so an oversized upload is refused without being kept."""
-
-    def initialize(self, runtime) -> None:  # type: ignore[override]
-        super().initialize(runtime)
-        self.body_parts: list[bytes] = []
-        self.body_size = 0
-
-    def prepare(self) -> None:
-        super().prepare()
-        declared = self.request.headers.get("Content-Length", "")
-        if declared.isdigit() and int(declared) > MAX_BACKGROUND_BYTES:
-            raise _too_large()
-
-    def data_received(self, chunk: bytes) -> None:
-        self.body_size += len(chunk)
-        if self.body_size > MAX_BACKGROUND_BYTES:
-            self.body_parts.clear()  # the excess is never kept
-        else:
-            self.body_parts.append(chunk)
+    max_body_bytes = MAX_BACKGROUND_BYTES
 
     @operation("Upload a poster background: the picture itself as the body (not multipart)",
                description=f"A JPEG or PNG of at most {MAX_BACKGROUND_BYTES:,} bytes, 200-8000 px a side and at "
@@ -59,13 +34,11 @@ class BackgroundsHandler(MerchantHandler):
                body_media_types=BACKGROUND_TYPES, responses={201: Reply("The stored background", PosterBackground)},
                errors=(400, 413, 415))
     async def post(self) -> None:
-        if self.body_size > MAX_BACKGROUND_BYTES:
-            raise _too_large()
         content_type = self.request.headers.get("Content-Type", "").split(";")[0].strip().lower()
         if content_type not in BACKGROUND_TYPES:
             raise ApiError(415, "unsupported_media_type",
                            f"send the picture itself as the body, Content-Type {' or '.join(BACKGROUND_TYPES)}")
-        data = b"".join(self.body_parts)
+        data = self.received_body
         if not data:
             raise Invalid("the body is empty: send the picture", field="body")
         background = PosterBackground.from_document(await self.runtime.posters.add_background(data))

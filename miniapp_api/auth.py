@@ -17,6 +17,7 @@ class MiniappHandler(BaseHandler):
     member: dict
 
     async def prepare(self) -> None:
+        super().prepare()
         token = bearer_token(self.request.headers.get("Authorization", ""))
         member_id = await self.runtime.sessions.member_of(token) if token else None
         member = await self.runtime.members.get(member_id) if member_id else None

@@ -29,6 +29,8 @@ class MeHandler(MiniappHandler):
     @operation("Change my nickname, avatar or phone", body=ProfileChange, responses={200: ME})
     async def patch(self) -> None:
         change = self.parse_body(ProfileChange)
+        if change.avatar_url is not None:
+            self.runtime.posters.check_avatar_url(change.avatar_url)
         self.member = await self.runtime.identity.change_profile(self.member, change.nickname, change.avatar_url,
                                                                  change.phone)
         await self.write_me()

@@ -49,7 +49,8 @@ class ProfileChange(Record):
     model_config = ConfigDict(json_schema_extra={"examples": [{"nickname": "伊万", "phone": "13812345678"}]})
 
     nickname: Nickname | None = Field(None, description="The name shown to the user's upline and team (masked).")
-    avatar_url: Url | None = Field(None, description="The user's avatar, an http(s) URL.")
+    avatar_url: Url | None = Field(None, description="The user's avatar, an http(s) URL on a host avatars are "
+                                                     "fetched from (AVATAR_HOSTS: WeChat's, unless configured).")
     phone: Phone | None = Field(None, description="The user's phone number; stored sealed and shown masked.")
 
 
@@ -91,11 +92,17 @@ class WithdrawalRequest(Record):
     method: WithdrawalMethod = Field(
         description="Where it is paid: into the promoter's WeChat balance, or a bank account (paid by hand).")
     bank: BankAccount | None = Field(None, description="The account to pay into: for bank withdrawals, and only them.")
+    real_name: Annotated[Text, Field(max_length=32)] | None = Field(
+        None, description="WeChat-balance withdrawals: the promoter's real name, which WeChat Pay checks against their "
+                          "WeChat account; required from 2,000 yuan, or always when the merchant checks real names. "
+                          "Stored sealed.")
 
     @model_validator(mode="after")
     def _bank_only_for_bank_withdrawals(self) -> Self:
         if (self.method is WithdrawalMethod.BANK) != (self.bank is not None):
             raise InvalidField("bank", "is required for bank withdrawals, and only for them")
+        if self.real_name is not None and self.method is not WithdrawalMethod.WECHAT_BALANCE:
+            raise InvalidField("real_name", "is for WeChat-balance withdrawals only")
         return self
 
 

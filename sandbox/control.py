@@ -6,9 +6,9 @@ import json
 from dataclasses import asdict
 from typing import Any
 
-from tornado.web import RequestHandler
 
 from .faults import Fault
+from .request_log import RequestLineOnly
 from .state import SandboxState
 
 # Fault field -> the JSON types it accepts.
@@ -20,7 +20,7 @@ _FAULT_FIELDS: dict[str, tuple[type, ...]] = {
 }
 
 
-class _ControlHandler(RequestHandler):
+class _ControlHandler(RequestLineOnly):
     def initialize(self, state: SandboxState) -> None:
         self._state = state
 

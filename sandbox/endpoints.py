@@ -22,6 +22,7 @@ from tornado.web import HTTPError
 from wechat.api.media import MEDIA_KINDS
 from wechat.api.miniapp import is_valid_scene
 
+from .avatars import render_avatar_png
 from .errors import SandboxError
 from .identities import openid_for, session_key_for, unionid_for, user_of
 from .media import UploadedMedia
@@ -255,6 +256,15 @@ async def oauth2_authorize(state: SandboxState, received: Received) -> Answer:
     code = state.auth_codes.issue(app_id, user, scope)
     separator = "&" if target.query else "?"
     return Redirect(f"{redirect_uri}{separator}{urlencode({'code': code, 'state': query.get('state', '')})}")
+
+
+@endpoint("mmopen/avatar", "GET", needs_token=False)
+async def avatar(state: SandboxState, received: Received) -> Answer:
+    """A user's avatar picture, as WeChat's avatar hosts serve them (the sandbox-only `user` names whose)."""
+    user = received.query.get("user")
+    if not user:
+        raise HTTPError(400, reason="user is required: it names the sandbox user whose avatar this is")
+    return Png(await asyncio.to_thread(render_avatar_png, user))
 
 
 @endpoint("sns/oauth2/access_token", "GET", needs_token=False)

@@ -10,7 +10,16 @@ from tornado.netutil import bind_sockets
 from tornado.web import Application
 
 from .control import CallsControl, ExpireTokensControl, FaultsControl
-from .pay import TRANSFER_ENDPOINT, TransferBatchesHandler
+from .pay import (
+    BILLS,
+    CERTIFICATES_ENDPOINT,
+    CancelTransferBillHandler,
+    CertificatesHandler,
+    TransferBillControl,
+    TransferBillHandler,
+    TransferBillsHandler,
+)
+from .request_log import log_request
 from .state import SandboxState
 from .wechat_handler import WeChatApiHandler
 
@@ -24,9 +33,14 @@ def make_sandbox_app(state: SandboxState) -> Application:
             (r"/_sandbox/calls", CallsControl, handler_args),
             (r"/_sandbox/faults", FaultsControl, handler_args),
             (r"/_sandbox/tokens/expire", ExpireTokensControl, handler_args),
-            (rf"/{TRANSFER_ENDPOINT}", TransferBatchesHandler, handler_args),
+            (r"/_sandbox/transfer-bills/([^/]+)/(confirm|cancel|fail)", TransferBillControl, handler_args),
+            (rf"/{BILLS}", TransferBillsHandler, handler_args),
+            (rf"/{BILLS}/out-bill-no/([^/]+)", TransferBillHandler, handler_args),
+            (rf"/{BILLS}/out-bill-no/([^/]+)/cancel", CancelTransferBillHandler, handler_args),
+            (rf"/{CERTIFICATES_ENDPOINT}", CertificatesHandler, handler_args),
             (r"/(.+)", WeChatApiHandler, handler_args),
-        ]
+        ],
+        log_function=log_request,
     )
 
 
@@ -36,7 +50,9 @@ class RunningSandbox(NamedTuple):
     base_url: str  # what WECHAT_API_BASE points at
 
     async def stop(self, grace_seconds: float = 10) -> None:
-        """Stop listening and close the connections; a request still waiting is cut off after the grace."""
+        """Stop listening and close the connections; a request still waiting is cut off after the grace. WeChat
+        Pay's callbacks still on their way are delivered (or fail) first."""
+        await self.state.pay.settle()
         self.server.stop()
         try:
             await asyncio.wait_for(self.server.close_all_connections(), grace_seconds)

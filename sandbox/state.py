@@ -13,6 +13,7 @@ from .faults import Faults
 from .media import MediaStore
 from .tokens import TokenIssuer
 from .web_auth import AuthCodes
+from .wechat_pay import SandboxPay
 
 DEFAULT_APPS = {
     SANDBOX_OA_APP_ID: SANDBOX_OA_APP_SECRET,
@@ -28,7 +29,7 @@ class SandboxState:
         self.faults = Faults()
         self.media = MediaStore()
         self.auth_codes = AuthCodes()  # web authorization codes, by value
-        self.transfers: dict[str, dict] = {}  # WeChat Pay batches by out_batch_no
+        self.pay = SandboxPay()  # WeChat Pay: the merchant, the keys, the transfer bills
         self._message_ids = itertools.count(1_000_000_001)
 
     def authenticate(self, app_id: str | None, secret: str | None) -> str:

@@ -8,15 +8,16 @@ import json
 import time
 from typing import Any
 
-from tornado.web import HTTPError, RequestHandler
+from tornado.web import HTTPError
 
 from .calls import RecordedCall
 from .endpoints import ENDPOINTS, Answer, Png, Received, Redirect
 from .errors import SandboxError, error_answer
+from .request_log import RequestLineOnly
 from .state import SandboxState
 
 
-class WeChatApiHandler(RequestHandler):
+class WeChatApiHandler(RequestLineOnly):
     def initialize(self, state: SandboxState) -> None:
         self._state = state
         self._caller_gone = asyncio.Event()

@@ -16,6 +16,7 @@ from services.notifications import NotificationService, thing
 from services.sealing import Sealer
 from stores.applications import ApplicationStore
 from stores.members import MemberStore
+from stores.writes import run_transaction
 
 
 # The decision's note when the merchant gave none (WeChat refuses an empty field).
@@ -72,9 +73,8 @@ class ApplicationService:
             await self.members.set_promoter_status(application["member_id"], promoter_status, session)
             return True
 
-        async with self.client.start_session() as session:
-            if not await session.with_transaction(in_transaction):
-                raise ApplicationRefused("already_decided", f"the application was {application['status']} already")
+        if not await run_transaction(self.client, in_transaction):
+            raise ApplicationRefused("already_decided", f"the application was {application['status']} already")
         await self.notifications.notify(
             "application_decided", f"application:{application_id}", application["member_id"],
             {"result": "已通过" if approve else "未通过", "note": thing(note, DEFAULT_NOTES[approve]),

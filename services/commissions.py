@@ -37,6 +37,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 from distribution.calendar import china_day, china_time
 from distribution.commission import CommissionLine, OrderItem, refund_share
 from distribution.ledger import commission_cancelled, commission_clawback, commission_frozen, commission_settled
+from distribution.orders import REFUNDED_BEFORE_POSTING
 from services.grades import GradeService
 from services.notifications import NotificationService, yuan
 from stores.grades import PROMOTER_TOTALS, totals_update
@@ -46,10 +47,6 @@ from stores.stats import PROMOTER_DAILY, daily_update
 from stores.writes import Conflict, WriteSet, commit
 
 log = logging.getLogger(__name__)
-
-# The ref of the cancellation made when commissions are posted after part of the item was refunded
-# (trigger "confirmed", refund between paid and confirmed).
-REFUNDED_BEFORE_POSTING = "refunded-before-posting"
 
 
 class CommissionStatus(StrEnum):

@@ -3,7 +3,8 @@
 WeChat names a person by a different openid in each app, and by one unionid
 across the apps of one open-platform account. The mini-program's login
 returns the unionid at once; the official account's is asked for by the
-worker after a follow (`user/info`).
+worker after a follow (`user/info`). A follower not asked for within
+`UNIONID_SWEEP_AFTER` (the job was lost) is asked for again by a sweep.
 
 - Mini-program login: the member with this mini-program openid; else the
   member holding the unionid (the official-account member: both openids
@@ -21,7 +22,7 @@ worker after a follow (`user/info`).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from pymongo import AsyncMongoClient
 from pymongo.errors import DuplicateKeyError
@@ -30,6 +31,10 @@ from wechat import WeChatClient, WeChatError
 from distribution import errors
 from services.sealing import Sealer
 from stores.members import MemberStore, Upserted
+from stores.writes import run_transaction
+
+
+UNIONID_SWEEP_AFTER = timedelta(minutes=2)
 
 
 class InvalidLoginCode(errors.Invalid):
@@ -86,12 +91,24 @@ class IdentityService:
     async def resolve_oa_unionid(self, openid: str) -> str:
         """Ask WeChat for a follower's unionid and join the two members it names. Returns what was done."""
         member = await self.members.by_oa_openid(openid)
-        if member is None or member.get("unionid"):
+        if member is None:
             return "nothing to do"
-        unionid = (await self.oa.user.info(openid)).get("unionid")
-        if not unionid:
-            return "no unionid"  # the account is not bound to an open platform
-        return await self.join_oa_unionid(member, unionid)
+        if member.get("unionid"):
+            done = "nothing to do"
+        elif unionid := (await self.oa.user.info(openid)).get("unionid"):
+            done = await self.join_oa_unionid(member, unionid)
+        else:
+            done = "no unionid"  # the account is not bound to an open platform
+        await self.members.mark_unionid_asked(member["_id"])
+        return done
+
+    async def unasked_followers(self, now: datetime) -> list[str]:
+        """The openids of followers whose unionid was not asked for within UNIONID_SWEEP_AFTER of their first
+        push (the job was lost): the caller queues them again; asked for again after as long if still not."""
+        due = await self.members.unionid_unasked(now - UNIONID_SWEEP_AFTER, limit=100)
+        if due:
+            await self.members.mark_unionid_unasked([member["_id"] for member in due], now)
+        return [member["oa_openid"] for member in due if member.get("oa_openid")]
 
     async def join_oa_unionid(self, member: dict, unionid: str) -> str:
         """Give an official-account member the unionid WeChat named it by, joining the member that already
@@ -117,5 +134,5 @@ class IdentityService:
         return "conflict recorded"
 
     async def _fold(self, bare: dict, into: dict, identity: dict) -> None:
-        async with self.client.start_session() as session:
-            await session.with_transaction(lambda s: self.members.fold(bare["_id"], into["_id"], identity, s))
+        await run_transaction(self.client,
+                              lambda session: self.members.fold(bare["_id"], into["_id"], identity, session))

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
+
+from stores.job_queue import QueueStatus
+
+UNKNOWN = float("nan")  # Redis did not answer: no figure rather than a stale one
 
 
 class Metrics:
@@ -24,11 +28,43 @@ class Metrics:
         self.wechat_call_seconds = Histogram(
             "wechat_api_call_seconds", "WeChat API call latency", ["endpoint"], registry=self.registry
         )
+        # The queue and the workers, read from Redis at each scrape: the same in every process.
+        self.worker_up = Gauge("worker_up", "1 when a worker has run within WORKER_STALE_SECONDS",
+                               registry=self.registry)
+        self.worker_heartbeat_age = Gauge("worker_heartbeat_age_seconds", "Time since any worker last ran",
+                                          registry=self.registry)
+        self.task_last_success = Gauge(
+            "worker_periodic_task_last_success_timestamp_seconds", "When each periodic task last succeeded",
+            ["task"], registry=self.registry,
+        )
+        self.queue_length = Gauge("job_queue_length", "Jobs queued, waiting or being done", registry=self.registry)
+        self.queue_pending = Gauge("job_queue_pending", "Jobs being done", registry=self.registry)
+        self.queue_retrying = Gauge("job_queue_retrying", "Jobs waiting for a retry", registry=self.registry)
+        self.queue_dead = Gauge("job_queue_dead_letters", "Jobs given up on", registry=self.registry)
+        self.queue_oldest_age = Gauge("job_queue_oldest_job_age_seconds",
+                                      "Age of the oldest job queued (0 when none is)", registry=self.registry)
 
     def count_wechat_call(self, endpoint: str, errcode: int | None, seconds: float) -> None:
         # errcode None: WeChat gave no usable answer (timeout, connection, HTTP error).
         self.wechat_calls.labels(endpoint, "unavailable" if errcode is None else str(errcode)).inc()
         self.wechat_call_seconds.labels(endpoint).observe(seconds)
+
+    def observe_queue(self, status: QueueStatus | None, worker_up: bool) -> None:
+        """`status` None: Redis did not answer."""
+        self.worker_up.set(1 if worker_up else 0)
+        if status is None:
+            for gauge in (self.worker_heartbeat_age, self.queue_length, self.queue_pending, self.queue_retrying,
+                          self.queue_dead, self.queue_oldest_age):
+                gauge.set(UNKNOWN)
+            return
+        self.worker_heartbeat_age.set(UNKNOWN if status.last_heartbeat is None else status.now - status.last_heartbeat)
+        for task, at in status.task_runs.items():
+            self.task_last_success.labels(task).set(at)
+        self.queue_length.set(status.length)
+        self.queue_pending.set(status.pending)
+        self.queue_retrying.set(status.retrying)
+        self.queue_dead.set(status.dead)
+        self.queue_oldest_age.set(0 if status.oldest_job_at is None else max(0.0, status.now - status.oldest_job_at))
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

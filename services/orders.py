@@ -11,7 +11,7 @@ Receiving is fast and idempotent:
   promoter (for self-purchase: one the binding rules let be an upline). A
   replay of the same order number returns the stored order; a replay with
   other content is a conflict. An order sent with `paid_at` carries an
-  implied `paid` event.
+  implied `paid` event, stored in the order's own transaction.
 - `receive_event` stores the event (unique per order and event id) and queues
   the order's job; a replay changes nothing; other content under a known id
   is a conflict.
@@ -135,14 +135,22 @@ class OrderService:
         request_hash = new.request_hash()
         buyer = await self._find_buyer(new.buyer.ids())
         document = await self._order_document(new, buyer, request_hash, now)
-        if await self.store.insert_order(document):
-            await self._imply_payment(document, now)
-            return Received(document, True)
-        existing = await self.store.order(new.order_no)  # a replay, or another request created it meanwhile
-        if existing["request_hash"] != request_hash:
-            raise OrderConflict(f"order {new.order_no} was created before with other content", field="order_no")
-        await self._imply_payment(existing, now)  # in case the first request died before storing it
-        return Received(existing, False)
+        # The order and the payment it implies are stored together: whatever fails, never one without the other.
+        writes = WriteSet()
+        writes.insert(ORDERS, [document])
+        if new.paid_at is not None:
+            payment = NewEvent.implied_payment(new.paid_at)
+            writes.insert(ORDER_EVENTS, [self._event_document(new.order_no, payment, now)])
+            writes.then(lambda: self.queue.enqueue(APPLY_JOB, {"order_no": new.order_no}))
+        try:
+            await commit(self.client, self.db, writes)
+        except Conflict:  # a replay, or another request created it meanwhile
+            existing = await self.store.order(new.order_no)
+            if existing["request_hash"] != request_hash:
+                raise OrderConflict(f"order {new.order_no} was created before with other content",
+                                    field="order_no") from None
+            return Received(existing, False)
+        return Received(document, True)
 
     async def receive_event(self, order_no: str, event: NewEvent, now: datetime | None = None) -> Received:
         """Store and queue one event of an existing order (OrderNotFound; InvalidField when it does not fit the
@@ -262,17 +270,9 @@ class OrderService:
             "closed_at": None,
             "commissions_posted": False,
             "request_hash": request_hash,
-            "requested_paid_at": new.paid_at,
             "created_at": now,
             "version": 0,
         }
-
-    async def _imply_payment(self, order: dict, now: datetime) -> None:
-        paid_at = order.get("requested_paid_at")
-        if paid_at is None:
-            return
-        if await self.store.insert_event(self._event_document(order["_id"], NewEvent.implied_payment(paid_at), now)):
-            await self.queue.enqueue(APPLY_JOB, {"order_no": order["_id"]})
 
     def _event_document(self, order_no: str, event: NewEvent, now: datetime) -> dict:
         refunds = event.refunds

@@ -19,9 +19,11 @@ process they share one task, across processes one holds a Redis lock per
 what it made.
 
 In chat WeChat waits 5 s for an answer: `for_chat` gives the poster until
-`deadline` (4 s after the push arrived) and otherwise queues a `POSTER_JOB`
-that sends it as a customer-service message once it is ready; the work in
-progress is not lost, the job waits for it.
+`deadline` (4 s after the push arrived) and otherwise records the poster as
+owed and queues a `POSTER_JOB` that sends it as a customer-service message
+once it is ready; the work in progress is not lost, the job waits for it. It
+is sent at most once per request (the job claims the record), and a record
+whose job was lost is queued again by the sweep (`requeue_owed`).
 """
 
 from __future__ import annotations
@@ -35,7 +37,6 @@ from datetime import datetime, timedelta, timezone
 from typing import Any, Awaitable, Callable
 from urllib.parse import urlsplit, urlunsplit
 
-import httpx
 from redis.asyncio import Redis
 
 from wechat import WeChatClient, WeChatError, WeChatRateLimited, WeChatUnavailable
@@ -44,6 +45,7 @@ from distribution.binding import BindingSettings, may_be_upline
 from distribution.poster_settings import PERMANENT_QR_LIMIT, CodeType, PosterSettings, TemplateChoice
 from distribution.scene import is_valid_miniapp_scene, promoter_scene
 from distribution.share_links import share_link
+from posters.avatar_fetch import AvatarFetcher, on_loopback
 from posters.backgrounds import MAX_BACKGROUND_BYTES, BadBackground
 from posters.fonts import FontNotFound, find_cjk_font
 from posters.render import PosterRequest
@@ -68,7 +70,8 @@ LOCK_SECONDS = 30.0  # outlives a slow drawing plus two WeChat calls; a crashed 
 LOCK_WAIT_SECONDS = 35.0
 LOCK_POLL_SECONDS = 0.05
 MAKING_PER_WORKER = 2
-SENT_MEMORY_SECONDS = 3 * 86400  # a job's "sent" mark outlives any retry of it
+DELIVERY_SWEEP_AFTER = timedelta(minutes=5)  # a poster still owed then had its job lost: queued again
+CUSTOMER_SERVICE_WINDOW = timedelta(hours=48)  # after the user last wrote, WeChat refuses customer-service messages
 
 AVATAR_TIMEOUT_SECONDS = 1.5
 AVATAR_MAX_BYTES = 1024 * 1024
@@ -173,8 +176,8 @@ class PosterService:
         pool: PosterPool,
         font_path: str,
         share_links: ShareLinkSettings,
+        avatars: AvatarFetcher,
         clock: Callable[[], datetime] | None = None,
-        http: httpx.AsyncClient | None = None,
     ):
         self.store = store
         self.members = members
@@ -187,10 +190,8 @@ class PosterService:
         self.pool = pool
         self.font_path = font_path
         self.share_links = share_links
+        self.avatars = avatars
         self.clock = clock or (lambda: datetime.now(timezone.utc))
-        self._owns_http = http is None
-        self.http = http or httpx.AsyncClient(timeout=AVATAR_TIMEOUT_SECONDS, follow_redirects=True,
-                                              max_redirects=3)
         self._flights: dict[tuple[str, ...], asyncio.Task] = {}
         # Posters made at once by this process: enough to keep every drawing process busy, few enough
         # that a burst of requests never queues more than a few tasks' work ahead of everything else
@@ -206,8 +207,7 @@ class PosterService:
         for flight in flights:
             flight.cancel()
         await asyncio.gather(*flights, return_exceptions=True)
-        if self._owns_http:
-            await self.http.aclose()
+        await self.avatars.aclose()
         await self.pool.aclose()
 
     # --- what callers ask ------------------------------------------------------------
@@ -243,17 +243,21 @@ class PosterService:
             raise
         except Exception:  # noqa: BLE001 - the job tries again (with backoff) and dead-letters what keeps failing
             log.exception("poster of %s failed: the job tries again", plan.member_id)
-        await self.queue.enqueue(POSTER_JOB, {"member_id": plan.member_id, "openid": openid,
-                                              "template": plan.template_id, "request": request_id})
+        job = {"member_id": plan.member_id, "openid": openid, "template": plan.template_id, "request": request_id}
+        await self.store.owe(_owed(job, self.clock()))
+        await self.queue.enqueue(POSTER_JOB, job)
         return None
 
     async def deliver(self, payload: dict[str, Any]) -> None:
         """POSTER_JOB: send the poster by customer-service message, once per request however often
         the job runs."""
+        now = self.clock()
+        owed = _owed(payload, now)
+        await self.store.owe(owed)  # already, unless the job was queued by other means than `for_chat`
         member = await self.members.get(payload["member_id"])
         if member is None:
             log.warning("poster job for unknown member %s dropped", payload["member_id"])
-            return
+            return await self.store.finish_delivery(owed["_id"], "unknown member", now)
         try:
             try:
                 plan = await self.plan(member, payload.get("template"))
@@ -261,21 +265,32 @@ class PosterService:
                 plan = await self.plan(member, None)
         except (NotAPromoter, PosterUnavailable) as refusal:
             log.info("poster job for %s dropped: %s", payload["member_id"], refusal)
-            return
+            return await self.store.finish_delivery(owed["_id"], f"dropped: {refusal}", now)
         media_id = await self._poster(plan, media=True)
-        sent = f"{self.key_prefix}poster:sent:{plan.member_id}:{plan.template_id}:{payload['request']}"
         # Claimed before sending: a job redone after a crash sends at most once.
-        if not await self.redis.set(sent, b"1", nx=True, ex=SENT_MEMORY_SECONDS):
+        if not await self.store.claim_delivery(owed["_id"], now):
             return
         try:
             await self.oa.message.send_image(payload["openid"], media_id)
         except WeChatError as error:
-            await self.redis.delete(sent)
+            await self.store.release_delivery(owed["_id"])
             if error.errcode == INVALID_MEDIA_ID:
                 await self.store.forget_media(media_id)  # gone before its time: the retry uploads again
             if isinstance(error, WeChatRateLimited):
                 raise RetryLater(60, str(error)) from error
             raise
+        await self.store.finish_delivery(owed["_id"], "sent", self.clock())
+
+    async def requeue_owed(self, now: datetime) -> int:
+        """The sweep of deliveries: posters still owed whose job was lost are queued again, while WeChat still
+        lets a customer-service message reach the user."""
+        due = await self.store.due_deliveries(now, now - CUSTOMER_SERVICE_WINDOW, limit=100)
+        if due:
+            await self.store.postpone_deliveries([owed["_id"] for owed in due], now + DELIVERY_SWEEP_AFTER)
+        for owed in due:
+            await self.queue.enqueue(POSTER_JOB, {key: owed[key] for key in ("member_id", "openid", "template",
+                                                                               "request")})
+        return len(due)
 
     # --- backgrounds -----------------------------------------------------------------
 
@@ -497,37 +512,24 @@ class PosterService:
 
     # --- the avatar ------------------------------------------------------------------
 
+    def check_avatar_url(self, url: str) -> None:
+        """Invalid (naming `avatar_url`) unless `url` is on a host avatars are fetched from."""
+        if not self.avatars.allows(url):
+            raise errors.Invalid(f"avatars are taken only from {', '.join(self.avatars.allowed)} (http or https)",
+                                 field="avatar_url")
+
     async def _avatar(self, url: str | None) -> bytes | None:
         """The picture at `url`, or None (the poster draws the nickname's initial instead)."""
-        if not url:
+        if not url or not self.avatars.allows(url):
             return None
         url = wechat_avatar_url(url)
         key = f"{self.key_prefix}poster:avatar:{_digest(url, 32)}"
         cached = await self.redis.get(key)
         if cached is not None:
             return cached or None
-        picture = await self._download(url)
+        picture = await self.avatars.fetch(url)
         await self.redis.set(key, picture or b"", ex=AVATAR_CACHE_SECONDS if picture else AVATAR_MISS_SECONDS)
         return picture
-
-    async def _download(self, url: str) -> bytes | None:
-        if urlsplit(url).scheme not in ("http", "https"):
-            return None
-        try:
-            async with asyncio.timeout(AVATAR_TIMEOUT_SECONDS):
-                async with self.http.stream("GET", url) as response:
-                    if response.status_code != 200:
-                        return None
-                    chunks, size = [], 0
-                    async for chunk in response.aiter_bytes():
-                        size += len(chunk)
-                        if size > AVATAR_MAX_BYTES:
-                            return None
-                        chunks.append(chunk)
-                    return b"".join(chunks)
-        except (TimeoutError, httpx.HTTPError) as error:
-            log.info("avatar %s not fetched: %r", url, error)
-            return None
 
 
 def open_poster_service(settings: Settings, store: PosterStore, members: MemberStore,
@@ -542,7 +544,23 @@ def open_poster_service(settings: Settings, store: PosterStore, members: MemberS
         store, members, merchant_settings, redis, settings.redis_prefix, oa, miniapp, queue,
         PosterPool(settings.poster_workers), font_path,
         ShareLinkSettings(settings.public_base_url, settings.share_link_secret),
+        open_avatar_fetcher(settings),
     )
+
+
+def open_avatar_fetcher(settings: Settings) -> AvatarFetcher:
+    """Avatars from AVATAR_HOSTS, and from the sandbox WeChat when that is what the server talks to: a WeChat
+    API on a loopback address is one (it serves its users' avatars), and WeChat's own never is."""
+    api = settings.wechat_api_base
+    return AvatarFetcher(settings.avatar_hosts, [api] if api and on_loopback(api) else [],
+                         timeout_seconds=AVATAR_TIMEOUT_SECONDS, max_bytes=AVATAR_MAX_BYTES)
+
+
+def _owed(job: dict[str, Any], now: datetime) -> dict[str, Any]:
+    """The record of a poster owed by customer-service message: one per member and request."""
+    return {"_id": f"{job['member_id']}:{job['request']}", **{key: job.get(key) for key in
+                                                              ("member_id", "openid", "template", "request")},
+            "status": "pending", "due_at": now + DELIVERY_SWEEP_AFTER, "created_at": now}
 
 
 def wechat_avatar_url(url: str) -> str:

@@ -16,7 +16,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 from services.applications import ApplicationService
 from services.commissions import CommissionService
 from services.grades import GradeService
-from services.health import check_stores
+from services.health import check_stores, check_worker
 from services.identity import IdentityService
 from services.ledger import LedgerService
 from services.members import MemberService
@@ -32,7 +32,7 @@ from services.share_links import ShareLinkService
 from services.stats import StatsService
 from services.withdrawals import WithdrawalService
 from settings import Settings
-from stores.job_queue import JobQueue
+from stores.job_queue import JobQueue, QueueStatus
 from wechat import WeChatClient
 
 
@@ -65,3 +65,6 @@ class Runtime:
 
     async def store_health(self) -> dict[str, str]:
         return await check_stores(self.db, self.redis)
+
+    async def worker_health(self) -> tuple[str, QueueStatus | None]:
+        return await check_worker(self.queue, self.settings.worker_stale_seconds)

@@ -131,6 +131,9 @@ def _die_with_parent() -> None:
 
 
 def _start(name: str, argv: list[str], port: int, log_path: Path, ready_seconds: float = 30) -> EmbeddedServer:
+    # Whoever answers there would be taken for the server started here, and its data for this one's.
+    if port_answers("127.0.0.1", port):
+        raise EmbeddedStartError(f"embedded {name}: another process listens on port {port}")
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with log_path.open("ab") as log_file:
         # A session of its own: a Ctrl-C at the terminal reaches only the parent, which stops its clients

@@ -1,4 +1,4 @@
-"""The work queue: a Redis stream read by a consumer group of workers.
+"""The work queue: a Redis stream read by a consumer group of workers (Redis 6.2 or later).
 
 - A job is acknowledged only after its handler returns, so a worker killed
   mid-job leaves it pending; another worker claims it (XAUTOCLAIM) once it has
@@ -9,6 +9,16 @@
   stream, where an operator can see it.
 - `RetryLater` lets a handler ask for a retry without counting as a failure
   (e.g. WeChat's rate limit).
+- An outage of Redis or MongoDB is nobody's fault: `run` pauses (a bounded,
+  jittered backoff) and goes on when the store is back, and a job cut short
+  by one (as the caller's `is_outage` tells) is done again without spending
+  an attempt. A Redis restarted without
+  its data has lost the consumer group with the jobs; the group is made
+  again, and the jobs are queued again from MongoDB by the worker's sweeps.
+- Liveness: a worker writes a heartbeat every HEARTBEAT_SECONDS while it
+  gets through jobs or waits for them, and the time of each periodic task's
+  last success, in Redis's clock; any process reads them with the queue's
+  counts (`status`), for `/healthz` and `/metrics`.
 """
 
 from __future__ import annotations
@@ -16,9 +26,10 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import random
 import time
-from dataclasses import dataclass
-from typing import Any, Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Awaitable, Callable, Mapping, TypeVar
 
 from redis.asyncio import Redis
 from redis.exceptions import ResponseError
@@ -26,6 +37,14 @@ from redis.exceptions import ResponseError
 log = logging.getLogger(__name__)
 
 JobHandler = Callable[[dict[str, Any]], Awaitable[None]]
+OutageTest = Callable[[BaseException], bool]  # whether an error says a store could not be reached
+T = TypeVar("T")
+
+BACKOFF_FIRST_SECONDS = 0.5
+BACKOFF_MAX_SECONDS = 10.0
+OUTAGE_RETRY_SECONDS = 1.0  # a job cut short by an outage, once the worker goes on
+HEARTBEAT_SECONDS = 5.0
+FORGET_WORKERS_SECONDS = 86400.0  # heartbeats of workers gone this long are removed
 
 # Moves due retries back onto the stream, atomically so two workers never both move one.
 _RELEASE_DUE = """
@@ -37,6 +56,13 @@ for _, job in ipairs(due) do
 end
 return #due
 """
+
+
+def backoff_seconds(failures: int) -> float:
+    """The pause after `failures` failures in a row: doubling up to BACKOFF_MAX_SECONDS, drawn from the
+    upper half so that workers which lost a store together do not all come back at the same instant."""
+    ceiling = min(BACKOFF_MAX_SECONDS, BACKOFF_FIRST_SECONDS * 2 ** (failures - 1))
+    return random.uniform(ceiling / 2, ceiling)
 
 
 class RetryLater(Exception):
@@ -60,6 +86,33 @@ class Job:
         return cls(data["kind"], data["payload"], data.get("attempt", 1))
 
 
+@dataclass(frozen=True)
+class Outcome:
+    """What becomes of a job taken from the stream, written with its acknowledgement in one transaction."""
+
+    retry: Job | None = None
+    retry_in_seconds: float = 0.0
+    dead: dict[str, str] | None = None  # the dead letter's fields
+    outage: Exception | None = None  # the handler met one: the worker pauses once the job is put back
+
+
+@dataclass(frozen=True)
+class QueueStatus:
+    """The queue and its workers as Redis holds them, times in Redis's clock (unix seconds)."""
+
+    now: float
+    length: int  # jobs in the stream: waiting or being done
+    pending: int  # being done (delivered, not acknowledged)
+    retrying: int  # waiting for a retry
+    dead: int  # dead letters
+    oldest_job_at: float | None  # when the oldest job in the stream was queued
+    last_heartbeat: float | None  # the newest heartbeat of any worker
+    task_runs: dict[str, float] = field(default_factory=dict)  # periodic task -> its last success
+
+    def counts(self) -> dict[str, int]:
+        return {"length": self.length, "pending": self.pending, "retrying": self.retrying, "dead": self.dead}
+
+
 class JobQueue:
     group = "workers"
 
@@ -69,11 +122,15 @@ class JobQueue:
         self.stream = f"{key_prefix}jobs"
         self.retries = f"{key_prefix}jobs:retry"
         self.dead = f"{key_prefix}jobs:dead"
+        self.heartbeats = f"{key_prefix}workers:heartbeat"
+        self.task_runs = f"{key_prefix}workers:task_runs"
         self.claim_idle_ms = claim_idle_ms
         self.max_attempts = max_attempts
         self.base_backoff_seconds = base_backoff_seconds
         self._release_due = redis.register_script(_RELEASE_DUE)
         self._group_ready = False
+        self._cut_short = False  # this worker's last batch was interrupted: its own pending jobs come first
+        self._last_beat = float("-inf")  # when this process last wrote its heartbeat (monotonic)
 
     async def enqueue(self, kind: str, payload: dict[str, Any]) -> None:
         await self.redis.xadd(self.stream, {"job": Job(kind, payload).encode()})
@@ -82,39 +139,81 @@ class JobQueue:
         if self._group_ready:
             return
         try:
+            # From the stream's start: it holds only unfinished work, all of which the new group must do.
             await self.redis.xgroup_create(self.stream, self.group, id="0", mkstream=True)
         except ResponseError as error:
             if "BUSYGROUP" not in str(error):
                 raise
         self._group_ready = True
 
-    async def work(self, consumer: str, handlers: Mapping[str, JobHandler], *, count: int = 32,
-                   block_ms: int | None = 1000) -> int:
-        """Do one batch: due retries released, stuck jobs claimed, new jobs read. Returns jobs handled."""
+    async def _in_group(self, command: Callable[[], Awaitable[T]]) -> T:
+        """`command()`, which needs the consumer group; made again when Redis lost it (restarted without data)."""
         await self.ensure_group()
+        try:
+            return await command()
+        except ResponseError as error:
+            if "NOGROUP" not in str(error):
+                raise
+        log.warning("the queue's consumer group was gone (Redis lost its data?): making it again")
+        self._group_ready = False
+        await self.ensure_group()
+        return await command()
+
+    async def work(self, consumer: str, handlers: Mapping[str, JobHandler], *, count: int = 32,
+                   block_ms: int | None = 1000, is_outage: OutageTest = lambda error: False) -> int:
+        """Do one batch: due retries released, stuck jobs claimed, new jobs read. Returns jobs handled.
+        A handler's error that `is_outage` is raised, once the job is put back without spending an attempt."""
+        return await self._in_group(lambda: self._work(consumer, handlers, count, block_ms, is_outage))
+
+    async def _work(self, consumer: str, handlers: Mapping[str, JobHandler], count: int, block_ms: int | None,
+                    is_outage: OutageTest) -> int:
         await self._release_due(keys=[self.retries, self.stream], args=[time.time(), count])
-        _, claimed, _ = await self.redis.xautoclaim(
-            self.stream, self.group, consumer, min_idle_time=self.claim_idle_ms, start_id="0-0", count=count
-        )
-        entries = list(claimed)
+        # Redis 7 answers (next start, claimed, deleted ids), 6.2 (next start, claimed).
+        entries = list((await self.redis.xautoclaim(
+            self.stream, self.group, consumer, min_idle_time=self.claim_idle_ms, start_id="0-0", count=count))[1])
+        own_pending = not entries and self._cut_short
+        if own_pending:  # taken again now, not claimed after claim_idle_ms
+            entries = await self._read(consumer, "0", count, None)
         if not entries:
-            read = await self.redis.xreadgroup(self.group, consumer, {self.stream: ">"}, count=count, block=block_ms)
-            entries = [entry for _, stream_entries in read for entry in stream_entries]
+            entries = await self._read(consumer, ">", count, block_ms)
+        self._cut_short = True
         for entry_id, fields in entries:
-            if fields:  # a claimed entry deleted meanwhile comes back empty
-                await self._handle(Job.decode(fields[b"job"]), handlers)
-            # Done entries leave the stream, so it holds only work not yet finished.
-            async with self.redis.pipeline(transaction=True) as done:
-                await done.xack(self.stream, self.group, entry_id).xdel(self.stream, entry_id).execute()
+            # An entry without fields was deleted meanwhile.
+            outcome = await self._outcome(fields, handlers, is_outage) if fields else Outcome()
+            await self._settle(entry_id, outcome)
+            if outcome.outage is not None:
+                raise outcome.outage
+            await self._beat_if_due(consumer)  # a long batch is work too
+        self._cut_short = own_pending and len(entries) == count  # more of its own may wait behind them
+        await self._beat_if_due(consumer)
         return len(entries)
 
-    async def run(self, consumer: str, handlers: Mapping[str, JobHandler], stop: asyncio.Event) -> None:
+    async def _read(self, consumer: str, after: str, count: int, block_ms: int | None) -> list[tuple[bytes, dict]]:
+        read = await self.redis.xreadgroup(self.group, consumer, {self.stream: after}, count=count, block=block_ms)
+        return [entry for _, stream_entries in read for entry in stream_entries]
+
+    async def run(self, consumer: str, handlers: Mapping[str, JobHandler], stop: asyncio.Event,
+                  is_outage: OutageTest) -> None:
+        """Work until `stop`, whatever happens to the stores meanwhile."""
+        failures = 0
         while not stop.is_set():
             try:
-                await self.work(consumer, handlers)
-            except (ConnectionError, OSError) as error:
-                log.warning("queue unavailable, retrying: %s", error)
-                await asyncio.sleep(1)
+                await self.work(consumer, handlers, is_outage=is_outage)
+            except Exception as error:  # noqa: BLE001 - whatever goes wrong, the worker pauses and goes on
+                failures += 1
+                self._last_beat = float("-inf")  # beats again at once when back: Redis may have lost the last one
+                pause = backoff_seconds(failures)
+                if is_outage(error):
+                    log.warning("queue paused %.1fs, a store is unavailable: %s: %.200s", pause, type(error).__name__,
+                                error)
+                else:
+                    log.exception("queue paused %.1fs after an unexpected error", pause)
+                try:
+                    await asyncio.wait_for(stop.wait(), pause)
+                except asyncio.TimeoutError:
+                    pass
+            else:
+                failures = 0
 
     async def drain(self, consumer: str, handlers: Mapping[str, JobHandler]) -> int:
         """Work until nothing is ready now (retries not yet due stay put). For tests and benchmarks."""
@@ -123,36 +222,82 @@ class JobQueue:
             done += handled
         return done
 
-    async def _handle(self, job: Job, handlers: Mapping[str, JobHandler]) -> None:
+    async def _outcome(self, fields: Mapping[bytes, bytes], handlers: Mapping[str, JobHandler],
+                       is_outage: OutageTest) -> Outcome:
+        raw = fields.get(b"job", b"")
+        try:
+            job = Job.decode(raw)
+        except (ValueError, KeyError, TypeError) as error:
+            return self._buried(raw.decode("utf-8", "replace"), "?", f"unreadable job: {error!r}")
         handler = handlers.get(job.kind)
         if handler is None:
-            await self._bury(job, f"no handler for job kind {job.kind!r}")
-            return
+            return self._buried(job.encode(), job.kind, f"no handler for job kind {job.kind!r}")
         try:
             await handler(job.payload)
         except RetryLater as later:
-            await self._retry(job, later.seconds, count_attempt=False)
+            return Outcome(retry=job, retry_in_seconds=later.seconds)
         except Exception as error:  # noqa: BLE001 - any failure is retried, then dead-lettered
+            if is_outage(error):
+                return Outcome(retry=job, retry_in_seconds=OUTAGE_RETRY_SECONDS, outage=error)
             if job.attempt >= self.max_attempts:
-                await self._bury(job, f"{type(error).__name__}: {error}")
-            else:
-                log.warning("job %s failed (attempt %d): %s", job.kind, job.attempt, error)
-                await self._retry(job, self.base_backoff_seconds * 2 ** (job.attempt - 1), count_attempt=True)
+                return self._buried(job.encode(), job.kind, f"{type(error).__name__}: {error}")
+            # The error's type only: its text can quote the payload (an openid in a duplicate key).
+            log.warning("job %s failed (attempt %d): %s", job.kind, job.attempt, type(error).__name__)
+            again = Job(job.kind, job.payload, job.attempt + 1)
+            return Outcome(retry=again, retry_in_seconds=self.base_backoff_seconds * 2 ** (job.attempt - 1))
+        return Outcome()
 
-    async def _retry(self, job: Job, delay_seconds: float, count_attempt: bool) -> None:
-        again = Job(job.kind, job.payload, job.attempt + 1 if count_attempt else job.attempt)
-        await self.redis.zadd(self.retries, {again.encode(): time.time() + delay_seconds})
+    @staticmethod
+    def _buried(encoded: str, kind: str, reason: str) -> Outcome:
+        # The reason is kept with the dead letter, not logged: it can quote the payload.
+        log.error("job %s dead-lettered", kind)
+        return Outcome(dead={"job": encoded, "reason": reason})
 
-    async def _bury(self, job: Job, reason: str) -> None:
-        log.error("job %s dead-lettered: %s", job.kind, reason)
-        await self.redis.xadd(self.dead, {"job": job.encode(), "reason": reason})
+    async def _settle(self, entry_id: bytes, outcome: Outcome) -> None:
+        # Done entries leave the stream, so it holds only work not yet finished.
+        async with self.redis.pipeline(transaction=True) as done:
+            if outcome.retry is not None:
+                done.zadd(self.retries, {outcome.retry.encode(): time.time() + outcome.retry_in_seconds})
+            if outcome.dead is not None:
+                done.xadd(self.dead, outcome.dead)
+            await done.xack(self.stream, self.group, entry_id).xdel(self.stream, entry_id).execute()
+
+    # --- liveness ------------------------------------------------------------------------
+
+    async def _redis_now(self) -> float:
+        seconds, microseconds = await self.redis.time()
+        return seconds + microseconds / 1e6
+
+    async def beat(self, consumer: str) -> None:
+        """This worker is working, as of now."""
+        now = await self._redis_now()
+        async with self.redis.pipeline(transaction=True) as beat:
+            await beat.zadd(self.heartbeats, {consumer: now}).zremrangebyscore(
+                self.heartbeats, "-inf", now - FORGET_WORKERS_SECONDS).execute()
+        self._last_beat = time.monotonic()
+
+    async def _beat_if_due(self, consumer: str) -> None:
+        if time.monotonic() - self._last_beat >= HEARTBEAT_SECONDS:
+            await self.beat(consumer)
+
+    async def record_task_run(self, task: str) -> None:
+        """The periodic task `task` has just succeeded."""
+        await self.redis.hset(self.task_runs, task, await self._redis_now())
+
+    async def status(self) -> QueueStatus:
+        async def read() -> list[Any]:
+            async with self.redis.pipeline(transaction=False) as reads:
+                return await (reads.time().xlen(self.stream).xpending(self.stream, self.group).zcard(self.retries)
+                              .xlen(self.dead).xrange(self.stream, count=1)
+                              .zrevrange(self.heartbeats, 0, 0, withscores=True).hgetall(self.task_runs).execute())
+
+        (seconds, microseconds), length, pending, retrying, dead, oldest, beats, runs = await self._in_group(read)
+        return QueueStatus(
+            now=seconds + microseconds / 1e6, length=length, pending=pending["pending"], retrying=retrying,
+            dead=dead, oldest_job_at=int(oldest[0][0].split(b"-")[0]) / 1000 if oldest else None,
+            last_heartbeat=beats[0][1] if beats else None,
+            task_runs={task.decode(): float(at) for task, at in runs.items()},
+        )
 
     async def stats(self) -> dict[str, int]:
-        await self.ensure_group()
-        pending = await self.redis.xpending(self.stream, self.group)
-        return {
-            "length": await self.redis.xlen(self.stream),
-            "pending": pending["pending"],
-            "retrying": await self.redis.zcard(self.retries),
-            "dead": await self.redis.xlen(self.dead),
-        }
+        return (await self.status()).counts()

@@ -85,6 +85,9 @@ NEWEST_FIELDS = {1: "newest_direct_at", None: "newest_team_at"}
 FOLLOW_UPS = "binds_to_follow_up"
 # Present exactly when some are: what a sparse index finds members by.
 AWAITING_FOLLOW_UP = f"{FOLLOW_UPS}.entry._id"
+# A follower first seen by a push, whose unionid the worker has not asked WeChat for since then (a lost job is
+# queued again by a sweep, which sets it anew); removed once asked. Present only while due: a partial index.
+UNIONID_UNASKED_SINCE = "unionid_unasked_since"
 # One document counting the team moves that committed (see `plan_bind`).
 TREE_MOVES = "tree_moves"
 MOVES_ID = "moves"
@@ -119,7 +122,7 @@ class MemberStore:
             try:
                 result = await self.collection.update_one(
                     {"oa_openid": openid},
-                    {"$set": changes, "$setOnInsert": new_member_fields(at)},
+                    {"$set": changes, "$setOnInsert": {**new_member_fields(at), UNIONID_UNASKED_SINCE: at}},
                     upsert=True,
                 )
                 break
@@ -308,6 +311,17 @@ class MemberStore:
         await self.collection.update_one({"_id": member_id, "bound_at": member["bound_at"]},
                                          {"$set": {"subtree_stale": False}})
         return changed
+
+    async def unionid_unasked(self, before: datetime, limit: int) -> list[dict]:
+        """Followers not asked for their unionid since `before`: `{_id, oa_openid}`."""
+        return await self.collection.find({UNIONID_UNASKED_SINCE: {"$lt": before}}, {"oa_openid": 1}) \
+            .limit(limit).to_list()
+
+    async def mark_unionid_unasked(self, member_ids: list[str], since: datetime) -> None:
+        await self.collection.update_many({"_id": {"$in": member_ids}}, {"$set": {UNIONID_UNASKED_SINCE: since}})
+
+    async def mark_unionid_asked(self, member_id: str) -> None:
+        await self.collection.update_one({"_id": member_id}, {"$unset": {UNIONID_UNASKED_SINCE: ""}})
 
     async def stale_subtrees(self, limit: int) -> list[dict]:
         return await self.collection.find({"subtree_stale": True}).limit(limit).to_list()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import pymongo
 from pymongo import ASCENDING, DESCENDING, AsyncMongoClient, IndexModel
 from pymongo.asynchronous.database import AsyncDatabase
 
@@ -25,6 +26,8 @@ INDEXES: dict[str, list[IndexModel]] = {
         IndexModel("binds_to_follow_up.entry._id", sparse=True),
         # Subtrees whose ancestors still await a rewrite after a move (a handful at any time).
         IndexModel("subtree_stale", partialFilterExpression={"subtree_stale": True}),
+        # Followers whose unionid the worker has not asked for yet (a second's worth at any time).
+        IndexModel("unionid_unasked_since", partialFilterExpression={"unionid_unasked_since": {"$type": "date"}}),
     ],
     "applications": [
         # One pending application per member; decided ones are history.
@@ -60,17 +63,37 @@ INDEXES: dict[str, list[IndexModel]] = {
                     ("person", ASCENDING), ("created_at", DESCENDING)]),
         IndexModel("created_at", expireAfterSeconds=40 * 86400),
     ],
+    # Posters owed by customer-service message: the sweep's pending ones; kept for WeChat's 48 hours and a day.
+    "poster_deliveries": [IndexModel([("status", ASCENDING), ("due_at", ASCENDING)]),
+                          IndexModel("created_at", expireAfterSeconds=3 * 86400)],
+    # Payouts under way, for the sweep of those nobody looked at in time (services.withdrawals.requeue_due).
+    "withdrawals": [IndexModel([("status", ASCENDING), ("next_check_at", ASCENDING)])],
+    # Withdrawals whose payout is under way, by when the sweep looks at them again.
+    "withdrawals": [IndexModel([("status", ASCENDING), ("next_check_at", ASCENDING)])],
+    # Pushes kept while Redis was down, replayed oldest first (stores.kept_pushes).
+    "pending_pushes": [IndexModel([("received_at", ASCENDING), ("_id", ASCENDING)])],
 }
 
 
-def open_mongo(uri: str, db_name: str, **client_options: Any) -> tuple[AsyncMongoClient, AsyncDatabase]:
-    """`client_options` add to the application's own (benchmarks pass command listeners)."""
-    client: AsyncMongoClient = AsyncMongoClient(uri, tz_aware=True, serverSelectionTimeoutMS=5000, connect=False,
+def open_mongo(uri: str, db_name: str, timeout_seconds: float,
+               **client_options: Any) -> tuple[AsyncMongoClient, AsyncDatabase]:
+    """A client whose every operation — finding the server, connecting, the answer, the driver's own retry — ends
+    within `timeout_seconds` (each batch of a cursor on its own), so a caller meets a MongoDB that is down or cut
+    off as an error in that time, not as a hang; the client finds the server again by itself once it is back.
+    `client_options` add to these (benchmarks pass command listeners)."""
+    limit_ms = round(timeout_seconds * 1000)
+    client: AsyncMongoClient = AsyncMongoClient(uri, tz_aware=True, connect=False, timeoutMS=limit_ms,
+                                                serverSelectionTimeoutMS=limit_ms, connectTimeoutMS=limit_ms,
                                                 **client_options)
     return client, client[db_name]
 
 
+# A new index on a large collection takes minutes to build: far longer than any request may wait.
+INDEX_BUILD_SECONDS = 3600.0
+
+
 async def ensure_indexes(db: AsyncDatabase) -> None:
     """Idempotent: creating an index that exists with the same options is a no-op."""
-    for collection, indexes in INDEXES.items():
-        await db[collection].create_indexes(indexes)
+    with pymongo.timeout(INDEX_BUILD_SECONDS):
+        for collection, indexes in INDEXES.items():
+            await db[collection].create_indexes(indexes)

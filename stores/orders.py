@@ -47,14 +47,6 @@ class OrderStore:
         self.events = db[ORDER_EVENTS]
         self.commissions = db[COMMISSIONS]
 
-    async def insert_order(self, document: dict) -> bool:
-        """False when an order with this number exists already."""
-        try:
-            await self.orders.insert_one(document)
-        except DuplicateKeyError:
-            return False
-        return True
-
     async def order(self, order_no: str) -> dict | None:
         return await self.orders.find_one({"_id": order_no})
 

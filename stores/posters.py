@@ -18,6 +18,12 @@ way.
 - `poster_quota`: how many permanent QR codes were created (WeChat allows
   100,000 per account).
 - `poster_backgrounds`: the merchant's uploaded backgrounds, prepared.
+- `poster_deliveries`: a poster owed by customer-service message (the chat
+  reply could not wait for it), one per member and request: `{_id, member_id,
+  openid, template, request, status: pending|sending|done, outcome, due_at,
+  created_at}`. `sending` is the claim of the one job run that sends it. One
+  still pending after `due_at` had its job lost: a sweep queues it again.
+  Removed 3 days after it was owed (a TTL index in stores.mongo).
 """
 
 from __future__ import annotations
@@ -32,6 +38,7 @@ from pymongo.errors import DuplicateKeyError
 
 _WITHOUT_JPEG = {"jpeg": 0}
 PERMANENT_QR_QUOTA = "permanent_oa_qr"
+DELIVERIES = "poster_deliveries"
 
 
 class PosterStore:
@@ -40,6 +47,7 @@ class PosterStore:
         self.codes = db["poster_codes"]
         self.quota = db["poster_quota"]
         self.backgrounds = db["poster_backgrounds"]
+        self.deliveries = db[DELIVERIES]
 
     # --- drawn posters ---------------------------------------------------------------
 
@@ -89,6 +97,36 @@ class PosterStore:
 
     async def unclaim_permanent_qr(self) -> None:
         await self.quota.update_one({"_id": PERMANENT_QR_QUOTA, "issued": {"$gt": 0}}, {"$inc": {"issued": -1}})
+
+    # --- deliveries by customer-service message ----------------------------------------
+
+    async def owe(self, delivery: dict) -> None:
+        """Idempotent: a delivery of the same `_id` is the same one."""
+        try:
+            await self.deliveries.insert_one(delivery)
+        except DuplicateKeyError:
+            pass
+
+    async def claim_delivery(self, delivery_id: str, at: datetime) -> bool:
+        """Whether this run is the one to send it: False when another run sends or sent it."""
+        claimed = await self.deliveries.update_one({"_id": delivery_id, "status": "pending"},
+                                                   {"$set": {"status": "sending", "claimed_at": at}})
+        return claimed.modified_count == 1
+
+    async def release_delivery(self, delivery_id: str) -> None:
+        await self.deliveries.update_one({"_id": delivery_id, "status": "sending"}, {"$set": {"status": "pending"}})
+
+    async def finish_delivery(self, delivery_id: str, outcome: str, at: datetime) -> None:
+        await self.deliveries.update_one({"_id": delivery_id},
+                                         {"$set": {"status": "done", "outcome": outcome, "done_at": at}})
+
+    async def due_deliveries(self, now: datetime, owed_since: datetime, limit: int) -> list[dict]:
+        """Pending deliveries due by `now` and owed since `owed_since`."""
+        return await self.deliveries.find({"status": "pending", "due_at": {"$lt": now},
+                                           "created_at": {"$gte": owed_since}}).limit(limit).to_list()
+
+    async def postpone_deliveries(self, delivery_ids: list[str], until: datetime) -> None:
+        await self.deliveries.update_many({"_id": {"$in": delivery_ids}}, {"$set": {"due_at": until}})
 
     # --- backgrounds -----------------------------------------------------------------
 

@@ -21,7 +21,9 @@ from collections import Counter, defaultdict
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import TypeVar
 
+import pymongo
 from pymongo import AsyncMongoClient, UpdateMany, UpdateOne
 from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.database import AsyncDatabase
@@ -33,6 +35,8 @@ from stores.ledger import ACCOUNTS, LEDGER_ENTRIES, account_update, entry_docume
 log = logging.getLogger(__name__)
 
 DUPLICATE_KEY = 11000
+
+T = TypeVar("T")
 
 
 class Conflict(Exception):
@@ -99,8 +103,7 @@ async def commit(client: AsyncMongoClient, db: AsyncDatabase, writes: WriteSet) 
                 await db[collection].bulk_write(operations, ordered=False, session=session)
 
         try:
-            async with client.start_session() as session:
-                await session.with_transaction(in_transaction)
+            await run_transaction(client, in_transaction)
         except DuplicateKeyError as error:
             raise Conflict(f"already applied: {error}") from None
         except BulkWriteError as error:
@@ -109,6 +112,19 @@ async def commit(client: AsyncMongoClient, db: AsyncDatabase, writes: WriteSet) 
             raise
     for action in writes.after_commit:
         await action()
+
+
+async def run_transaction(client: AsyncMongoClient, step: Callable[[AsyncClientSession], Awaitable[T]]) -> T:
+    """`step` in one transaction, committed whole or not at all; what `step` returns.
+
+    Transient errors (an election, a dropped connection, a write conflict) are
+    retried, but within the client's time limit of one operation (its
+    `timeoutMS`, see `stores.mongo`) rather than the driver's two minutes: a
+    request whose MongoDB went away mid-step fails in seconds instead of hanging.
+    """
+    with pymongo.timeout(client.options.timeout):
+        async with client.start_session() as session:
+            return await session.with_transaction(step)
 
 
 def _only_duplicates(error: BulkWriteError) -> bool:

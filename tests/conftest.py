@@ -4,6 +4,9 @@ test (only its own keys are removed), and the server itself on a free port."""
 from __future__ import annotations
 
 import asyncio
+import base64
+import hashlib
+import json
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,13 +21,50 @@ from bot.push_handler import PushDoor
 from bot.runtime import open_runtime
 from services.runtime import Runtime
 from bot.simulate import PushSigner
-from settings import Settings, load_settings
+from settings import (SANDBOX_MINIAPP_APP_ID, SANDBOX_MINIAPP_APP_SECRET, SANDBOX_NOTIFY_TEMPLATES,
+                      SANDBOX_OA_APP_ID, SANDBOX_OA_APP_SECRET, SANDBOX_WECHAT_TOKEN, NotifyTemplate, Settings,
+                      load_settings)
 from stores.embedded import free_port, start_secantusdb
 
 pytest_plugins = ["tests.wechat_fixtures"]
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
-MERCHANT_TOKEN = "test-merchant-token-0123456789"
+MERCHANT_TOKEN = "test-merchant-token-0123456789abcdef"
+# Fixed, so that the server processes a test starts share them with its own server; strong enough to be accepted.
+SESSION_SECRET = "test-session-secret-0123456789abcdef"
+SHARE_LINK_SECRET = "test-share-link-secret-0123456789abcdef"
+DATA_KEY = base64.b64encode(hashlib.sha256(b"the tests' data key").digest()).decode()
+PUBLIC_BASE_URL = "https://shop.example.test"
+
+
+def notify_templates_json(templates: dict[str, dict[str, NotifyTemplate]]) -> str:
+    """Templates as NOTIFY_TEMPLATES spells them."""
+    return json.dumps({kind: {channel: {"template_id": template.template_id, "fields": dict(template.fields)}
+                              for channel, template in channels.items()}
+                       for kind, channels in templates.items()})
+
+
+def production_environ(sandbox_url: str) -> dict[str, str]:
+    """Production mode on the sandbox WeChat: every identity, secret and URL configured explicitly, as a
+    deployment does, with the sandbox's app ids, secrets, token and templates. DEMO=0 wins over a DEMO=1 that a
+    shell running the tests may have exported for the demo."""
+    return {
+        "DEMO": "0",
+        "WECHAT_APP_ID": SANDBOX_OA_APP_ID,
+        "WECHAT_APP_SECRET": SANDBOX_OA_APP_SECRET,
+        "WECHAT_TOKEN": SANDBOX_WECHAT_TOKEN,
+        "MINIAPP_APP_ID": SANDBOX_MINIAPP_APP_ID,
+        "MINIAPP_APP_SECRET": SANDBOX_MINIAPP_APP_SECRET,
+        "WECHAT_API_BASE": sandbox_url,
+        "WECHAT_PAY_API_BASE": sandbox_url,
+        "WECHAT_OPEN_BASE": sandbox_url,
+        "MERCHANT_API_TOKEN": MERCHANT_TOKEN,
+        "SESSION_SECRET": SESSION_SECRET,
+        "DATA_KEY": DATA_KEY,
+        "PUBLIC_BASE_URL": PUBLIC_BASE_URL,
+        "SHARE_LINK_SECRET": SHARE_LINK_SECRET,
+        "NOTIFY_TEMPLATES": notify_templates_json(SANDBOX_NOTIFY_TEMPLATES),
+    }
 
 
 @pytest.fixture(scope="session")
@@ -48,7 +88,8 @@ def redis_prefix() -> str:
 
 @pytest.fixture
 def make_settings(mongo_uri: str, redis_prefix: str, sandbox, tmp_path: Path):
-    """Settings for this test's server: its own database and key prefix, the sandbox WeChat."""
+    """Settings for this test's server: its own database and key prefix, production mode on the sandbox WeChat
+    (and its WeChat Pay)."""
 
     def build(**overrides: str) -> Settings:
         environ = {
@@ -56,9 +97,9 @@ def make_settings(mongo_uri: str, redis_prefix: str, sandbox, tmp_path: Path):
             "MONGODB_DB": f"t{uuid.uuid4().hex[:16]}",
             "REDIS_URL": REDIS_URL,
             "REDIS_PREFIX": redis_prefix,
-            "WECHAT_API_BASE": sandbox.base_url,
-            "MERCHANT_API_TOKEN": MERCHANT_TOKEN,
             "VAR_DIR": str(tmp_path / "var"),
+            **production_environ(sandbox.base_url),
+            **sandbox.state.pay.merchant_environ(tmp_path / "wechatpay"),  # the sandbox's WeChat Pay merchant
             **overrides,
         }
         return load_settings(environ, env_file=None)

@@ -25,7 +25,7 @@ from schemathesis.checks import (
 )
 
 from stores.embedded import free_port, port_answers
-from tests.conftest import MERCHANT_TOKEN, REDIS_URL
+from tests.conftest import MERCHANT_TOKEN, REDIS_URL, production_environ
 
 # Bounded so the whole run stays around a minute as endpoints are added.
 EXAMPLES_PER_OPERATION = 25
@@ -45,8 +45,8 @@ def live_server(mongo_uri, tmp_path_factory):
     sandbox_port, port = free_port(), free_port()
     prefix = f"test:{uuid.uuid4().hex[:12]}:"
     env = {**os.environ, "MONGODB_URI": mongo_uri, "MONGODB_DB": f"fuzz{uuid.uuid4().hex[:12]}",
-           "REDIS_URL": REDIS_URL, "REDIS_PREFIX": prefix, "WECHAT_API_BASE": f"http://127.0.0.1:{sandbox_port}",
-           "MERCHANT_API_TOKEN": MERCHANT_TOKEN, "VAR_DIR": str(tmp_path_factory.mktemp("fuzz"))}
+           "REDIS_URL": REDIS_URL, "REDIS_PREFIX": prefix, "VAR_DIR": str(tmp_path_factory.mktemp("fuzz")),
+           **production_environ(f"http://127.0.0.1:{sandbox_port}")}
     processes = [subprocess.Popen([sys.executable, "-m", "bot", "sandbox", "--port", str(sandbox_port)], env=env,
                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)]
     try:

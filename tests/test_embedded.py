@@ -1,12 +1,14 @@
 """The zero-setup stores: with no MONGODB_URI (or no REDIS_URL and nothing at the default Redis), the runtime
 starts them, and every later process with the same VAR_DIR uses the running ones instead of starting more;
-and the demo they make possible, on any PORT, with the CLI beside it."""
+and the demo they make possible (DEMO=1), on any PORT, on 127.0.0.1 only, with the CLI beside it. Production's
+server, by contrast, listens on every interface and never prints its merchant token."""
 
 from __future__ import annotations
 
 import asyncio
 import json
 import os
+import socket
 import subprocess
 import sys
 import uuid
@@ -19,7 +21,7 @@ import bot.runtime
 from bot.runtime import open_runtime
 from settings import Settings, load_settings
 from stores.embedded import free_port, port_answers
-from tests.conftest import MERCHANT_TOKEN, REDIS_URL
+from tests.conftest import MERCHANT_TOKEN, REDIS_URL, production_environ
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -41,8 +43,10 @@ asyncio.run(main())
 
 @pytest.fixture
 def environ(redis_prefix: str, sandbox, tmp_path: Path) -> dict[str, str]:
-    """No MONGODB_URI: the embedded SecantusDB, with its data and its record in this test's VAR_DIR."""
+    """The demo's stores: no MONGODB_URI, so the embedded SecantusDB, with its data and its record in this test's
+    VAR_DIR."""
     return {
+        "DEMO": "1",
         "MONGODB_DB": f"t{uuid.uuid4().hex[:16]}",
         "REDIS_URL": REDIS_URL,
         "REDIS_PREFIX": redis_prefix,
@@ -129,10 +133,16 @@ async def test_with_no_redis_url_and_nothing_at_the_default_an_embedded_redis_is
     assert not port_answers("127.0.0.1", record["port"])
 
 
+def answers_beyond_127_0_0_1(port: int) -> bool:
+    """Whether what listens on `port` takes a connection to another loopback address: a server on every
+    interface does, one on 127.0.0.1 alone does not."""
+    return port_answers("127.0.0.2", port)
+
+
 async def test_the_demo_serves_on_any_port_prints_its_token_and_the_cli_works_beside_it(redis_prefix, tmp_path):
     port = free_port()
-    # Nothing configured but the port, and Redis under this test's prefix so that its keys are cleaned up.
-    environ = {"PORT": str(port), "VAR_DIR": str(tmp_path / "var"), "REDIS_URL": REDIS_URL,
+    # Nothing configured but DEMO and the port, and Redis under this test's prefix so that its keys are cleaned up.
+    environ = {"DEMO": "1", "PORT": str(port), "VAR_DIR": str(tmp_path / "var"), "REDIS_URL": REDIS_URL,
                "REDIS_PREFIX": redis_prefix}
     with (tmp_path / "serve.log").open("wb") as serve_log:
         server = await asyncio.create_subprocess_exec(
@@ -140,25 +150,58 @@ async def test_the_demo_serves_on_any_port_prints_its_token_and_the_cli_works_be
             stdout=asyncio.subprocess.PIPE, stderr=serve_log)
     try:
         printed = ""
-        while not printed.startswith("export TOKEN="):
+        while not printed.startswith("export "):
             line = await asyncio.wait_for(server.stdout.readline(), 90)
             assert line, f"serve exited: {(tmp_path / 'serve.log').read_text()}"
             printed = line.decode().strip()
         exported = dict(assignment.split("=", 1) for assignment in printed.removeprefix("export ").split())
-        assert exported["PORT"] == str(port)
+        assert exported["PORT"] == str(port) and exported["DEMO"] == "1"
 
-        code, out, err = await run_python(environ, "-m", "bot", "simulate", "follow", "--openid", "o_demo_alice")
+        assert port_answers("127.0.0.1", port) and not answers_beyond_127_0_0_1(port)
+        with socket.create_server(("0.0.0.0", 0)) as everywhere:  # the check sees a server on every interface
+            assert answers_beyond_127_0_0_1(everywhere.getsockname()[1])
+
+        # The other shell has what the printed line exports, not the DEMO that `make serve` gave the server.
+        shell = {**environ, "DEMO": "", **exported}
+        code, out, err = await run_python(shell, "-m", "bot", "simulate", "follow", "--openid", "o_demo_alice")
         assert code == 0 and out.startswith("HTTP 200"), err
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=15) as http:
             member = await http.get("/api/merchant/v1/members", params={"openid": "o_demo_alice"},
                                     headers={"Authorization": f"Bearer {exported['TOKEN']}"})
         assert member.status_code == 200, member.text
 
-        code, out, err = await run_python(environ, "-m", "bot", "jobs")
+        code, out, err = await run_python(shell, "-m", "bot", "jobs")
         assert code == 0 and '"settled": 0' in out, err
-        code, out, err = await run_python(environ, "-m", "bot", "ledger", "verify")
+        code, out, err = await run_python(shell, "-m", "bot", "ledger", "verify")
         assert code == 0 and "ledger clean" in out, err
+        code, out, err = await run_python({**shell, "DEMO": ""}, "-m", "bot", "ledger", "verify")
+        assert code == 2 and "WECHAT_APP_ID" in err and "DEMO=1" in err  # without it: neither demo nor production
     finally:
         server.terminate()
         await asyncio.wait_for(server.wait(), 30)
     assert not (tmp_path / "var" / "secantusdb.json").exists()
+    assert exported["TOKEN"] not in (tmp_path / "serve.log").read_text()  # printed for the person, not logged
+
+
+async def test_production_serves_on_every_interface_and_never_prints_its_merchant_token(
+        mongo_uri, redis_prefix, sandbox, tmp_path):
+    port = free_port()
+    environ = {"PORT": str(port), "VAR_DIR": str(tmp_path / "var"), "MONGODB_URI": mongo_uri,
+               "MONGODB_DB": f"t{uuid.uuid4().hex[:16]}", "REDIS_URL": REDIS_URL, "REDIS_PREFIX": redis_prefix,
+               **production_environ(sandbox.base_url)}
+    server = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bot", "serve", cwd=ROOT, env={**os.environ, **environ},
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
+    output = b""
+    try:
+        while b"serving on" not in output:
+            line = await asyncio.wait_for(server.stdout.readline(), 90)
+            assert line, f"serve exited: {output.decode()}"
+            output += line
+        assert b"0.0.0.0:%d (production mode)" % port in output
+        assert answers_beyond_127_0_0_1(port)
+    finally:
+        server.terminate()
+        output += await asyncio.wait_for(server.stdout.read(), 30)
+        await asyncio.wait_for(server.wait(), 30)
+    assert MERCHANT_TOKEN not in output.decode()

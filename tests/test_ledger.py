@@ -8,7 +8,7 @@ from collections import defaultdict
 from pathlib import Path
 
 from distribution.commission import refund_share
-from tests.conftest import REDIS_URL
+from tests.conftest import REDIS_URL, production_environ
 from tests.order_fixtures import (
     add_member,
     assert_ledger_clean,
@@ -52,9 +52,8 @@ async def test_ledger_verify_and_jobs_commands(server):
     await runtime.orders.apply_pending("cli")
     settings = runtime.settings
     environ = {**os.environ, "MONGODB_URI": settings.mongodb_uri, "MONGODB_DB": settings.mongodb_db,
-               "REDIS_URL": REDIS_URL, "REDIS_PREFIX": settings.redis_prefix,
-               "WECHAT_API_BASE": settings.wechat_api_base, "MERCHANT_API_TOKEN": settings.merchant_api_token,
-               "VAR_DIR": str(settings.var_dir)}
+               "REDIS_URL": REDIS_URL, "REDIS_PREFIX": settings.redis_prefix, "VAR_DIR": str(settings.var_dir),
+               **production_environ(settings.wechat_api_base)}
 
     def run(*args: str) -> subprocess.CompletedProcess:
         return subprocess.run([sys.executable, "-m", "bot", *args], cwd=ROOT, env=environ, capture_output=True,

@@ -46,13 +46,15 @@ async def test_openapi_describes_every_api_route(server):
 
 
 async def test_healthz_reports_each_store(server, make_settings):
+    await server.runtime.queue.beat("a-worker")  # a worker works (tests/test_worker_liveness.py: when none does)
     response = await server.http.get("/healthz")
-    assert (response.status_code, response.json()) == (200, {"mongo": "ok", "redis": "ok"})
+    assert (response.status_code, response.json()) == (200, {"mongo": "ok", "redis": "ok", "worker": "ok"})
 
     async for broken in start_server(make_settings(REDIS_URL="redis://127.0.0.1:1/0")):
         response = await broken.http.get("/healthz")
         assert response.status_code == 503
         assert response.json()["mongo"] == "ok" and response.json()["redis"].startswith("down")
+        assert response.json()["worker"].startswith("down")
 
 
 async def test_metrics_count_requests_and_pushes(server):

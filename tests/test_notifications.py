@@ -9,11 +9,12 @@ import pytest
 from distribution.ledger import commission_frozen, commission_settled
 from distribution.withdrawals import WithdrawalRules
 from sandbox import Fault
-from sandbox.pay import TRANSFER_ENDPOINT
+from sandbox.pay import CREATE_BILL_ENDPOINT
 from stores.job_queue import RetryLater
 from stores.notifications import FREE
 from stores.writes import WriteSet, commit
-from tests.conftest import start_server
+from settings import SANDBOX_NOTIFY_TEMPLATES
+from tests.conftest import notify_templates_json, start_server
 from tests.order_fixtures import chain, drain, item, paid_order
 
 MINIAPP_SEND = "cgi-bin/message/subscribe/send"
@@ -121,8 +122,9 @@ async def test_a_lost_job_is_queued_again_by_the_sweep(server, sandbox):
 
 
 async def test_template_messages_to_admins_and_when_bizsend_is_off(make_settings, sandbox):
-    settings = make_settings(MERCHANT_ADMIN_OPENIDS="o_admin1,o_admin2",
-                             NOTIFY_TEMPLATES=json.dumps({"commission_arrived": {"bizsend": None}}))
+    templates = json.loads(notify_templates_json(SANDBOX_NOTIFY_TEMPLATES))
+    templates["commission_arrived"]["bizsend"] = None  # the sandbox's templates, one channel turned off
+    settings = make_settings(MERCHANT_ADMIN_OPENIDS="o_admin1,o_admin2", NOTIFY_TEMPLATES=json.dumps(templates))
     async for server in start_server(settings):
         runtime = server.runtime
         upline, buyer = await promoter_and_buyer(runtime, oa_openid="oa_up")
@@ -161,11 +163,13 @@ async def test_withdrawal_notices_are_in_chinese_with_every_field_filled(make_se
         writes.ledger(earned, now)
         await commit(runtime.mongo, runtime.db, writes)
 
-        await runtime.withdrawals.request(promoter, 1_000, "wechat_balance", None, now)  # approved, then paid
+        sandbox.state.pay.deliver_to = server.base_url  # WeChat Pay's callbacks
+        paid = await runtime.withdrawals.request(promoter, 1_000, "wechat_balance", None, now)  # approved, then paid
         await drain(runtime)
+        await sandbox.state.pay.confirm(paid["_id"])  # the promoter accepts the transfer in WeChat
         refused = await runtime.withdrawals.request(promoter, 5_000, "wechat_balance", None, now)  # for review
         await runtime.withdrawals.review(refused["_id"], False, None, now)
-        sandbox.state.faults.add(Fault(TRANSFER_ENDPOINT, errcode=403))
+        sandbox.state.faults.add(Fault(CREATE_BILL_ENDPOINT, errcode=403))
         await runtime.withdrawals.request(promoter, 1_500, "wechat_balance", None, now)  # approved, then returned
         await drain(runtime)
 

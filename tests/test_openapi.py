@@ -225,7 +225,7 @@ async def test_out_of_range_query_parameters_are_400s_naming_the_parameter(serve
 
 
 async def test_bodies_that_are_not_objects_are_400s(server):
-    for body in (b"[1]", b'"text"', b"null", b"1e999", b"{", b"[" * 100_000 + b"]" * 100_000):
+    for body in (b"[1]", b'"text"', b"null", b"1e999", b"{", b"[" * 30_000 + b"]" * 30_000):
         response = await server.http.put("/api/merchant/v1/settings/commission", content=body, headers=MERCHANT)
         assert response.status_code == 400 and response.json()["error"]["code"] == "invalid", body
 

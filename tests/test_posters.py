@@ -14,7 +14,6 @@ import time
 from datetime import timedelta
 from types import SimpleNamespace
 
-import pytest
 import zxingcpp
 from PIL import Image
 
@@ -26,7 +25,7 @@ from distribution.poster_settings import PosterSettings
 from distribution.scene import promoter_scene
 from distribution.share_links import share_link, verify_share_signature
 from sandbox import Fault
-from services.posters import MEDIA_REUSE, POSTER_JOB, PosterService, ShareLinkSettings
+from services.posters import MEDIA_REUSE, POSTER_JOB, PosterService, ShareLinkSettings, open_avatar_fetcher
 from services.poster_pool import PosterPool
 from stores.posters import PosterStore
 from tests.test_relations import add_member
@@ -215,7 +214,7 @@ def second_process(runtime) -> PosterService:
     return PosterService(
         PosterStore(runtime.db), runtime.members.store, runtime.merchant_settings, runtime.redis,
         runtime.settings.redis_prefix, runtime.oa, runtime.miniapp, runtime.queue, PosterPool(1),
-        runtime.posters.font_path, runtime.posters.share_links,
+        runtime.posters.font_path, runtime.posters.share_links, open_avatar_fetcher(runtime.settings),
     )
 
 
@@ -387,54 +386,30 @@ async def test_chinese_nickname_and_headline_draw_real_glyphs_not_boxes(server):
 # --- avatars -----------------------------------------------------------------------------
 
 
-@pytest.fixture
-async def avatar_server():
-    """A web server with one avatar picture at /132 (and a slow one at /slow), counting requests."""
-    import tornado.web
-
-    from stores.embedded import free_port
-
-    picture = io.BytesIO()
-    Image.radial_gradient("L").convert("RGB").resize((132, 132)).save(picture, "JPEG")
-    hits: list[str] = []
-
-    class Avatar(tornado.web.RequestHandler):
-        async def get(self, name: str) -> None:
-            hits.append(name)
-            if name == "slow":
-                await asyncio.sleep(3)
-            self.set_header("Content-Type", "image/jpeg")
-            self.finish(picture.getvalue())
-
-    port = free_port()
-    server = tornado.web.Application([(r"/(\w+)", Avatar)]).listen(port, address="127.0.0.1")
-    yield f"http://127.0.0.1:{port}", hits
-    server.stop()
-    await server.close_all_connections()
+AVATAR = "mmopen/avatar"  # where the sandbox serves its users' avatars
 
 
-async def test_the_avatar_is_downloaded_once_and_drawn_else_an_initial(server, avatar_server):
-    base_url, hits = avatar_server
+async def test_the_avatar_is_downloaded_once_and_drawn_else_an_initial(server, sandbox):
     runtime = server.runtime
-    pictured = await add_member(runtime, nickname="王", avatar_url=f"{base_url}/132")
+    pictured = await add_member(runtime, nickname="王", avatar_url=f"{sandbox.base_url}/{AVATAR}?user=wang")
     plain = await add_member(runtime, nickname="王")
 
     with_picture = await runtime.posters.jpeg(pictured, "classic")
     await runtime.posters.jpeg(pictured, "fresh")
     without = await runtime.posters.jpeg(plain, "classic")
 
-    assert hits == ["132"]
+    assert len(calls(sandbox, AVATAR)) == 1
     avatar_box = (await runtime.posters.plan(plain, "classic")).template.avatar
     assert differs(region(with_picture, avatar_box), region(without, avatar_box))
 
 
-async def test_a_slow_avatar_is_given_up_on_and_the_initial_is_drawn(server, avatar_server):
-    base_url, hits = avatar_server
+async def test_a_slow_avatar_is_given_up_on_and_the_initial_is_drawn(server, sandbox):
     runtime = server.runtime
-    slow = await add_member(runtime, nickname="李", avatar_url=f"{base_url}/slow")  # answers after 3 s
+    sandbox.state.faults.add(Fault(AVATAR, delay_seconds=3))
+    slow = await add_member(runtime, nickname="李", avatar_url=f"{sandbox.base_url}/{AVATAR}?user=li")
     plain = await add_member(runtime, nickname="李")
     poster = await runtime.posters.jpeg(slow)
-    assert hits == ["slow"]
+    assert len(calls(sandbox, AVATAR)) == 1
     # Had the fetch waited for the picture, the poster would show it instead of the initial.
     avatar_box = (await runtime.posters.plan(plain)).template.avatar
     assert not differs(region(poster, avatar_box), region(await runtime.posters.jpeg(plain), avatar_box))

@@ -13,8 +13,7 @@ import httpx
 from bot.simulate import event_xml
 from distribution.scene import promoter_scene
 from stores.embedded import free_port, port_answers
-from settings import SANDBOX_OA_APP_ID, SANDBOX_OA_APP_SECRET
-from tests.conftest import MERCHANT_TOKEN
+from tests.conftest import production_environ
 from tests.test_relations import add_member
 
 
@@ -31,17 +30,9 @@ async def test_two_processes_bind_each_member_once(server, mongo_uri):
         "MONGODB_DB": settings.mongodb_db,
         "REDIS_URL": "redis://127.0.0.1:6379/0",
         "REDIS_PREFIX": settings.redis_prefix,
-        "WECHAT_API_BASE": settings.wechat_api_base,
-        "MERCHANT_API_TOKEN": MERCHANT_TOKEN,
         "VAR_DIR": str(settings.var_dir),
         # Production mode, as such processes run behind a load balancer: no worker inside the server.
-        "WECHAT_APP_ID": SANDBOX_OA_APP_ID,
-        "WECHAT_APP_SECRET": SANDBOX_OA_APP_SECRET,
-        "WECHAT_TOKEN": settings.wechat_token,
-        "SESSION_SECRET": "a-session-secret",
-        "DATA_KEY": "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=",
-        "SHARE_LINK_SECRET": "a-share-link-secret-0123",
-        "PUBLIC_BASE_URL": "http://127.0.0.1",
+        **production_environ(settings.wechat_api_base),
     }
     ports = [free_port(), free_port()]
     processes = [_start(port, env) for port in ports]

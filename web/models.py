@@ -12,7 +12,7 @@ from distribution.applications import ApplicationStatus
 from distribution.binding import BindSource, PromoterStatus
 from distribution.ledger import Bucket, EntryKind
 from distribution.orders import EventState, EventType, OrderStatus
-from distribution.withdrawals import WithdrawalMethod, WithdrawalStatus
+from distribution.withdrawals import BillState, WithdrawalMethod, WithdrawalStatus
 from services.commissions import CommissionStatus, remaining_fen
 from services.sealing import Sealer, mask_phone
 
@@ -162,8 +162,38 @@ class Withdrawal(Stored):
     method: WithdrawalMethod
     status: WithdrawalStatus
     note: str | None = Field(None, description="the reviewer's reason, or what happened to the payout")
+    bill_state: BillState | None = Field(None, description="a WeChat-balance payout: its WeChat Pay transfer bill's "
+                                                           "state")
+    transfer_bill_no: str | None = Field(None, description="a WeChat-balance payout: WeChat Pay's bill number")
+    reference: str | None = Field(None, description="a bank payout: the merchant's reference of the transfer")
+    last_error: str | None = Field(None, description="why the last payout attempt did not get through (it is "
+                                                     "tried again)")
     created_at: Time
     updated_at: Time
+
+
+class TransferConfirmation(Answer):
+    """What the mini-program passes to wx.requestMerchantTransfer, for the promoter to accept the payout."""
+
+    mchId: str
+    appId: str
+    package: str
+    openId: str
+
+
+class MyWithdrawal(Withdrawal):
+    """One of my withdrawals, with what accepting its payout in WeChat takes while it waits for me."""
+
+    confirm: TransferConfirmation | None = Field(None, description="while waiting_user_confirm: the arguments of "
+                                                                   "wx.requestMerchantTransfer")
+
+
+class BankDetails(Answer):
+    """A bank withdrawal's account, opened for the merchant (each reading is audited)."""
+
+    account_name: str
+    account_no: str
+    bank_name: str
 
 
 class LedgerEntry(Stored):

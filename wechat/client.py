@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import time
 from typing import Any, Callable
 
@@ -31,6 +32,10 @@ CallObserver = Callable[[str, int | None, float], None]
 Files = dict[str, tuple[str, bytes, str]]
 
 _BINARY_MEDIA_TYPES = ("image/", "audio/", "video/", "application/octet-stream")
+
+# httpx logs every request's URL at INFO, and WeChat's URLs carry the access token, the app secret or a
+# login code: only its warnings get through, in every process that talks to WeChat.
+logging.getLogger("httpx").setLevel(logging.WARNING)
 
 
 class WeChatClient:
