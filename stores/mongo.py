@@ -68,8 +68,6 @@ INDEXES: dict[str, list[IndexModel]] = {
                           IndexModel("created_at", expireAfterSeconds=3 * 86400)],
     # Payouts under way, for the sweep of those nobody looked at in time (services.withdrawals.requeue_due).
     "withdrawals": [IndexModel([("status", ASCENDING), ("next_check_at", ASCENDING)])],
-    # Withdrawals whose payout is under way, by when the sweep looks at them again.
-    "withdrawals": [IndexModel([("status", ASCENDING), ("next_check_at", ASCENDING)])],
     # Pushes kept while Redis was down, replayed oldest first (stores.kept_pushes).
     "pending_pushes": [IndexModel([("received_at", ASCENDING), ("_id", ASCENDING)])],
 }
