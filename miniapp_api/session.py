@@ -15,7 +15,7 @@ from web.openapi import Reply, operation
 
 class SessionHandler(BaseHandler):
     @operation("Log in with a wx.login code; a promoter's scene binds the member to that promoter",
-               body=LoginRequest, responses={200: Reply("A session token and the member", Session)}, errors=(503,))
+               body=LoginRequest, responses={200: Reply("A session token and the member", Session)})
     async def post(self) -> None:
         login = self.parse_body(LoginRequest)
         now = datetime.now(timezone.utc)

@@ -77,7 +77,7 @@ class Operation:
     body_required: bool = True
     body_media_types: tuple[str, ...] = ()  # a raw body (a picture) instead of a JSON model
     query: type[BaseModel] | None = None
-    errors: tuple[int, ...] = ()  # 400 (with a body or query), 413 (with a body), 401 (with security) go without saying
+    errors: tuple[int, ...] = ()  # 400, 401, 413 and 503 are added where they apply
     security: str | None = None  # None: the handler's
 
     def models(self) -> Iterator[tuple[type[BaseModel], JsonSchemaMode]]:
@@ -90,7 +90,8 @@ class Operation:
                 yield reply.model, "serialization"
 
     def described(self, pattern: str, security: str | None, schemas: Schemas) -> dict:
-        errors = {*self.errors, *((400,) if self.body or self.query else ()), *((413,) if self.body else ()),
+        # Any operation may find a store or WeChat unavailable: 503.
+        errors = {*self.errors, 503, *((400,) if self.body or self.query else ()), *((413,) if self.body else ()),
                   *((401,) if security else ())}
         replies = {**self.responses, **{status: Reply(ERROR_TEXT[status], Error) for status in errors}}
         described: dict[str, Any] = {"summary": self.summary}
