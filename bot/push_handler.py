@@ -17,8 +17,6 @@ import time
 from dataclasses import dataclass
 
 import tornado.web
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import TimeoutError as RedisTimeoutError
 from wechatpy.messages import BaseMessage
 from wechatpy.replies import BaseReply, ImageReply, TextReply
 
@@ -26,6 +24,7 @@ from bot.conversation import build_router
 from bot.dedup import PushDeduplicator, Verdict, push_id
 from bot.push_codec import PushCodec, PushQuery, PushRejected
 from bot.router import MessageRouter, Push, Route, push_kind
+from services.outages import REDIS_UNAVAILABLE
 from services.runtime import Runtime
 from stores.kept_pushes import KeptPushes
 from web.base import BaseHandler
@@ -33,7 +32,6 @@ from wechat import WeChatError
 
 log = logging.getLogger(__name__)
 
-REDIS_UNAVAILABLE = (RedisConnectionError, RedisTimeoutError)
 REPLAY_BATCH = 100
 
 

@@ -18,13 +18,15 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from distribution.errors import Unavailable
 
+# What redis-py raises when Redis cannot be reached in time.
+REDIS_UNAVAILABLE = (RedisConnectionError, RedisTimeoutError)
 MONGODB_DOWN = "the database (MongoDB) did not answer; try again shortly"
 REDIS_DOWN = "Redis did not answer; try again shortly"
 
 
 def store_outage(error: BaseException) -> Unavailable | None:
     """`error` as the domain's `Unavailable` when it says a store could not be reached in time; else None."""
-    if isinstance(error, (RedisConnectionError, RedisTimeoutError)):
+    if isinstance(error, REDIS_UNAVAILABLE):
         return Unavailable(REDIS_DOWN)
     # `timeout` also covers a bounded transaction that ran out of time (an ExecutionTimeout, not a
     # ConnectionFailure) while its server was gone.
