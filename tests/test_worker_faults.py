@@ -21,6 +21,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Callable
 
+from pymongo.errors import NetworkTimeout
 from redis.exceptions import ConnectionError as RedisConnectionError
 
 from bot.simulate import event_xml
@@ -84,6 +85,8 @@ async def until_all_done(runtime, seconds: float, withdrawal_ids: list[str],
                 await sweep_as_minutes_later(runtime)
         except RedisConnectionError as error:  # a pooled connection that a Redis restart closed: the next is new
             left = {repr(error): 1}
+        except NetworkTimeout as error:  # the sweep waited on a document that a killed worker's open transaction
+            left = {repr(error): 1}      # holds; the worker's own sweep fails the same way and runs again later
         return not left
 
     await until(nothing_left, seconds, lambda: f"everything done; left: {left}")
