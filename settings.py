@@ -92,6 +92,9 @@ class Settings:
     merchant_admin_openids: tuple[str, ...]  # official-account openids of the merchant's admins
     notify_templates: Mapping[str, Mapping[str, "NotifyTemplate"]]  # kind -> channel -> template
     max_push_bytes: int = 1024 * 1024
+    # The console's staff sessions: signed out after this long without a request, and this long after signing in.
+    admin_idle_minutes: int = 30
+    admin_session_hours: int = 12
     # /healthz fails when no worker has written its heartbeat for this long (a working one does every 5 s).
     worker_stale_seconds: int = 60
     # Posters: drawing processes, and where H5 share links point and the key that signs them.
@@ -417,6 +420,8 @@ def _parse(env: Mapping[str, str]) -> Settings:
         wechat_timeout_seconds=_positive_float(get("WECHAT_TIMEOUT_SECONDS") or "5", "WECHAT_TIMEOUT_SECONDS"),
         store_timeout_seconds=_store_timeout(get("STORE_TIMEOUT_SECONDS") or "5"),
         push_dedup_seconds=_positive_int(get("PUSH_DEDUP_SECONDS") or "300", "PUSH_DEDUP_SECONDS", minimum=60),
+        admin_idle_minutes=_positive_int(get("ADMIN_IDLE_MINUTES") or "30", "ADMIN_IDLE_MINUTES"),
+        admin_session_hours=_positive_int(get("ADMIN_SESSION_HOURS") or "12", "ADMIN_SESSION_HOURS"),
         worker_stale_seconds=_positive_int(get("WORKER_STALE_SECONDS") or "60", "WORKER_STALE_SECONDS", minimum=15),
         merchant_admin_openids=_openids(get("MERCHANT_ADMIN_OPENIDS"), "MERCHANT_ADMIN_OPENIDS"),
         notify_templates=_notify_templates(get("NOTIFY_TEMPLATES"), "NOTIFY_TEMPLATES", demo),

@@ -1,4 +1,4 @@
-"""`python -m bot serve|worker|sandbox|simulate|jobs|ledger`."""
+"""`python -m bot serve|worker|sandbox|simulate|jobs|ledger|admin`."""
 
 from __future__ import annotations
 
@@ -37,6 +37,10 @@ async def serve(port: int | None) -> None:
         stop = _stop_event()
         # The demo is one command: its worker runs inside the server. Production runs `worker` processes.
         worker = asyncio.create_task(run_worker(runtime, stop)) if settings.demo else None
+        if settings.demo:
+            # Like the token: on stdout for the person at this machine, never in the log.
+            password = await runtime.staff.ensure_demo_admin()
+            print(f"console: http://127.0.0.1:{settings.port}/admin  user: admin  password: {password}", flush=True)
         if settings.merchant_token_generated:
             # Bare on stdout, never in the log, to paste into the shell that plays WeChat and the shop: the
             # CLI there reads DEMO and PORT too.
@@ -95,6 +99,48 @@ async def ledger(action: str) -> int:
     return 0 if report.clean else 1
 
 
+async def admin(args: argparse.Namespace) -> int:
+    """Staff accounts of the console: create users, set passwords, a second factor for owners."""
+    import getpass
+
+    from bot.runtime import open_runtime
+    from distribution.errors import DomainError
+    from distribution.staff import Role
+
+    def new_password() -> str:
+        password = os.environ.get("ADMIN_PASSWORD")
+        if password:
+            return password
+        password = getpass.getpass(f"password for {args.name}: ")
+        if getpass.getpass("again: ") != password:
+            raise SystemExit("the two passwords differ")
+        return password
+
+    async with open_runtime(load_settings()) as runtime:
+        staff = runtime.staff
+        try:
+            if args.action == "create-user":
+                await staff.create_user(args.name, new_password(), Role(args.role))
+                print(f"created {args.name} ({args.role})")
+            elif args.action == "set-password":
+                await staff.set_password(args.name, new_password())
+                print(f"password of {args.name} changed")
+            elif args.action == "totp":
+                if args.disable:
+                    await staff.disable_totp(args.name)
+                    print(f"second factor of {args.name} removed")
+                else:
+                    print("scan into an authenticator app, then sign in with its 6-digit codes:")
+                    print(await staff.enable_totp(args.name))
+            else:
+                for user in await staff.users():
+                    print(f"{user['username']}\t{user['role']}\t{'totp' if user.get('has_totp') else ''}")
+        except DomainError as error:
+            print(f"refused: {error.message}", file=sys.stderr)
+            return 1
+    return 0
+
+
 async def sandbox(host: str, port: int) -> None:
     from sandbox import start_sandbox
 
@@ -140,6 +186,16 @@ def _parser() -> argparse.ArgumentParser:
     jobs_cmd.add_argument("--now", type=_iso_time, help="ISO 8601 time to run them as of (default: now; no offset: UTC)")
     ledger_cmd = commands.add_parser("ledger", help="check the ledger")
     ledger_cmd.add_argument("action", choices=["verify"], help="verify: recompute every balance from the entries")
+    admin_cmd = commands.add_parser("admin", help="the console's staff accounts")
+    admin_actions = admin_cmd.add_subparsers(dest="action", required=True)
+    create_cmd = admin_actions.add_parser("create-user", help="a new user; password from ADMIN_PASSWORD or a prompt")
+    create_cmd.add_argument("name")
+    create_cmd.add_argument("--role", required=True, choices=["owner", "finance", "operator"])
+    admin_actions.add_parser("set-password", help="password from ADMIN_PASSWORD or a prompt").add_argument("name")
+    totp_cmd = admin_actions.add_parser("totp", help="give an owner a second factor (prints the otpauth URI)")
+    totp_cmd.add_argument("name")
+    totp_cmd.add_argument("--disable", action="store_true", help="remove the second factor instead")
+    admin_actions.add_parser("list", help="every user and role")
     sim = commands.add_parser("simulate", help="send a signed push to a running server")
     sim.add_argument("action", choices=["follow", "scan", "unfollow", "text"])
     sim.add_argument("--openid", default="o_demo_buyer")
@@ -162,6 +218,8 @@ def main(argv: list[str] | None = None) -> int:
             asyncio.run(sandbox(args.host, args.port))
         elif args.command == "jobs":
             asyncio.run(jobs(args.now))
+        elif args.command == "admin":
+            return asyncio.run(admin(args))
         elif args.command == "ledger":
             return asyncio.run(ledger(args.action))
         else:

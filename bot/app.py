@@ -10,6 +10,7 @@ from tornado.httpserver import HTTPServer
 from bot.push_handler import PushDoor, WeChatPushHandler, push_door
 from distribution.share_links import BIND_SUFFIX, SHARE_PATH
 from handlers.applications import ApplicationDecisionHandler, ApplicationsHandler
+from handlers.console.routes import PAGE_ROUTES as CONSOLE_ROUTES, STATIC_ROUTES as CONSOLE_STATIC_ROUTES
 from handlers.health import HealthHandler, MetricsHandler
 from handlers.merchant import MemberHandler, MemberLookupHandler
 from handlers.merchant_settings import SETTINGS_ROUTES, UNKNOWN_SETTINGS_ROUTE
@@ -98,7 +99,9 @@ def make_app(runtime: Runtime, door: PushDoor | None = None) -> tornado.web.Appl
         (r"/metrics", MetricsHandler, with_runtime),
         (r"/openapi.json", OpenApiHandler, {"document": build_document(API_ROUTES)}),
         *docs_routes(),
-        *((pattern, handler, with_runtime) for pattern, handler in [*API_ROUTES, UNKNOWN_SETTINGS_ROUTE, *PAGE_ROUTES]),
+        *CONSOLE_STATIC_ROUTES,
+        *((pattern, handler, with_runtime)
+          for pattern, handler in [*API_ROUTES, UNKNOWN_SETTINGS_ROUTE, *PAGE_ROUTES, *CONSOLE_ROUTES]),
     ]
     # /wechat takes pushes of up to MAX_PUSH_BYTES; every other handler declares what it takes.
     largest_body = max(runtime.settings.max_push_bytes, *(getattr(route[1], "max_body_bytes", 0) for route in routes))

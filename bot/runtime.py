@@ -15,6 +15,7 @@ from redis.backoff import NoBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
 
 from services.applications import ApplicationService
+from services.audit import AuditLog
 from services.commissions import CommissionService
 from services.grades import GradeService
 from services.identity import IdentityService
@@ -30,16 +31,19 @@ from services.runtime import Runtime
 from services.sealing import Sealer
 from services.sessions import SessionService
 from services.share_links import ShareLinkService
+from services.staff import StaffService
 from services.stats import StatsService
 from services.withdrawals import PayeeApps, WithdrawalService
 from settings import Settings
 from stores import embedded
 from stores.applications import ApplicationStore
+from stores.audit_log import AuditLogStore
 from stores.bind_log import BindLog
 from stores.job_queue import JobQueue
 from stores.members import MemberStore
 from stores.mongo import ensure_indexes, open_mongo
 from stores.posters import PosterStore
+from stores.staff import StaffStore
 from wechat import WeChatClient
 from wechatpay import ReplayGuard, TransferBills, TransferScene, WeChatPayClient, merchant_keys
 from wechatpay.transfer_bills import TRANSFER_NOTIFY_PATH
@@ -199,4 +203,7 @@ async def open_runtime(settings: Settings) -> AsyncIterator[Runtime]:
                                           sealer, redis, settings.redis_prefix),
             share_links=ShareLinkService(ShareLinkSettings(settings.public_base_url, settings.share_link_secret),
                                          settings.wechat_open_base, oa, member_store, identity, relations),
+            staff=StaffService(StaffStore(db), redis, settings.redis_prefix, sealer, settings.admin_idle_minutes * 60,
+                               settings.admin_session_hours * 3600),
+            audit=AuditLog(AuditLogStore(db)),
         )

@@ -50,3 +50,13 @@ class Unavailable(DomainError):
     """Something this request depends on (WeChat, a configuration) cannot serve it now."""
 
     code = "unavailable"
+
+
+class TooMany(DomainError):
+    """Asked too often: a lockout or a rate limit; `retry_after` seconds until it lifts."""
+
+    code = "rate_limited"
+
+    def __init__(self, message: str, *, retry_after: int, code: str | None = None, field: str | None = None):
+        super().__init__(message, code=code, field=field)
+        self.retry_after = retry_after

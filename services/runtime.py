@@ -14,6 +14,7 @@ from pymongo import AsyncMongoClient
 from pymongo.asynchronous.database import AsyncDatabase
 
 from services.applications import ApplicationService
+from services.audit import AuditLog
 from services.commissions import CommissionService
 from services.grades import GradeService
 from services.health import check_stores, check_worker
@@ -29,6 +30,7 @@ from services.relations import RelationService
 from services.sealing import Sealer
 from services.sessions import SessionService
 from services.share_links import ShareLinkService
+from services.staff import StaffService
 from services.stats import StatsService
 from services.withdrawals import WithdrawalService
 from settings import Settings
@@ -62,6 +64,8 @@ class Runtime:
     orders: OrderService
     withdrawals: WithdrawalService
     share_links: ShareLinkService
+    staff: StaffService
+    audit: AuditLog
 
     async def store_health(self) -> dict[str, str]:
         return await check_stores(self.db, self.redis)

@@ -68,6 +68,9 @@ INDEXES: dict[str, list[IndexModel]] = {
                           IndexModel("created_at", expireAfterSeconds=3 * 86400)],
     # Payouts under way, for the sweep of those nobody looked at in time (services.withdrawals.requeue_due).
     "withdrawals": [IndexModel([("status", ASCENDING), ("next_check_at", ASCENDING)])],
+    # The audit log, newest first: of one target, or by one member of staff.
+    "audit_log": [IndexModel([("target.kind", ASCENDING), ("target.id", ASCENDING), ("_id", DESCENDING)]),
+                  IndexModel([("actor.name", ASCENDING), ("_id", DESCENDING)])],
     # Pushes kept while Redis was down, replayed oldest first (stores.kept_pushes).
     "pending_pushes": [IndexModel([("received_at", ASCENDING), ("_id", ASCENDING)])],
 }

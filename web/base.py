@@ -11,7 +11,7 @@ from typing import Any, TypeVar
 import tornado.web
 from pydantic import BaseModel, ValidationError
 
-from distribution.errors import Conflict, DomainError, Forbidden, Invalid, NotFound, Refused, Unavailable
+from distribution.errors import Conflict, DomainError, Forbidden, Invalid, NotFound, Refused, TooMany, Unavailable
 from distribution.records import Record, invalid_field
 from services.outages import store_outage
 from services.runtime import Runtime
@@ -38,6 +38,7 @@ ERROR_STATUS: dict[type[Exception], int] = {
     NotFound: 404,
     Conflict: 409,
     Refused: 409,
+    TooMany: 429,
     Unavailable: 503,
     WeChatError: 503,
 }
@@ -184,6 +185,8 @@ class BaseHandler(tornado.web.RequestHandler):
             detail = ErrorDetail(code=code, message=self._reason)
         if self.get_status() == 503:
             self.set_header("Retry-After", str(RETRY_AFTER_SECONDS))
+        elif isinstance(error, TooMany):
+            self.set_header("Retry-After", str(error.retry_after))
         if not self.request._body_future.done():
             # Answered before the body was all read (a refusal in prepare): Tornado closes the connection after
             # this answer, and a client not told so would send its next request into the closing connection.

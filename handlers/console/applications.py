@@ -1,0 +1,5 @@
+"""The console's applications pages."""
+
+from __future__ import annotations
+
+ROUTES: list = []

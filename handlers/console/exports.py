@@ -1,0 +1,5 @@
+"""The console's exports pages."""
+
+from __future__ import annotations
+
+ROUTES: list = []

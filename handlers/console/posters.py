@@ -1,0 +1,5 @@
+"""The console's posters pages."""
+
+from __future__ import annotations
+
+ROUTES: list = []

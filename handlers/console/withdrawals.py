@@ -1,0 +1,5 @@
+"""The console's withdrawals pages."""
+
+from __future__ import annotations
+
+ROUTES: list = []
