@@ -12,13 +12,14 @@ from distribution.share_links import BIND_SUFFIX, SHARE_PATH
 from handlers.applications import ApplicationDecisionHandler, ApplicationsHandler
 from handlers.console.routes import PAGE_ROUTES as CONSOLE_ROUTES, STATIC_ROUTES as CONSOLE_STATIC_ROUTES
 from handlers.health import HealthHandler, MetricsHandler
-from handlers.merchant import MemberHandler, MemberLookupHandler
+from handlers.merchant import MemberHandler, MemberSearchHandler
 from handlers.merchant_settings import SETTINGS_ROUTES, UNKNOWN_SETTINGS_ROUTE
 from handlers.orders import CommissionsHandler, OrderEventsHandler, OrderHandler, OrdersHandler
 from handlers.posters import BackgroundHandler, BackgroundsHandler, MemberPosterHandler
-from handlers.relations import BindLogHandler, FreezeHandler, TeamHandler, UnfreezeHandler, UplineHandler
+from handlers.relations import (BindLogHandler, FreezeHandler, GradeHandler, TeamHandler, UnfreezeHandler,
+                                UplineHandler)
 from handlers.share_links import ShareBindHandler, ShareLinkHandler
-from handlers.stats import PromoterStatsHandler
+from handlers.stats import OverviewHandler, PromoterStatsHandler
 from handlers.wechatpay_notify import TransferNotifyHandler
 from handlers.withdrawals import (
     BankAccountHandler,
@@ -64,13 +65,14 @@ API_ROUTES: list[tuple[str, type[tornado.web.RequestHandler]]] = [
     (r"/api/merchant/v1/withdrawals/(?P<withdrawal_id>[^/]+)/mark-failed", MarkBankFailedHandler),
     (r"/api/merchant/v1/applications", ApplicationsHandler),
     (r"/api/merchant/v1/applications/(?P<application_id>[^/]+)/(?P<decision>approve|reject)", ApplicationDecisionHandler),
-    (r"/api/merchant/v1/members", MemberLookupHandler),
+    (r"/api/merchant/v1/members", MemberSearchHandler),
     (rf"/api/merchant/v1/members/{MEMBER_ID}", MemberHandler),
     (rf"/api/merchant/v1/members/{MEMBER_ID}/team", TeamHandler),
     (rf"/api/merchant/v1/members/{MEMBER_ID}/binds", BindLogHandler),
     (rf"/api/merchant/v1/members/{MEMBER_ID}/upline", UplineHandler),
     (rf"/api/merchant/v1/members/{MEMBER_ID}/freeze", FreezeHandler),
     (rf"/api/merchant/v1/members/{MEMBER_ID}/unfreeze", UnfreezeHandler),
+    (rf"/api/merchant/v1/members/{MEMBER_ID}/grade", GradeHandler),
     *SETTINGS_ROUTES,
     (r"/api/v1/poster", MyPosterHandler),
     (rf"/api/merchant/v1/members/{MEMBER_ID}/poster", MemberPosterHandler),
@@ -81,6 +83,7 @@ API_ROUTES: list[tuple[str, type[tornado.web.RequestHandler]]] = [
     (r"/api/merchant/v1/orders/(?P<order_no>[^/]+)/events", OrderEventsHandler),
     (r"/api/merchant/v1/commissions", CommissionsHandler),
     (r"/api/merchant/v1/stats/promoters", PromoterStatsHandler),
+    (r"/api/merchant/v1/stats/overview", OverviewHandler),
 ]
 
 # The H5 share link's pages, opened by browsers: HTML, not the JSON API, so not in /openapi.json.

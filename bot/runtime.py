@@ -17,6 +17,8 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from services.applications import ApplicationService
 from services.audit import AuditLog
 from services.commissions import CommissionService
+from services.dashboard import DashboardService
+from services.exports import ExportService
 from services.grades import GradeService
 from services.identity import IdentityService
 from services.ledger import LedgerService
@@ -172,6 +174,7 @@ async def open_runtime(settings: Settings) -> AsyncIterator[Runtime]:
         commissions = CommissionService(mongo, db, notifications, grades)
         relations = RelationService(mongo, member_store, BindLog(db), merchant_settings, queue, notifications)
         identity = IdentityService(mongo, member_store, miniapp, oa, sealer)
+        stats = StatsService(mongo, db, lambda uplines, now: grades.evaluate(uplines, "bind", now))
 
         yield Runtime(
             settings=settings,
@@ -194,7 +197,8 @@ async def open_runtime(settings: Settings) -> AsyncIterator[Runtime]:
             posters=posters,
             ledger=LedgerService(db),
             grades=grades,
-            stats=StatsService(mongo, db, lambda uplines, now: grades.evaluate(uplines, "bind", now)),
+            stats=stats,
+            dashboard=DashboardService(db, stats),
             commissions=commissions,
             orders=OrderService(mongo, db, queue, merchant_settings, notifications, grades, commissions),
             withdrawals=WithdrawalService(mongo, db, member_store, merchant_settings, queue,
@@ -206,4 +210,5 @@ async def open_runtime(settings: Settings) -> AsyncIterator[Runtime]:
             staff=StaffService(StaffStore(db), redis, settings.redis_prefix, sealer, settings.admin_idle_minutes * 60,
                                settings.admin_session_hours * 3600),
             audit=AuditLog(AuditLogStore(db)),
+            exports=ExportService(db, sealer),
         )

@@ -83,12 +83,17 @@ async def count_new_direct_members(runtime: Runtime, now: datetime | None = None
     return await runtime.stats.count_binds(now)
 
 
+async def rank_promoters(runtime: Runtime, now: datetime | None = None) -> int:
+    return await runtime.stats.save_rankings(now)
+
+
 async def run_due_tasks(runtime: Runtime, now: datetime) -> dict[str, int]:
     """What the periodic order tasks do, once, as of `now`: `python -m bot jobs --now`."""
     return {
         "settled": await settle_due_commissions(runtime, now),
         "requeued": await requeue_lost_jobs(runtime, now),
         "binds_counted": await count_new_direct_members(runtime, now),
+        "rankings_kept": await rank_promoters(runtime, now),
     }
 
 
@@ -114,6 +119,7 @@ PERIODIC: list[tuple[PeriodicTask, float]] = [
     (settle_due_commissions, 60.0),
     (requeue_lost_jobs, 30.0),
     (count_new_direct_members, 60.0),
+    (rank_promoters, 60.0),  # the dashboard's rankings, read while fresh (services.stats.FRESH_RANKING)
 ]
 
 

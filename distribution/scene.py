@@ -1,20 +1,28 @@
 """The promoter scene: what a poster's QR code carries, defined and parsed here only.
 
 A promoter scene is `p:<member id>`, where a member id is the 24 lowercase
-hex digits of a MongoDB ObjectId. It fits both carriers: an official-account
-parametric QR (`scene_str`, up to 64 characters) and a mini-program code
-(`getwxacodeunlimit`, up to 32 characters from a restricted set).
+hex digits of a MongoDB ObjectId, optionally followed by `:<template id>`,
+the poster template the code was drawn on (so the funnel can tell templates
+apart). The bare form fits both carriers: an official-account parametric QR
+(`scene_str`, up to 64 characters, room for any template id) and a
+mini-program code (`getwxacodeunlimit`, up to 32 characters from a
+restricted set, room for a template id of at most 5 characters). Scenes
+without a template, on codes drawn before templates were named, stay valid.
 """
 
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from urllib.parse import unquote
 
 PROMOTER_PREFIX = "p:"
+TEMPLATE_SEPARATOR = ":"
 MINIAPP_SCENE_MAX_LENGTH = 32
 
 _MEMBER_ID = re.compile(r"[0-9a-f]{24}")
+# As the merchant's poster settings name templates (`distribution.poster_settings.TemplateId`).
+_TEMPLATE_ID = re.compile(r"[a-z0-9][a-z0-9_-]{0,31}")
 _MINIAPP_SCENE = re.compile(rf"[A-Za-z0-9!#$&'()*+,/:;=?@\-._~]{{1,{MINIAPP_SCENE_MAX_LENGTH}}}")
 
 # WeChat prefixes the scene with this on `subscribe`, and some clients on `SCAN` too.
@@ -28,15 +36,26 @@ def is_member_id(value: object) -> bool:
     return isinstance(value, str) and _MEMBER_ID.fullmatch(value) is not None
 
 
-def promoter_scene(member_id: str) -> str:
-    """The scene that binds a scanner to `member_id`; ValueError if it is not a member id."""
+@dataclass(frozen=True)
+class PromoterScene:
+    member_id: str
+    template_id: str | None = None  # the poster template whose code was scanned, when the code says
+
+
+def promoter_scene(member_id: str, template_id: str | None = None) -> str:
+    """The scene that binds a scanner to `member_id`, naming the poster template if given; ValueError if
+    either is malformed."""
     if not is_member_id(member_id):
         raise ValueError(f"not a member id: {member_id!r}")
-    return PROMOTER_PREFIX + member_id
+    if template_id is None:
+        return PROMOTER_PREFIX + member_id
+    if _TEMPLATE_ID.fullmatch(template_id) is None:
+        raise ValueError(f"not a template id: {template_id!r}")
+    return f"{PROMOTER_PREFIX}{member_id}{TEMPLATE_SEPARATOR}{template_id}"
 
 
-def parse_promoter_scene(raw: str | None) -> str | None:
-    """The member id a scene names, or None when the scene is not a well-formed promoter scene.
+def parse_scene(raw: str | None) -> PromoterScene | None:
+    """The promoter (and template) a scene names, or None when it is not a well-formed promoter scene.
 
     A mini-program receives its scene percent-encoded (`p%3A...`) and clients
     often pass it on without decoding, so one level of decoding is applied.
@@ -46,8 +65,12 @@ def parse_promoter_scene(raw: str | None) -> str | None:
     scene = unquote(raw)
     if not scene.startswith(PROMOTER_PREFIX):
         return None
-    member_id = scene[len(PROMOTER_PREFIX) :]
-    return member_id if is_member_id(member_id) else None
+    member_id, separator, template_id = scene[len(PROMOTER_PREFIX) :].partition(TEMPLATE_SEPARATOR)
+    if not is_member_id(member_id):
+        return None
+    if not separator:
+        return PromoterScene(member_id)
+    return PromoterScene(member_id, template_id) if _TEMPLATE_ID.fullmatch(template_id) else None
 
 
 def scene_from_event_key(event: str | None, event_key: str | None) -> str | None:

@@ -44,7 +44,7 @@ MAX_FAILED_LOGINS = 5
 LOCKOUT_SECONDS = 15 * 60
 MIN_PASSWORD_CHARACTERS = 12
 MAX_PASSWORD_CHARACTERS = 256  # argon2 hashes any length; this bounds the work one request can ask for
-USERNAME = re.compile(r"^[a-z][a-z0-9_.-]{1,31}$")
+USERNAME = re.compile(r"[a-z][a-z0-9_.-]{1,31}")
 
 
 def can(role: Role | str, permission: Permission) -> bool:
@@ -60,7 +60,7 @@ def require(role: Role | str, permission: Permission) -> None:
 
 
 def check_username(username: str) -> str:
-    if not USERNAME.match(username):
+    if not USERNAME.fullmatch(username):  # `$` would let a trailing newline through
         raise Invalid("a user name is 2-32 lowercase letters, digits, '_', '.' or '-', starting with a letter",
                       field="username")
     return username

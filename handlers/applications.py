@@ -32,4 +32,7 @@ class ApplicationDecisionHandler(MerchantHandler):
         note = self.parse_body(ReviewNote, required=False)
         decided = await self.runtime.applications.decide(application_id, decision == "approve", note.reason,
                                                          datetime.now(timezone.utc))
+        # `decide` moves only a pending application: that is what it was.
+        await self.audit(f"application.{decision}", "application", application_id,
+                         {"status": ApplicationStatus.PENDING.value}, {"status": decided["status"]}, note.reason)
         self.write_model(Application.from_document(decided))

@@ -1,11 +1,13 @@
 """GET|PUT /api/merchant/v1/settings/<name>: each kind of merchant rule at a path of its own, so that
-/openapi.json shows every kind's full schema."""
+/openapi.json shows every kind's full schema; and the preview of candidate commission rules."""
 
 from __future__ import annotations
 
+from distribution.preview import CommissionPreviewRequest, preview_commissions
 from distribution.records import Record
 from handlers.merchant import MerchantHandler
 from services.merchant_settings import SETTINGS_KINDS, settings_kind
+from web.models import CommissionPreview
 from web.openapi import Reply, operation
 
 SETTINGS_PATH = "/api/merchant/v1/settings"
@@ -22,14 +24,28 @@ def settings_handler(name: str, kind: type[Record]) -> type[MerchantHandler]:
                    responses={200: Reply(f"The {name} settings as stored", kind)})
         async def put(self) -> None:
             value = self.parse_body(kind)
-            await self.runtime.merchant_settings.put(value)
+            before = await self.runtime.merchant_settings.replace(value)
+            await self.audit(f"settings.{name}", "settings", name, before.to_dict(), value.to_dict())
             self.write_model(value)
 
     SettingsHandler.__name__ = SettingsHandler.__qualname__ = f"{kind.__name__}Handler"
     return SettingsHandler
 
 
-SETTINGS_ROUTES = [(f"{SETTINGS_PATH}/{name}", settings_handler(name, kind)) for name, kind in SETTINGS_KINDS.items()]
+class CommissionPreviewHandler(MerchantHandler):
+    @operation("Who would earn what on one item under candidate commission rules, before they are saved",
+               description="Runs the calculation a paid order runs, on the buyer's chain as described: nothing is "
+                           "stored. Invalid rules are refused as PUT refuses them, the field named under `rules`.",
+               body=CommissionPreviewRequest, responses={200: Reply("Each level's commission", CommissionPreview)})
+    async def post(self) -> None:
+        request = self.parse_body(CommissionPreviewRequest)
+        self.write_model(CommissionPreview.of(preview_commissions(request.rules, request)))
+
+
+SETTINGS_ROUTES = [
+    *((f"{SETTINGS_PATH}/{name}", settings_handler(name, kind)) for name, kind in SETTINGS_KINDS.items()),
+    (f"{SETTINGS_PATH}/commission/preview", CommissionPreviewHandler),
+]
 
 
 class UnknownSettingsHandler(MerchantHandler):

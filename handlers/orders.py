@@ -11,11 +11,19 @@ from distribution.orders import NewEvent, NewOrder
 from handlers.merchant import MerchantHandler
 from web.models import Commission, Order, OrderWithHistory, ReceivedOrderEvent
 from web.openapi import Reply, operation
-from web.pages import CommissionsQuery, commission_page
+from web.pages import CommissionsQuery, OrdersQuery, commission_page, order_page
 from web.paging import Page
 
 
 class OrdersHandler(MerchantHandler):
+    @operation("Orders, newest first by when they reached this server",
+               description="Filters combine: status, a promoter (anywhere in the upline chain copied onto the order "
+                           "when it was created, or with direct=true only as the buyer's nearest upline), a range "
+                           "of China days (UTC+8) of the order's creation here, and an exact order_no.",
+               query=OrdersQuery, responses={200: Reply("A page of orders", Page[Order])})
+    async def get(self) -> None:
+        self.write_model(await order_page(self.runtime, self.parse_query(OrdersQuery)))
+
     @operation("Record an order from the shop's system; idempotent by order_no",
                description="The buyer's upline chain is copied onto the order now: a later re-bind never moves "
                            "its commissions. With paid_at the order is paid as it is created. A replay with the "
@@ -53,11 +61,12 @@ class OrderEventsHandler(MerchantHandler):
 
 class MerchantCommissionsQuery(CommissionsQuery):
     member_id: str | None = Field(None, max_length=64, description="only this promoter's")
+    order_no: str | None = Field(None, max_length=64, description="only this order's")
 
 
 class CommissionsHandler(MerchantHandler):
-    @operation("Commissions, newest first, of one promoter and/or in one status", query=MerchantCommissionsQuery,
-               responses={200: Reply("A page of commissions", Page[Commission])})
+    @operation("Commissions, newest first, of one promoter, one order and/or in one status",
+               query=MerchantCommissionsQuery, responses={200: Reply("A page of commissions", Page[Commission])})
     async def get(self) -> None:
         query = self.parse_query(MerchantCommissionsQuery)
-        self.write_model(await commission_page(self.runtime, query.member_id, query))
+        self.write_model(await commission_page(self.runtime, query.member_id, query, query.order_no))

@@ -6,13 +6,13 @@ replaced through `GET|PUT /api/merchant/v1/settings/posters`.
 
 from __future__ import annotations
 
-from distribution.errors import Invalid, NotFound
+from distribution.errors import Invalid
 from handlers.merchant import MerchantHandler
 from posters.backgrounds import MAX_BACKGROUND_BYTES
 from web.base import ApiError
 from web.models import PosterBackground
 from web.openapi import Reply, operation
-from web.posters import POSTER, POSTER_ERRORS, PosterQuery, PosterWriter
+from web.posters import POSTER, POSTER_ERRORS, BackgroundWriter, PosterQuery, PosterWriter
 
 BACKGROUND_TYPES = ("image/jpeg", "image/png")
 
@@ -42,17 +42,14 @@ class BackgroundsHandler(MerchantHandler):
         if not data:
             raise Invalid("the body is empty: send the picture", field="body")
         background = PosterBackground.from_document(await self.runtime.posters.add_background(data))
+        await self.audit("poster.background_add", "poster_background", background.id,
+                         after=background.model_dump(exclude={"id", "created_at"}))
         self.set_header("Location", f"{self.request.path}/{background.id}")
         self.write_model(background, status=201)
 
 
-class BackgroundHandler(MerchantHandler):
+class BackgroundHandler(MerchantHandler, BackgroundWriter):
     @operation("A stored poster background, as prepared",
                responses={200: Reply("The picture", media_types=BACKGROUND_TYPES)}, errors=(404,))
     async def get(self, background_id: str) -> None:
-        background = await self.runtime.posters.background(background_id)
-        if background is None:
-            raise NotFound(f"no poster background {background_id}")
-        self.set_header("Content-Type", background["content_type"])
-        self.set_header("Cache-Control", "private, max-age=86400")
-        self.finish(bytes(background["data"]))
+        await self.write_background(background_id)

@@ -13,6 +13,7 @@ import logging
 from datetime import datetime, timezone
 from typing import Any
 
+from distribution.share_links import TEMPLATE_PARAMETER
 from services.members import promoter_name
 from services.relations import BindOutcome
 from services.share_links import ShareLinkRefused
@@ -62,12 +63,14 @@ class SharePageHandler(BaseHandler):
 
 class ShareLinkHandler(SharePageHandler):
     async def get(self, member_id: str) -> None:
-        self.redirect(await self.runtime.share_links.authorize_url(member_id, self.get_query_argument("sig", None)))
+        self.redirect(await self.runtime.share_links.authorize_url(
+            member_id, self.get_query_argument("sig", None), self.get_query_argument(TEMPLATE_PARAMETER, None),
+            datetime.now(timezone.utc)))
 
 
 class ShareBindHandler(SharePageHandler):
     async def get(self, member_id: str) -> None:
         outcome = await self.runtime.share_links.bind_visitor(
             member_id, self.get_query_argument("state", None), self.get_query_argument("code", None),
-            datetime.now(timezone.utc))
+            datetime.now(timezone.utc), self.get_query_argument(TEMPLATE_PARAMETER, None))
         self.write_page(bind_page_text(outcome))

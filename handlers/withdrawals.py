@@ -16,6 +16,11 @@ from web.paging import Page
 WITHDRAWAL = Reply("The withdrawal", Withdrawal)
 
 
+def status_of(withdrawal: dict) -> dict:
+    """What the audit log keeps of a withdrawal before and after a decision on it."""
+    return {"status": withdrawal["status"]}
+
+
 class WithdrawalsHandler(MerchantHandler):
     @operation("Withdrawals, newest first", query=WithdrawalsQuery,
                responses={200: Reply("A page of withdrawals", Page[Withdrawal])})
@@ -28,8 +33,11 @@ class WithdrawalDecisionHandler(MerchantHandler):
                body_required=False, responses={200: WITHDRAWAL}, errors=(404, 409))
     async def post(self, withdrawal_id: str, decision: str) -> None:
         note = self.parse_body(ReviewNote, required=False)
+        before = await self.runtime.withdrawals.get(withdrawal_id)
         withdrawal = await self.runtime.withdrawals.review(withdrawal_id, decision == "approve", note.reason,
                                                            datetime.now(timezone.utc))
+        await self.audit(f"withdrawal.{decision}", "withdrawal", withdrawal_id, status_of(before),
+                         status_of(withdrawal), note.reason)
         self.write_model(Withdrawal.from_document(withdrawal))
 
 
@@ -38,6 +46,7 @@ class BankAccountHandler(MerchantHandler):
                responses={200: Reply("The account", BankDetails)}, errors=(404, 409))
     async def get(self, withdrawal_id: str) -> None:
         details = await self.runtime.withdrawals.bank_account(withdrawal_id, datetime.now(timezone.utc))
+        await self.audit("withdrawal.bank_account", "withdrawal", withdrawal_id)  # who read it; never the account
         self.write_model(BankDetails.model_validate(details))
 
 
@@ -58,8 +67,11 @@ class MarkBankPaidHandler(MerchantHandler):
                responses={200: WITHDRAWAL}, errors=(404, 409))
     async def post(self, withdrawal_id: str) -> None:
         payment = self.parse_body(BankPayment)
+        before = await self.runtime.withdrawals.get(withdrawal_id)
         withdrawal = await self.runtime.withdrawals.mark_bank_paid(withdrawal_id, payment.reference,
                                                                    datetime.now(timezone.utc))
+        await self.audit("withdrawal.mark_paid", "withdrawal", withdrawal_id, status_of(before),
+                         {**status_of(withdrawal), "reference": payment.reference})
         self.write_model(Withdrawal.from_document(withdrawal))
 
 
@@ -68,6 +80,9 @@ class MarkBankFailedHandler(MerchantHandler):
                responses={200: WITHDRAWAL}, errors=(404, 409))
     async def post(self, withdrawal_id: str) -> None:
         failure = self.parse_body(BankFailure)
+        before = await self.runtime.withdrawals.get(withdrawal_id)
         withdrawal = await self.runtime.withdrawals.mark_bank_failed(withdrawal_id, failure.reason,
                                                                      datetime.now(timezone.utc))
+        await self.audit("withdrawal.mark_failed", "withdrawal", withdrawal_id, status_of(before),
+                         status_of(withdrawal), failure.reason)
         self.write_model(Withdrawal.from_document(withdrawal))

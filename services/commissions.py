@@ -40,7 +40,7 @@ from distribution.ledger import commission_cancelled, commission_clawback, commi
 from distribution.orders import REFUNDED_BEFORE_POSTING
 from services.grades import GradeService
 from services.notifications import NotificationService, yuan
-from stores.grades import PROMOTER_TOTALS, totals_update
+from stores.grades import PROMOTER_TOTALS, brought_update, totals_update
 from stores.notifications import NOTIFICATIONS, NotificationStore
 from stores.orders import COMMISSIONS, OrderStore, commission_id, sort_key
 from stores.stats import PROMOTER_DAILY, daily_update
@@ -121,6 +121,7 @@ def post_commissions(writes: WriteSet, notifications: NotificationService, order
     for beneficiary_id, amount_fen in per_beneficiary.items():
         writes.update(PROMOTER_DAILY, daily_update(beneficiary_id, day, {
             "orders": 1, "paid_fen": order["total_fen"], "commission_fen": amount_fen}))
+        writes.update(PROMOTER_TOTALS, brought_update(beneficiary_id, order["total_fen"]))
         records.append(notifications.member_record(
             "commission_arrived", f"commission_arrived:{order_no}:{beneficiary_id}", beneficiary_id,
             {"amount": yuan(amount_fen), "order_no": order_no, "time": china_time(at),
@@ -192,8 +193,12 @@ class CommissionService:
         self.grades = grades
         self.batch = batch
 
-    async def page(self, member_id: str | None, status: str | None, before: str | None, limit: int) -> list[dict]:
-        return await self.store.commission_page(member_id, status, before, limit)
+    async def page(self, member_id: str | None, status: str | None, order_no: str | None, limit: int,
+                   after: tuple[datetime, str] | None, now: datetime | None = None) -> list[dict]:
+        """Commissions newest first, of one promoter, in one status and/or of one order, `limit` after the cursor
+        `(created_at, _id)`."""
+        return await self.store.commission_page(member_id, status, order_no, limit, after,
+                                                now or datetime.now(timezone.utc))
 
     async def settle_due(self, now: datetime | None = None) -> Settlement:
         """Settle every frozen commission whose `unfreeze_at` has passed at `now` (frozen -> available)."""

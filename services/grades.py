@@ -4,6 +4,10 @@ The totals and the upgrades are kept by `stores.grades`. Evaluation
 (`evaluate`) runs after each settlement, for the promoters it paid, and after
 binds, for the uplines that gained direct members; the decision is the
 domain's (`distribution.grades.upgrade`).
+
+The merchant may also set a grade by hand (`set_grade`), up or down, with a
+reason. Evaluation only ever raises a grade: a promoter set below a grade whose
+conditions they meet is raised to it again at their next evaluation.
 """
 
 from __future__ import annotations
@@ -14,13 +18,20 @@ from datetime import datetime, timezone
 from pymongo import AsyncMongoClient
 from pymongo.asynchronous.database import AsyncDatabase
 
+from distribution import errors
 from distribution.grades import GradeSettings, PromoterMetrics, upgrade
+from services.members import MemberNotFound
 from services.merchant_settings import MerchantSettings
 from stores.grades import GradeStore
 from stores.members import MemberStore
 from stores.writes import Conflict, WriteSet, commit
 
 log = logging.getLogger(__name__)
+
+
+class GradeRefused(errors.Refused):
+    def __init__(self, code: str, message: str):
+        super().__init__(message, code=code)
 
 
 class GradeService:
@@ -42,6 +53,30 @@ class GradeService:
 
     async def history(self, member_id: str) -> list[dict]:
         return await self.store.history(member_id)
+
+    async def set_grade(self, member_id: str, grade: str | None, reason: str, by: str,
+                        now: datetime | None = None) -> dict:
+        """Give the member `grade` (None: no grade) by hand, `by` whom and why; returns the change recorded.
+        Invalid for a grade the settings do not name; GradeRefused when the member has it already or its grade
+        changed meanwhile; MemberNotFound."""
+        if await self.members.get(member_id) is None:
+            raise MemberNotFound(f"no member {member_id}")
+        settings = await self.merchant_settings.get(GradeSettings)
+        if grade is not None and settings.rank(grade) < 0:
+            named = ", ".join(each.name for each in settings.grades) or "none"
+            raise errors.Invalid(f"no grade {grade!r}: the grades are {named}", field="grade")
+        current = (await self.store.totals_of([member_id])).get(member_id, {}).get("grade")
+        if current == grade:
+            raise GradeRefused("same_grade", f"the member's grade is {grade or 'none'} already")
+        record = {"reason": reason, "by": by}
+        writes = WriteSet()
+        self.store.plan_change(member_id, current, grade, now or datetime.now(timezone.utc), record, writes)
+        try:
+            await commit(self.client, self.db, writes)
+        except Conflict:
+            raise GradeRefused("conflict", "the member's grade changed meanwhile: look again") from None
+        log.info("member %s set from grade %s to %s by hand", member_id, current, grade)
+        return {"member_id": member_id, "from_grade": current, "to_grade": grade, **record}
 
     async def evaluate(self, member_ids: list[str], reason: str, now: datetime | None = None) -> dict[str, str]:
         """Upgrade whoever now qualifies for a higher grade; returns member id -> new grade."""

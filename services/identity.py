@@ -30,7 +30,7 @@ from pymongo.errors import DuplicateKeyError
 from wechat import WeChatClient, WeChatError
 from distribution import errors
 from services.sealing import Sealer
-from stores.members import MemberStore, Upserted
+from stores.members import MemberStore, Upserted, phone_tail_of
 from stores.writes import run_transaction
 
 
@@ -77,12 +77,12 @@ class IdentityService:
 
     async def change_profile(self, member: dict, nickname: str | None, avatar_url: str | None,
                              phone: str | None) -> dict:
-        """Change what the member gave (the phone is kept sealed); returns the member as it is now. Invalid when
-        nothing is given."""
+        """Change what the member gave (the phone is kept sealed, its last four digits beside it for the member
+        search); returns the member as it is now. Invalid when nothing is given."""
         changes = {name: value for name, value in (("nickname", nickname), ("avatar_url", avatar_url))
                    if value is not None}
         if phone is not None:
-            changes["phone_sealed"] = self.sealer.seal(phone)
+            changes.update(phone_sealed=self.sealer.seal(phone), phone_tail=phone_tail_of(phone))
         if not changes:
             raise errors.Invalid("nothing to change: give nickname, avatar_url or phone")
         await self.members.update_fields(member["_id"], changes)

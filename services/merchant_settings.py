@@ -49,6 +49,10 @@ def _name_of(kind: type[Record]) -> str:
     return next(name for name, each in SETTINGS_KINDS.items() if each is kind)
 
 
+def _stored_or_default(kind: type[R], stored: dict | None) -> R:
+    return kind.from_dict(stored) if stored is not None else kind()
+
+
 class MerchantSettings:
     def __init__(self, db: AsyncDatabase, cache_seconds: float = 5.0):
         self.store = SettingsStore(db)
@@ -60,8 +64,7 @@ class MerchantSettings:
         cached = self._cache.get(name)
         if cached is not None and cached[0] > time.monotonic():
             return cached[1]  # type: ignore[return-value]
-        stored = await self.store.value(name)
-        value = kind.from_dict(stored) if stored is not None else kind()
+        value = _stored_or_default(kind, await self.store.value(name))
         self._cache[name] = (time.monotonic() + self.cache_seconds, value)
         return value
 
@@ -69,3 +72,11 @@ class MerchantSettings:
         name = _name_of(type(value))
         await self.store.put(name, value.to_dict(), datetime.now(timezone.utc))
         self._cache.pop(name, None)
+
+    async def replace(self, value: R) -> R:
+        """Store `value`; the settings it replaced, read from the store: another process may have changed them
+        within this one's cache time, and the audit log must show what was really there before."""
+        kind = type(value)
+        before = _stored_or_default(kind, await self.store.value(_name_of(kind)))
+        await self.put(value)
+        return before

@@ -76,6 +76,7 @@ from services.commissions import (
     post_commissions,
     reverse_commissions,
 )
+from services.funnel import FunnelService
 from services.grades import GradeService
 from services.merchant_settings import MerchantSettings
 from services.notifications import NotificationService, thing, yuan
@@ -102,6 +103,18 @@ class OrderConflict(errors.Conflict):
 
 
 @dataclass(frozen=True)
+class OrderFilter:
+    """Which orders a list shows; each combination is read through an index of its own (`stores.mongo`)."""
+
+    status: OrderStatus | None = None
+    promoter_id: str | None = None  # orders whose chain snapshot names this member
+    direct: bool = False  # ... as the buyer's nearest upline
+    order_no: str | None = None
+    created_from: datetime | None = None
+    created_before: datetime | None = None
+
+
+@dataclass(frozen=True)
 class Received:
     document: dict
     created: bool  # False: a replay of what was stored before
@@ -125,6 +138,7 @@ class OrderService:
         self.notifications = notifications
         self.grades = grades
         self.commissions = commissions
+        self.funnel = FunnelService(db, merchant_settings)
 
     # receiving
 
@@ -181,6 +195,12 @@ class OrderService:
             raise OrderNotFound(f"no order {order_no}")
         events = sorted(await self.store.events_of(order_no), key=lambda event: (event["received_at"], event["_id"]))
         return {**order, "commissions": await self.store.commissions_of(order_no), "events": events}
+
+    async def page(self, selected: OrderFilter, limit: int, after: tuple[datetime, str] | None,
+                   now: datetime | None = None) -> list[dict]:
+        """Orders newest first by the time they reached us, `limit` after the cursor `(created_at, order_no)`."""
+        return await self.store.order_page(selected.status, selected.promoter_id, selected.direct, selected.order_no,
+                                           selected.created_from, selected.created_before, limit, after, now or _now())
 
     # applying
 
@@ -259,6 +279,7 @@ class OrderService:
             "buyer_is_promoter": is_promoter,
             # The snapshot: whoever earns on this order is decided from this chain, whatever binds later.
             "upline_chain": list(buyer.get("ancestor_ids", [])) if buyer else [],
+            "upline_template": buyer.get("bind_template") if buyer else None,  # whose sales it counts in (funnel)
             "items": [{**item.to_dict(), "refunded_fen": 0} for item in new.items],
             "total_fen": new.total_fen,
             "refunded_fen": 0,
@@ -339,6 +360,7 @@ class OrderService:
         if order.get("buyer_id"):
             writes.update(MEMBERS, order_totals_update(order["buyer_id"], 1, order["total_fen"]))
             changes[IN_BUYER_TOTALS] = True
+            await self.funnel.plan_paid(order, at, writes)
         writes.insert(NOTIFICATIONS, self.notifications.admin_records("new_order_admin", f"new_order_admin:{order['_id']}", {
             "order_no": order["_id"], "amount": yuan(order["total_fen"]), "time": china_time(at),
             "items": thing("、".join(item["title"] for item in order["items"]), ORDERED_GOODS),

@@ -3,10 +3,11 @@
 A poster is decided by a `PosterPlan` (member, template and version, code
 slot, nickname and avatar), then found in the caches or made:
 
-1. the code (`_code`): an official-account parametric QR whose `url` is
-   kept per member in MongoDB until a quarter of its life is left (then a
-   new one is asked for), a mini-program code kept likewise, or a signed
-   H5 link computed on the spot;
+1. the code (`_code`), naming the promoter and the template: an
+   official-account parametric QR whose `url` is kept per member and
+   template in MongoDB until a quarter of its life is left (then a new one
+   is asked for), a mini-program code kept likewise, or a signed H5 link
+   computed on the spot;
 2. the avatar, fetched with a short time limit and kept in Redis;
 3. the drawing, in the process pool (`PosterPool`), stored in MongoDB;
 4. for chat, the upload as temporary media, whose `media_id` is kept with
@@ -84,6 +85,7 @@ WECHAT_AVATAR_SIZE = "132"
 
 INVALID_MEDIA_ID = 40007
 IMAGE_SIGNATURES = (b"\x89PNG\r\n\x1a\n", b"\xff\xd8\xff")
+BACKGROUNDS_PAGE = 24
 
 # The most any built-in canvas needs: uploaded backgrounds are shrunk to cover this.
 CANVAS_SIZE = (max(t.size[0] for t in BUILTIN_TEMPLATES.values()), max(t.size[1] for t in BUILTIN_TEMPLATES.values()))
@@ -126,6 +128,13 @@ class RefusedBackground(errors.Invalid):
         super().__init__(message, field="body")
 
 
+class BackgroundInUse(errors.Conflict):
+    code = "background_in_use"
+
+    def __init__(self, message: str):
+        super().__init__(message, field="background_id")
+
+
 @dataclass(frozen=True)
 class PosterPlan:
     """Everything that decides which picture a member's poster is."""
@@ -135,8 +144,14 @@ class PosterPlan:
     avatar_url: str | None
     template_id: str
     template: PosterTemplate
-    slot: str  # which code: "oa_qr:temporary", "oa_qr:permanent", "miniapp:<page>:<width>", "h5"
+    slot: str  # which code: "oa_qr:temporary:<template>", "oa_qr:permanent:<template>",
+    # "miniapp:<page>:<width>:<template>", "h5"
     settings: PosterSettings
+
+    @property
+    def scene(self) -> str:
+        """What the code says: the promoter, and the template, so that the funnel counts scans per template."""
+        return promoter_scene(self.member_id, self.template_id)
 
     @property
     def person(self) -> str:
@@ -310,6 +325,24 @@ class PosterService:
     async def background(self, background_id: str) -> dict | None:
         return await self.store.background(background_id)
 
+    async def backgrounds(self, before_id: str | None = None, limit: int = BACKGROUNDS_PAGE) -> list[dict]:
+        """The uploaded backgrounds, newest first, without their pictures."""
+        return await self.store.backgrounds_page(before_id, limit)
+
+    async def delete_background(self, background_id: str) -> dict:
+        """Remove a background no template uses; what was removed, without its picture. NotFound, or
+        BackgroundInUse naming the templates that still draw it."""
+        using = [template_id for template_id, choice in (await self.settings()).templates.items()
+                 if choice.background_id == background_id]
+        if using:
+            raise BackgroundInUse(f"poster templates {', '.join(using)} use background {background_id}: "
+                                  f"choose another background for them first")
+        found = await self.store.background(background_id)
+        if found is None or not await self.store.delete_background(background_id):
+            raise errors.NotFound(f"no poster background {background_id}")
+        self._backgrounds.pop(background_id, None)
+        return {key: value for key, value in found.items() if key != "data"}
+
     # --- deciding the poster ---------------------------------------------------------
 
     async def plan(self, member: dict, template_id: str | None = None) -> PosterPlan:
@@ -328,7 +361,7 @@ class PosterService:
             avatar_url=member.get("avatar_url"),
             template_id=template_id,
             template=template,
-            slot=_slot(settings, template),
+            slot=_slot(settings, template, template_id),
             settings=settings,
         )
 
@@ -461,7 +494,7 @@ class PosterService:
             links = self.share_links
             if not (links.public_base_url and links.secret):
                 raise PosterUnavailable("H5 share-link posters need PUBLIC_BASE_URL and SHARE_LINK_SECRET to be set")
-            url = share_link(links.public_base_url, plan.member_id, links.secret)
+            url = share_link(links.public_base_url, plan.member_id, links.secret, plan.template_id)
             return Code(url, FOREVER, qr_text=url)
         stored = await self.store.code(plan.member_id, plan.slot)
         if stored is None or stored["renew_at"] <= now:
@@ -478,7 +511,7 @@ class PosterService:
 
     async def _temporary_qr(self, plan: PosterPlan, now: datetime) -> dict[str, Any]:
         asked = plan.settings.qr_expire_days * 86400
-        answer = await self.oa.qrcode.create(promoter_scene(plan.member_id), expire_seconds=asked)
+        answer = await self.oa.qrcode.create(plan.scene, expire_seconds=asked)
         lifetime = int(answer.get("expire_seconds") or asked)
         return {"url": answer["url"], "ticket": answer.get("ticket"), "permanent": False, "created_at": now,
                 "expires_at": now + timedelta(seconds=lifetime),
@@ -490,7 +523,7 @@ class PosterService:
                         PERMANENT_QR_LIMIT, plan.member_id)
             return await self._temporary_qr(plan, now)
         try:
-            answer = await self.oa.qrcode.create(promoter_scene(plan.member_id), permanent=True)
+            answer = await self.oa.qrcode.create(plan.scene, permanent=True)
         except BaseException:
             await self.store.unclaim_permanent_qr()
             raise
@@ -498,9 +531,9 @@ class PosterService:
                 "expires_at": None, "renew_at": FOREVER}
 
     async def _miniapp_code(self, plan: PosterPlan, now: datetime) -> dict[str, Any]:
-        scene = promoter_scene(plan.member_id)
-        if not is_valid_miniapp_scene(scene):
-            raise PosterUnavailable(f"scene {scene!r} does not fit a mini-program code")
+        scene = plan.scene
+        if not is_valid_miniapp_scene(scene):  # a template id too long to fit beside the promoter's: left out
+            scene = promoter_scene(plan.member_id)
         page = plan.settings.miniapp_page
         # Drawn at the width of the template's code box: pasted as it comes, never resized.
         image = await self.miniapp.miniapp.get_unlimited_code(scene, page, width=plan.template.qr.width)
@@ -574,12 +607,14 @@ def wechat_avatar_url(url: str) -> str:
     return urlunsplit(parts._replace(path=f"{head}/{WECHAT_AVATAR_SIZE}"))
 
 
-def _slot(settings: PosterSettings, template: PosterTemplate) -> str:
+def _slot(settings: PosterSettings, template: PosterTemplate, template_id: str) -> str:
+    """A code per template: each names its template (`PosterPlan.scene`). A permanent one therefore takes one of
+    WeChat's permanent codes per promoter and template (past the limit, temporary ones are made)."""
     if settings.code_type is CodeType.MINIAPP_CODE:
-        return f"miniapp:{settings.miniapp_page}:{template.qr.width}"
+        return f"miniapp:{settings.miniapp_page}:{template.qr.width}:{template_id}"
     if settings.code_type is CodeType.H5_LINK:
         return "h5"
-    return "oa_qr:permanent" if settings.permanent_qr else "oa_qr:temporary"
+    return f"oa_qr:{'permanent' if settings.permanent_qr else 'temporary'}:{template_id}"
 
 
 def _media_fresh(poster: dict, now: datetime) -> bool:

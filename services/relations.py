@@ -47,8 +47,9 @@ from pymongo import AsyncMongoClient
 
 from distribution.binding import Bind, BindingSettings, BindSource, Refusal, decide_bind
 from distribution.calendar import china_time
-from distribution.scene import parse_promoter_scene
+from distribution.scene import parse_scene
 from distribution.tree import current_chain, move_counter_deltas
+from services.funnel import FunnelService
 from services.members import MemberNotFound
 from services.merchant_settings import MerchantSettings
 from services.notifications import NotificationService, thing
@@ -123,21 +124,30 @@ class RelationService:
         self.inline_resync_limit = inline_resync_limit
         self.recent_uplines = RecentUplines()
         self.resync_batch = resync_batch
+        self.funnel = FunnelService(members.db, merchant_settings)
 
     async def bind_scene(self, member: dict, scene: str | None, source: BindSource, at: datetime,
                          created_by_this_push: bool) -> BindOutcome:
-        """A scan or share carrying `scene`; a scene that names no promoter is logged and refused."""
-        upline_id = parse_promoter_scene(scene)
-        if upline_id is None:
+        """A scan carrying `scene`; a scene that names no promoter is logged and refused. A scan of an existing
+        promoter's code counts in the funnel, bound or not."""
+        scanned = parse_scene(scene)
+        if scanned is None:
             await self.bind_log.record(member_id=member["_id"], upline_id=None, source=source.value,
                                        result="refused", reason=MALFORMED_SCENE, at=at,
                                        detail={"scene": (scene or "")[:128]})
             return BindOutcome.refused(MALFORMED_SCENE)
-        return await self.bind(member, upline_id, source, at, created_by_this_push)
+        template_id = await self.funnel.offered_template(scanned.template_id)
+        outcome = await self.bind(member, scanned.member_id, source, at, created_by_this_push,
+                                  template_id=template_id)
+        if outcome.upline is not None:
+            await self.funnel.scanned(scanned.member_id, template_id, at)
+        return outcome
 
     async def bind(self, member: dict, upline_id: str, source: BindSource, at: datetime,
-                   created_by_this_push: bool = False, note: str | None = None) -> BindOutcome:
+                   created_by_this_push: bool = False, note: str | None = None,
+                   template_id: str | None = None) -> BindOutcome:
         """Bind `member` (its document as the caller just read it) under `upline_id`, or log why not.
+        `template_id`: the poster template whose code or link brought the member, for the funnel.
 
         The first attempt decides on that document and on the upline as this
         process read it in the last seconds (most scans are of a few popular
@@ -146,7 +156,7 @@ class RelationService:
         and a member bringing a team are decided again on fresh reads.
         """
         settings = await self.merchant_settings.get(BindingSettings)
-        detail = {"note": note} if note else None
+        detail = {name: value for name, value in (("note", note), ("template", template_id)) if value} or None
         member_id, upline = member["_id"], self.recent_uplines.get(upline_id)
         for attempt in range(self.attempts):
             fresh = attempt > 0 or upline is None or member.get("team_count", 0) > 0

@@ -16,6 +16,8 @@ from pymongo.asynchronous.database import AsyncDatabase
 from services.applications import ApplicationService
 from services.audit import AuditLog
 from services.commissions import CommissionService
+from services.dashboard import DashboardService
+from services.exports import ExportService
 from services.grades import GradeService
 from services.health import check_stores, check_worker
 from services.identity import IdentityService
@@ -60,12 +62,14 @@ class Runtime:
     ledger: LedgerService
     grades: GradeService
     stats: StatsService
+    dashboard: DashboardService
     commissions: CommissionService
     orders: OrderService
     withdrawals: WithdrawalService
     share_links: ShareLinkService
     staff: StaffService
     audit: AuditLog
+    exports: ExportService
 
     async def store_health(self) -> dict[str, str]:
         return await check_stores(self.db, self.redis)

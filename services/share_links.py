@@ -6,7 +6,9 @@ A web page learns who is visiting only through WeChat's web authorization
 one-time code, exchanged here for the visitor's official-account openid.
 The link's signature travels as the `state` and is checked again on the way
 back, so a made-up callback binds nobody. Every refusal of the link itself
-happens before anything is written.
+happens before anything is written. Each opening of a good link counts as a
+visit in the funnel, for the poster template the link names, which the bind
+URL carries on to the bind.
 """
 
 from __future__ import annotations
@@ -74,16 +76,22 @@ class ShareLinkService:
         self.members = members
         self.identity = identity
         self.relations = relations
+        self.funnel = relations.funnel
 
-    async def authorize_url(self, promoter_id: str, signature: str | None) -> str:
+    async def authorize_url(self, promoter_id: str, signature: str | None, template_id: str | None,
+                            at: datetime) -> str:
         """Where to send the visitor of a good link: WeChat's authorize page, coming back to the bind URL."""
         await self._promoter(promoter_id, signature)
-        bind_url = share_bind_url(self.links.public_base_url, promoter_id)
+        template_id = await self.funnel.offered_template(template_id)
+        bind_url = share_bind_url(self.links.public_base_url, promoter_id, template_id)
+        await self.funnel.visited(promoter_id, template_id, at)
         return self.oa.web_auth.authorize_url(self.open_base, bind_url, state=signature)
 
-    async def bind_visitor(self, promoter_id: str, state: str | None, code: str | None, at: datetime) -> BindOutcome:
+    async def bind_visitor(self, promoter_id: str, state: str | None, code: str | None, at: datetime,
+                           template_id: str | None) -> BindOutcome:
         """Bind whoever WeChat says `code` stands for to the promoter; a refusal by the rules is an outcome
-        (logged with its reason), not an error. A `WeChatError` other than a spent code means WeChat is down."""
+        (logged with its reason), not an error. A `WeChatError` other than a spent code means WeChat is down.
+        `template_id`: the poster template the link named."""
         promoter = await self._promoter(promoter_id, state)
         if not code:
             raise SpentCode()
@@ -101,7 +109,8 @@ class ShareLinkService:
             visitor = await self.members.by_oa_openid(openid)  # a fold may have moved the openid to another member
         created = upserted.created and visitor["_id"] == upserted.member["_id"]
         return await self.relations.bind(visitor, promoter["_id"], BindSource.SHARE_LINK, at,
-                                         created_by_this_push=created)
+                                         created_by_this_push=created,
+                                         template_id=await self.funnel.offered_template(template_id))
 
     async def _promoter(self, promoter_id: str, signature: str | None) -> dict:
         """The promoter a link names, once the link is known good: links on, well formed, signed, someone."""

@@ -44,6 +44,7 @@ from redis.asyncio import Redis
 from distribution import errors
 from distribution.calendar import china_day, china_time
 from distribution.ledger import Bucket, withdrawal_locked, withdrawal_paid, withdrawal_unlocked
+from distribution.withdrawal_review import PromoterHistory
 from distribution.withdrawals import (
     FINAL_BILL_STATES,
     PAYOUT_UNDER_WAY,
@@ -63,6 +64,7 @@ from distribution.withdrawals import (
 from services.merchant_settings import MerchantSettings
 from services.notifications import NotificationService, thing, yuan
 from services.sealing import Sealer
+from stores.grades import PROMOTER_TOTALS, withdrawn_update
 from stores.job_queue import JobQueue, RetryLater
 from stores.ledger import ACCOUNTS, LedgerStore
 from stores.locks import held_once
@@ -177,6 +179,26 @@ class WithdrawalService:
         """Withdrawals newest first, of one member and/or in one status, after the id `before`."""
         return await self.store.page(member_id, status, limit, before)
 
+    async def histories(self, member_ids: list[str], now: datetime) -> dict[str, PromoterHistory]:
+        """Each promoter's money so far, for reviewing their requests: a few reads, whatever the page holds."""
+        wanted = sorted(set(member_ids))
+        if not wanted:
+            return {}
+        members = await self.members.several(wanted)
+        paid = await self.store.paid_totals(wanted)
+        today = await self.store.requested_on(wanted, china_day(now))
+        balances = await self.ledger.balances_of_accounts(wanted)
+        histories = {}
+        for member_id in wanted:
+            member, totals, held = members.get(member_id, {}), paid.get(member_id, {}), balances[member_id]
+            histories[member_id] = PromoterHistory(
+                nickname=member.get("nickname"), paid_count=totals.get("count", 0),
+                paid_fen=totals.get("amount_fen", 0), earned_fen=sum(held.values()) + totals.get("amount_fen", 0),
+                available_fen=held[Bucket.AVAILABLE], requested_today=today.get(member_id, 0),
+                joined_at=member.get("created_at"), frozen=bool(member.get("frozen")),
+                direct_count=int(member.get("direct_count", 0)))
+        return histories
+
     async def get(self, withdrawal_id: str, member_id: str | None = None) -> dict:
         """WithdrawalNotFound unless it exists (and, with `member_id`, is that member's)."""
         withdrawal = await self.store.get(withdrawal_id)
@@ -262,6 +284,7 @@ class WithdrawalService:
                          {"$inc": {"count": -1, "amount_fen": -amount}})
         if target is WithdrawalStatus.PAID:
             writes.ledger(withdrawal_paid(member_id, withdrawal["_id"], amount, withdrawal["fee_fen"]), now)
+            writes.update(PROMOTER_TOTALS, withdrawn_update(member_id, amount))
         return writes
 
     async def _commit_moves(self, withdrawal: dict, targets: tuple[WithdrawalStatus, ...], now: datetime,
@@ -312,6 +335,21 @@ class WithdrawalService:
         if check_at is not None:
             await self.queue.enqueue(PAY_JOB, {"withdrawal_id": withdrawal_id})
         return approved
+
+    async def retry_payout(self, withdrawal_id: str, now: datetime) -> dict:
+        """Try a WeChat-balance payout again now rather than after its backoff (a failed attempt, WeChat Pay
+        unconfigured or its balance short until now): the payout job is queued at once. Safe however often: the
+        job takes the payout one step from wherever it is, under the one bill number; the sweep looks again
+        should the job be lost. WithdrawalRefused unless its payout is under way."""
+        withdrawal = await self.get(withdrawal_id)
+        if withdrawal["method"] != WithdrawalMethod.WECHAT_BALANCE.value:
+            raise WithdrawalRefused("not_wechat_balance", f"the withdrawal is paid by {withdrawal['method']}")
+        if WithdrawalStatus(withdrawal["status"]) not in PAYOUT_UNDER_WAY:
+            raise WithdrawalRefused("no_payout_under_way", f"the withdrawal is {withdrawal['status']}: no payout "
+                                                           "to try again")
+        await self.store.postpone([withdrawal_id], now + SWEEP_AFTER)
+        await self.queue.enqueue(PAY_JOB, {"withdrawal_id": withdrawal_id})
+        return withdrawal
 
     # --- bank payouts, by the merchant's hand ------------------------------------------------------------
 

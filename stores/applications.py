@@ -38,6 +38,10 @@ class ApplicationStore:
             {"$set": {"status": status.value, "decision_note": note, "decided_at": at}}, session=session)
         return decided.modified_count == 1
 
+    async def count(self, status: ApplicationStatus) -> int:
+        """How many are in `status`: an indexed count, for the small sets (pending ones) a dashboard shows."""
+        return await self.collection.count_documents({"status": status.value})
+
     async def page(self, status: ApplicationStatus | None, limit: int, before_id: str | None) -> list[dict]:
         query: dict[str, Any] = {}
         if status:

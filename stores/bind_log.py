@@ -30,9 +30,10 @@ class BindLog:
         return entry["_id"]
 
     async def bound_between(self, after_id: str, before_id: str, limit: int) -> list[dict]:
-        """`{_id, upline_id, at}` of the first `limit` bound entries with ids strictly between the two, in id order."""
+        """`{_id, upline_id, at, template}` of the first `limit` bound entries with ids strictly between the two, in
+        id order (`template`: the poster template that brought the member, when known)."""
         return await self.collection.find(
-            {"result": "bound", "_id": {"$gt": after_id, "$lt": before_id}}, {"upline_id": 1, "at": 1}
+            {"result": "bound", "_id": {"$gt": after_id, "$lt": before_id}}, {"upline_id": 1, "at": 1, "template": 1}
         ).sort("_id", 1).limit(limit).to_list()
 
     async def page(self, member_id: str, limit: int, before_id: str | None) -> list[dict]:

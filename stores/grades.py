@@ -1,19 +1,26 @@
-"""Promoter grades on disk: the sales totals they are judged on, and the record of upgrades.
+"""Promoter grades on disk: a promoter's lifetime totals, the grade they hold, and the record of changes.
 
 - `promoter_totals`: `{_id: member_id, grade, own_settled_sales_fen, team_settled_sales_fen,
-  graded_at}`. Settlement adds to the totals (and a clawback after settlement takes
-  off) with `$inc`, in the settlement's (or the refund's) transaction.
-- `grade_changes`: `{_id: "<member_id>:<grade>", member_id, from_grade, to_grade, at, reason,
-  metrics}`: every upgrade, once (grades only go up, so each is reached once).
+  graded_at, orders_brought, sales_brought_fen, withdrawn_fen}`. Settlement adds to the settled
+  totals (and a clawback after settlement takes off), posting an order's commissions adds the order
+  to what each beneficiary brought (`brought_update`), and a paid withdrawal to what they withdrew
+  (`withdrawn_update`): each with `$inc`, in the transaction of what it counts.
+- The grade is also on the member (`members.grade`, set in the same transaction), where the member
+  search filters by it.
+- `grade_changes`: `{_id, member_id, from_grade, to_grade, at, reason, metrics}` for an upgrade by
+  evaluation, `{..., by}` for a change by hand: every change once (a change is guarded on the grade
+  it changes from).
 """
 
 from __future__ import annotations
 
 from datetime import datetime
 
+from bson import ObjectId
 from pymongo import UpdateOne
 from pymongo.asynchronous.database import AsyncDatabase
 
+from stores.members import MEMBERS
 from stores.writes import WriteSet
 
 PROMOTER_TOTALS = "promoter_totals"
@@ -26,6 +33,16 @@ def totals_update(member_id: str, own_fen: int, team_fen: int) -> UpdateOne:
         {"$inc": {"own_settled_sales_fen": own_fen, "team_settled_sales_fen": team_fen}},
         upsert=True,
     )
+
+
+def brought_update(member_id: str, paid_fen: int) -> UpdateOne:
+    """One more order brought by the promoter (one of its commissions' beneficiaries), of `paid_fen`."""
+    return UpdateOne({"_id": member_id}, {"$inc": {"orders_brought": 1, "sales_brought_fen": paid_fen}}, upsert=True)
+
+
+def withdrawn_update(member_id: str, amount_fen: int) -> UpdateOne:
+    """A withdrawal of `amount_fen` (its fee included) paid out to the promoter."""
+    return UpdateOne({"_id": member_id}, {"$inc": {"withdrawn_fen": amount_fen}}, upsert=True)
 
 
 class GradeStore:
@@ -48,10 +65,17 @@ class GradeStore:
     @staticmethod
     def plan_upgrade(member_id: str, current: str | None, new_grade: str, reason: str, metrics: dict, at: datetime,
                      writes: WriteSet) -> None:
-        """Raise the member's grade, if it is still `current`, and record the change (once per grade reached)."""
+        """Raise the member's grade, if it is still `current`, and record the change."""
+        GradeStore.plan_change(member_id, current, new_grade, at, {"reason": reason, "metrics": metrics}, writes)
+
+    @staticmethod
+    def plan_change(member_id: str, current: str | None, new_grade: str | None, at: datetime, record: dict,
+                    writes: WriteSet) -> None:
+        """Give the member `new_grade` (None: none), if its grade is still `current`, and record the change with
+        `record`'s fields. A grade changed meanwhile fails the step: the totals document, found no longer at
+        `current`, is inserted again under its own id."""
         writes.update(PROMOTER_TOTALS, UpdateOne({"_id": member_id, "grade": current},
                                                  {"$set": {"grade": new_grade, "graded_at": at}}, upsert=True))
-        writes.insert(GRADE_CHANGES, [{
-            "_id": f"{member_id}:{new_grade}", "member_id": member_id, "from_grade": current, "to_grade": new_grade,
-            "at": at, "reason": reason, "metrics": metrics,
-        }])
+        writes.update(MEMBERS, UpdateOne({"_id": member_id}, {"$set": {"grade": new_grade}}))
+        writes.insert(GRADE_CHANGES, [{"_id": str(ObjectId()), "member_id": member_id, "from_grade": current,
+                                       "to_grade": new_grade, "at": at, **record}])

@@ -80,6 +80,11 @@ class LedgerStore:
     async def balances(self, account_id: str) -> dict[Bucket, int]:
         return balances_of(await self.accounts.find_one({"_id": account_id}))
 
+    async def balances_of_accounts(self, account_ids: list[str]) -> dict[str, dict[Bucket, int]]:
+        """Each of `account_ids`' balances (all zero for an account without money yet), in one read."""
+        found = {document["_id"]: document async for document in self.accounts.find({"_id": {"$in": account_ids}})}
+        return {account_id: balances_of(found.get(account_id)) for account_id in account_ids}
+
     async def all_entries(self) -> AsyncIterator[Entry]:
         async for document in self.entries.find({}, batch_size=5000):
             yield entry_from_document(document)

@@ -23,6 +23,18 @@ def new_member_id() -> str:
     return str(ObjectId())
 
 
+def nickname_keys(nickname: str | None) -> list[str]:
+    """What a nickname is found by: each of its first `NICKNAME_KEY_CHARACTERS` prefixes, case folded. An equality
+    on one of them is an index read (SecantusDB serves no regex, not even an anchored one, from an index)."""
+    folded = (nickname or "").strip().casefold()
+    return [folded[:length] for length in range(1, min(len(folded), NICKNAME_KEY_CHARACTERS) + 1)]
+
+
+def phone_tail_of(phone: str) -> str:
+    """The last four digits of a phone number: all of it a search may match, the number itself stays sealed."""
+    return phone[-PHONE_TAIL_DIGITS:]
+
+
 def new_member_fields(created_at: datetime) -> dict:
     return {
         "_id": new_member_id(),
@@ -93,6 +105,12 @@ TREE_MOVES = "tree_moves"
 MOVES_ID = "moves"
 # Teams up to this size are read in one query even on SecantusDB, which reads every match before sorting.
 SHORT_TEAM = 200
+# The member search (`search`): by these fields, each read newest first through an index of its own.
+NICKNAME_KEYS = "nickname_keys"
+NICKNAME_KEY_CHARACTERS = 20
+PHONE_TAIL = "phone_tail"
+PHONE_TAIL_DIGITS = 4
+SEARCH_TIME = "created_at"
 
 
 class MemberStore:
@@ -173,6 +191,9 @@ class MemberStore:
         raise RuntimeError(f"could not settle the member of mini-program user {openid}")
 
     async def update_fields(self, member_id: str, changes: dict[str, Any]) -> None:
+        """Set `changes`; a new nickname brings the keys the search finds it by."""
+        if "nickname" in changes:
+            changes = {**changes, NICKNAME_KEYS: nickname_keys(changes["nickname"])}
         await self.collection.update_one({"_id": member_id}, {"$set": changes})
 
     async def set_promoter_status(self, member_id: str, status: PromoterStatus,
@@ -242,6 +263,9 @@ class MemberStore:
                       "bound_at": bind.expected_bound_at, "team_count": team_size, "frozen": {"$ne": True}},
                      {"$set": {"upline_id": bind.upline_id, "ancestor_ids": list(bind.ancestor_ids),
                                "bound_at": bind.bound_at, "bind_source": bind.source.value,
+                               # The poster template that brought the member, if known: their orders' sales count
+                               # for it (stores.funnel).
+                               "bind_template": log_entry.get("template"),
                                "subtree_stale": team_size > 0 and not rewrite_team_now},
                       "$push": {FOLLOW_UPS: {"entry": log_entry, "counter_deltas": deferred}}})
         # A document without a status reads as NONE (`snapshot`): the guard must match it the same way.
@@ -325,6 +349,27 @@ class MemberStore:
 
     async def stale_subtrees(self, limit: int) -> list[dict]:
         return await self.collection.find({"subtree_stale": True}).limit(limit).to_list()
+
+    async def search(self, limit: int, after: tuple[datetime, str] | None, newest: datetime, *,
+                     nickname_prefix: str | None = None, phone_tail: str | None = None, grade: str | None = None,
+                     frozen: bool | None = None, promoter_status: PromoterStatus | None = None) -> list[dict]:
+        """Newest first by `created_at`, `limit` members after the cursor `(created_at, _id)` that match every
+        criterion given, read in time bands below `newest` (no older than the newest member) — but for a phone
+        tail, which one member in thousands has: those are read at once. Each criterion leads an index of its
+        own; one given beside another is checked on what that index finds."""
+        match: dict[str, Any] = {}
+        if nickname_prefix is not None:
+            match[NICKNAME_KEYS] = nickname_prefix.strip().casefold()
+        if phone_tail is not None:
+            match[PHONE_TAIL] = phone_tail
+        if grade is not None:
+            match["grade"] = grade
+        if frozen is not None:
+            match["frozen"] = frozen
+        if promoter_status is not None:
+            match["promoter_status"] = promoter_status.value
+        return await newest_first(self.collection, match, SEARCH_TIME, limit, after,
+                                  newest if phone_tail is None else None)
 
     async def team_page(self, member: dict, level: int | None, limit: int,
                         after: tuple[datetime, str] | None) -> list[dict]:

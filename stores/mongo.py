@@ -16,6 +16,9 @@ INDEXES: dict[str, list[IndexModel]] = {
         IndexModel("oa_openid", unique=True, partialFilterExpression={"oa_openid": _PRESENT}),
         IndexModel("miniapp_openid", unique=True, partialFilterExpression={"miniapp_openid": _PRESENT}),
         IndexModel("unionid", unique=True, partialFilterExpression={"unionid": _PRESENT}),
+        # The same three for finding members by them: SecantusDB reads no partial index (it scans the collection
+        # instead), MongoDB 5.0 and later keep such a plain index beside the unique partial one.
+        *(IndexModel(name, name=f"{name}_lookup") for name in ("oa_openid", "miniapp_openid", "unionid")),
         # Direct members, newest first, and the whole team at any depth: one index read each.
         IndexModel([("upline_id", ASCENDING), ("bound_at", DESCENDING), ("_id", DESCENDING)]),
         IndexModel([("ancestor_ids", ASCENDING), ("bound_at", DESCENDING), ("_id", DESCENDING)]),
@@ -28,6 +31,15 @@ INDEXES: dict[str, list[IndexModel]] = {
         IndexModel("subtree_stale", partialFilterExpression={"subtree_stale": True}),
         # Followers whose unionid the worker has not asked for yet (a second's worth at any time).
         IndexModel("unionid_unasked_since", partialFilterExpression={"unionid_unasked_since": {"$type": "date"}}),
+        # Exports read members newest first by when they joined, a time window at a time (stores.exports), and
+        # so does the member search (services.members.search): all of them, or by one key or filter.
+        IndexModel([("created_at", DESCENDING), ("_id", DESCENDING)]),
+        IndexModel([("nickname_keys", ASCENDING), ("created_at", DESCENDING), ("_id", DESCENDING)]),
+        # Not partial: SecantusDB reads no partial index, not even for a query within its filter.
+        IndexModel([("phone_tail", ASCENDING), ("created_at", DESCENDING), ("_id", DESCENDING)]),
+        IndexModel([("grade", ASCENDING), ("created_at", DESCENDING), ("_id", DESCENDING)]),
+        IndexModel([("frozen", ASCENDING), ("created_at", DESCENDING), ("_id", DESCENDING)]),
+        IndexModel([("promoter_status", ASCENDING), ("created_at", DESCENDING), ("_id", DESCENDING)]),
     ],
     "applications": [
         # One pending application per member; decided ones are history.
@@ -40,6 +52,19 @@ INDEXES: dict[str, list[IndexModel]] = {
         IndexModel([("result", ASCENDING), ("_id", ASCENDING)]),
     ],
     # Orders and commissions. Queries name only indexed fields: equality first, then one range.
+    # Order lists, newest first: all, by status, by a promoter anywhere in the chain snapshot or first in it.
+    # The times ascend: SecantusDB misses an entry equal to a `$gte` bound on a descending key followed by
+    # another (a band starting at midnight would skip an order made then); MongoDB reads these backwards.
+    "orders": [
+        IndexModel([("created_at", ASCENDING), ("_id", ASCENDING)]),
+        IndexModel([("status", ASCENDING), ("created_at", ASCENDING), ("_id", ASCENDING)]),
+        IndexModel([("upline_chain", ASCENDING), ("created_at", ASCENDING), ("_id", ASCENDING)]),
+        IndexModel([("upline_chain", ASCENDING), ("status", ASCENDING), ("created_at", ASCENDING),
+                    ("_id", ASCENDING)]),
+        IndexModel([("upline_chain.0", ASCENDING), ("created_at", ASCENDING), ("_id", ASCENDING)]),
+        IndexModel([("upline_chain.0", ASCENDING), ("status", ASCENDING), ("created_at", ASCENDING),
+                    ("_id", ASCENDING)]),
+    ],
     "order_events": [
         IndexModel("order_no"),
         IndexModel([("state", ASCENDING), ("retry_at", ASCENDING)]),  # the outbox sweep
@@ -47,14 +72,21 @@ INDEXES: dict[str, list[IndexModel]] = {
     "commissions": [
         IndexModel("order_no"),
         IndexModel([("status", ASCENDING), ("unfreeze_at", ASCENDING)]),  # settlement: frozen and due
-        IndexModel([("beneficiary_id", ASCENDING), ("sort_key", DESCENDING)]),
-        IndexModel([("beneficiary_id", ASCENDING), ("status", ASCENDING), ("sort_key", DESCENDING)]),
-        IndexModel([("status", ASCENDING), ("sort_key", DESCENDING)]),
-        IndexModel([("sort_key", DESCENDING)]),
+        # Lists and exports, newest first by (created_at, _id) as orders are: all, by status, by promoter, by both.
+        IndexModel([("created_at", ASCENDING), ("_id", ASCENDING)]),
+        IndexModel([("status", ASCENDING), ("created_at", ASCENDING), ("_id", ASCENDING)]),
+        IndexModel([("beneficiary_id", ASCENDING), ("created_at", ASCENDING), ("_id", ASCENDING)]),
+        IndexModel([("beneficiary_id", ASCENDING), ("status", ASCENDING), ("created_at", ASCENDING),
+                    ("_id", ASCENDING)]),
     ],
-    "ledger_entries": [IndexModel([("account_id", ASCENDING), ("at", DESCENDING), ("_id", DESCENDING)])],
+    # A member's entries newest first; everyone's, for exports.
+    "ledger_entries": [IndexModel([("account_id", ASCENDING), ("at", DESCENDING), ("_id", DESCENDING)]),
+                       IndexModel([("at", DESCENDING), ("_id", DESCENDING)])],
     "notifications": [IndexModel([("status", ASCENDING), ("retry_at", ASCENDING)])],
-    "promoter_daily": [IndexModel("day")],
+    # A day's promoters; one promoter's days, for exports.
+    "promoter_daily": [IndexModel("day"), IndexModel([("member_id", ASCENDING), ("day", DESCENDING)])],
+    # The shop's and the poster templates' days (stores.funnel): the dashboard reads a range of them.
+    "daily_totals": [IndexModel([("scope", ASCENDING), ("day", ASCENDING)])],
     "grade_changes": [IndexModel([("member_id", ASCENDING), ("at", ASCENDING)])],
     # Posters: a member's current poster of a template in one indexed read; drawn posters
     # expire 40 days after drawing (asked for again, they are redrawn).
@@ -66,10 +98,18 @@ INDEXES: dict[str, list[IndexModel]] = {
     # Posters owed by customer-service message: the sweep's pending ones; kept for WeChat's 48 hours and a day.
     "poster_deliveries": [IndexModel([("status", ASCENDING), ("due_at", ASCENDING)]),
                           IndexModel("created_at", expireAfterSeconds=3 * 86400)],
-    # Payouts under way, for the sweep of those nobody looked at in time (services.withdrawals.requeue_due).
-    "withdrawals": [IndexModel([("status", ASCENDING), ("next_check_at", ASCENDING)])],
-    # The audit log, newest first: of one target, or by one member of staff.
+    # Payouts under way, for the sweep of those nobody looked at in time (services.withdrawals.requeue_due);
+    # lists newest first, in one status and/or of one member (with its history beside a review).
+    "withdrawals": [IndexModel([("status", ASCENDING), ("next_check_at", ASCENDING)]),
+                    IndexModel([("status", ASCENDING), ("_id", DESCENDING)]),
+                    IndexModel([("member_id", ASCENDING), ("status", ASCENDING), ("_id", DESCENDING)]),
+                    IndexModel([("member_id", ASCENDING), ("_id", DESCENDING)]),
+                    # Exports read by creation time, a time window at a time (stores.exports).
+                    IndexModel([("created_at", DESCENDING), ("_id", DESCENDING)]),
+                    IndexModel([("member_id", ASCENDING), ("created_at", DESCENDING), ("_id", DESCENDING)])],
+    # The audit log, newest first: of one target, of one kind of target, or by one member of staff.
     "audit_log": [IndexModel([("target.kind", ASCENDING), ("target.id", ASCENDING), ("_id", DESCENDING)]),
+                  IndexModel([("target.kind", ASCENDING), ("_id", DESCENDING)]),
                   IndexModel([("actor.name", ASCENDING), ("_id", DESCENDING)])],
     # Pushes kept while Redis was down, replayed oldest first (stores.kept_pushes).
     "pending_pushes": [IndexModel([("received_at", ASCENDING), ("_id", ASCENDING)])],

@@ -10,7 +10,7 @@
   received_at, state: pending | waiting | applied, outcome, applied_at, retry_at}`.
 - `commissions`: `{_id: "<order_no>:<item index>:<level>", order_no, item_index, sku, beneficiary_id,
   level, amount_fen, item_paid_fen, refunded_fen, cancelled_fen, clawed_back_fen, status, unfreeze_at,
-  created_at, settled_at, sort_key}`; `sort_key` orders listings newest first and is their cursor.
+  created_at, settled_at, sort_key}`; lists go newest first by `(created_at, _id)`, exports by `sort_key`.
 """
 
 from __future__ import annotations
@@ -21,10 +21,14 @@ from typing import Any
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
+from stores.paging import newest_first
+
 ORDERS = "orders"
 ORDER_EVENTS = "order_events"
 COMMISSIONS = "commissions"
 IN_BUYER_TOTALS = "in_buyer_totals"
+# Where an order's promoter is found in its chain snapshot: anywhere in it, or as the buyer's nearest upline.
+PROMOTER_FIELD = {False: "upline_chain", True: "upline_chain.0"}
 
 
 def event_key(order_no: str, event_id: str) -> str:
@@ -95,13 +99,31 @@ class OrderStore:
         cursor = self.commissions.find({"status": "frozen", "unfreeze_at": {"$lte": now}}).limit(limit)
         return await cursor.to_list()
 
-    async def commission_page(self, member_id: str | None, status: str | None, before: str | None,
-                              limit: int) -> list[dict]:
+    async def order_page(self, status: str | None, promoter_id: str | None, direct: bool, order_no: str | None,
+                         created_from: datetime | None, created_before: datetime | None, limit: int,
+                         after: tuple[datetime, str] | None, now: datetime) -> list[dict]:
+        """Orders newest first by `created_at` (`created_from <= created_at < created_before`), after the cursor
+        `(created_at, _id)`: read in time bands below `now`, by the filter's own index, about a page at a time."""
+        query: dict[str, Any] = {}
+        if status:
+            query["status"] = status
+        if promoter_id:
+            query[PROMOTER_FIELD[direct]] = promoter_id
+        if order_no:  # one order at most, all on the first page: one read, no bands
+            return [] if after else await newest_first(self.orders, {**query, "_id": order_no}, "created_at", limit,
+                                                       None, oldest=created_from, before=created_before)
+        return await newest_first(self.orders, query, "created_at", limit, after, now, oldest=created_from,
+                                  before=created_before)
+
+    async def commission_page(self, member_id: str | None, status: str | None, order_no: str | None, limit: int,
+                              after: tuple[datetime, str] | None, now: datetime) -> list[dict]:
+        """Commissions newest first by `created_at`, after the cursor `(created_at, _id)`: read in time bands
+        below `now`, by the filter's own index, about a page at a time; an order's few in one read."""
         query: dict[str, Any] = {}
         if member_id:
             query["beneficiary_id"] = member_id
         if status:
             query["status"] = status
-        if before:
-            query["sort_key"] = {"$lt": before}
-        return await self.commissions.find(query).sort("sort_key", -1).limit(limit).to_list()
+        if order_no:
+            return await newest_first(self.commissions, {**query, "order_no": order_no}, "created_at", limit, after)
+        return await newest_first(self.commissions, query, "created_at", limit, after, now)

@@ -27,13 +27,17 @@ WIDEST_BAND = timedelta(days=20 * 365)
 
 
 async def newest_first(collection: AsyncCollection, query: dict[str, Any], time_field: str, limit: int,
-                       after: tuple[datetime, str] | None, newest: datetime | None = None) -> list[dict]:
+                       after: tuple[datetime, str] | None, newest: datetime | None = None, *,
+                       oldest: datetime | None = None, before: datetime | None = None) -> list[dict]:
     """`limit` documents matching `query`, newest first, after the cursor `(time, _id)`.
 
     `newest`, for long lists, is a time no older than the newest match: the
     reads then go in bands below it (or below the cursor), never all at once.
+    `oldest` and `before` bound the times listed (`oldest <= time < before`);
+    the bands stop at `oldest`.
     """
     order = [(time_field, -1), ("_id", -1)]
+    floor = {"$gte": oldest} if oldest is not None else {}
 
     async def read(times: Any, count: int, extra: dict[str, Any] | None = None) -> list[dict]:
         """`times`: the time field's condition (a value or operators); empty: any time."""
@@ -44,17 +48,19 @@ async def newest_first(collection: AsyncCollection, query: dict[str, Any], time_
         edge, last_id = after
         page = await read(edge, limit, {"_id": {"$lt": last_id}})
         below_edge: dict[str, Any] = {"$lt": edge}
-    elif newest is not None:
-        page, edge, below_edge = [], newest, {}  # open above: what came after the hint is on this page too
     else:
-        return await read(None, limit)
+        page, below_edge = [], ({"$lt": before} if before is not None else {})
+        if newest is None:
+            return await read({**below_edge, **floor}, limit)
+        # Open above the hint (what came after it is on this page too), unless the list ends below it.
+        edge = min(newest, before) if before is not None else newest
     if newest is None:  # a short list: the rest in one read
-        return page if len(page) == limit else page + await read(below_edge, limit - len(page))
+        return page if len(page) == limit else page + await read({**below_edge, **floor}, limit - len(page))
     width = FIRST_BAND
     while len(page) < limit:
-        if width > WIDEST_BAND:
-            return page + await read(below_edge, limit - len(page))
         lower = edge - width
+        if width > WIDEST_BAND or (oldest is not None and lower <= oldest):
+            return page + await read({**below_edge, **floor}, limit - len(page))
         page += await read({**below_edge, "$gte": lower}, limit - len(page))
         edge, below_edge, width = lower, {"$lt": lower}, width * BAND_GROWTH
     return page

@@ -137,3 +137,12 @@ class PosterStore:
 
     async def background(self, background_id: str) -> dict | None:
         return await self.backgrounds.find_one({"_id": background_id})
+
+    async def backgrounds_page(self, before_id: str | None, limit: int) -> list[dict]:
+        """Newest first (ids grow with time), older than `before_id` when given; without the pictures, so a
+        listing reads no megabytes."""
+        query = {"_id": {"$lt": before_id}} if before_id else {}
+        return await self.backgrounds.find(query, {"data": 0}).sort("_id", DESCENDING).limit(limit).to_list()
+
+    async def delete_background(self, background_id: str) -> bool:
+        return (await self.backgrounds.delete_one({"_id": background_id})).deleted_count == 1

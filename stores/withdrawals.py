@@ -53,6 +53,18 @@ class WithdrawalStore:
         """Buyers whose paid orders earned this promoter a commission (from the orders' chain snapshots)."""
         return len(await self.orders.distinct("buyer_id", {"upline_chain": member_id, "paid_at": {"$ne": None}}))
 
+    async def paid_totals(self, member_ids: list[str]) -> dict[str, dict[str, int]]:
+        """Member id -> `{count, amount_fen}` of their paid withdrawals, for those of `member_ids` paid anything."""
+        pipeline = [{"$match": {"member_id": {"$in": member_ids}, "status": "paid"}},
+                    {"$group": {"_id": "$member_id", "count": {"$sum": 1}, "amount_fen": {"$sum": "$amount_fen"}}}]
+        return {row["_id"]: {"count": row["count"], "amount_fen": row["amount_fen"]}
+                for row in await (await self.withdrawals.aggregate(pipeline)).to_list()}
+
+    async def requested_on(self, member_ids: list[str], day: str) -> dict[str, int]:
+        """Member id -> how many withdrawals they requested that day (not rejected, returned or cancelled)."""
+        cursor = self.days.find({"_id": {"$in": [day_key(member_id, day) for member_id in member_ids]}})
+        return {document["_id"].rsplit(":", 1)[0]: document["count"] async for document in cursor}
+
     async def record_attempt(self, withdrawal_id: str, status: str, attempts: int, error: str, at: datetime,
                              next_check_at: datetime) -> None:
         await self.withdrawals.update_one({"_id": withdrawal_id, "status": status},
@@ -79,6 +91,10 @@ class WithdrawalStore:
 
     async def readings(self, withdrawal_id: str) -> list[dict]:
         return await self.audit.find({"withdrawal_id": withdrawal_id}).sort("at", 1).to_list()
+
+    async def count(self, status: str) -> int:
+        """How many are in `status`: an indexed count, for the small sets (those awaiting review) a dashboard shows."""
+        return await self.withdrawals.count_documents({"status": status})
 
     async def page(self, member_id: str | None, status: str | None, limit: int, before_id: str | None) -> list[dict]:
         """Newest first (ids are ObjectIds, so in time order), of one member and/or in one status."""

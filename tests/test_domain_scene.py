@@ -5,7 +5,8 @@ from hypothesis import strategies as st
 from distribution.scene import (
     is_member_id,
     is_valid_miniapp_scene,
-    parse_promoter_scene,
+    PromoterScene,
+    parse_scene,
     promoter_scene,
     scene_from_event_key,
 )
@@ -18,13 +19,29 @@ member_ids = st.text(alphabet="0123456789abcdef", min_size=24, max_size=24)
 
 def test_promoter_scene_names_the_member():
     assert promoter_scene(MEMBER_ID) == SCENE
-    assert parse_promoter_scene(SCENE) == MEMBER_ID
+    assert parse_scene(SCENE) == PromoterScene(MEMBER_ID)
+
+
+def test_a_scene_may_name_the_poster_template_and_fits_a_miniapp_code_when_short():
+    assert promoter_scene(MEMBER_ID, "fresh") == f"{SCENE}:fresh"
+    assert parse_scene(f"{SCENE}:fresh") == PromoterScene(MEMBER_ID, "fresh")
+    assert parse_scene(f"p%3A{MEMBER_ID}%3Aspring-2") == PromoterScene(MEMBER_ID, "spring-2")
+    assert is_valid_miniapp_scene(promoter_scene(MEMBER_ID, "fresh"))
+    assert not is_valid_miniapp_scene(promoter_scene(MEMBER_ID, "classic"))
+    assert len(promoter_scene(MEMBER_ID, "t" * 32)) <= 64  # an official-account scene_str holds any
+
+
+@pytest.mark.parametrize("template_id", ["", "Spring", "-x", "t" * 33, "a:b", "春"])
+def test_a_malformed_template_makes_no_scene_and_parses_to_none(template_id):
+    with pytest.raises(ValueError):
+        promoter_scene(MEMBER_ID, template_id)
+    assert parse_scene(f"{SCENE}:{template_id}") is None
 
 
 @given(member_ids)
 def test_every_promoter_scene_parses_back_and_fits_a_miniapp_code(member_id):
     scene = promoter_scene(member_id)
-    assert parse_promoter_scene(scene) == member_id
+    assert parse_scene(scene) == PromoterScene(member_id)
     assert is_valid_miniapp_scene(scene)
 
 
@@ -56,12 +73,12 @@ def test_promoter_scene_refuses_what_is_not_a_member_id(not_an_id):
     ],
 )
 def test_malformed_or_unknown_scenes_parse_to_none(raw):
-    assert parse_promoter_scene(raw) is None
+    assert parse_scene(raw) is None
 
 
 def test_a_percent_encoded_miniapp_scene_is_decoded_once():
-    assert parse_promoter_scene(f"p%3A{MEMBER_ID}") == MEMBER_ID
-    assert parse_promoter_scene(f"p%253A{MEMBER_ID}") is None
+    assert parse_scene(f"p%3A{MEMBER_ID}") == PromoterScene(MEMBER_ID)
+    assert parse_scene(f"p%253A{MEMBER_ID}") is None
 
 
 @pytest.mark.parametrize(
@@ -92,7 +109,7 @@ def test_scene_from_event_key_handles_wechat_quirks(event, event_key, scene):
 
 
 def test_scene_from_subscribe_event_names_the_promoter():
-    assert parse_promoter_scene(scene_from_event_key("subscribe", f"qrscene_{SCENE}")) == MEMBER_ID
+    assert parse_scene(scene_from_event_key("subscribe", f"qrscene_{SCENE}")) == PromoterScene(MEMBER_ID)
 
 
 @pytest.mark.parametrize("scene", [SCENE, "a", "A1", "!#$&'()*+,/:;=?@-._~", "x" * 32])

@@ -22,6 +22,7 @@ from bot.runtime import open_runtime
 from settings import Settings, load_settings
 from stores.embedded import free_port, port_answers
 from tests.conftest import MERCHANT_TOKEN, REDIS_URL, production_environ
+from tests.console_fixtures import login_form
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -149,11 +150,12 @@ async def test_the_demo_serves_on_any_port_prints_its_token_and_the_cli_works_be
             sys.executable, "-m", "bot", "serve", cwd=ROOT, env={**os.environ, **environ},
             stdout=asyncio.subprocess.PIPE, stderr=serve_log)
     try:
-        printed = ""
+        printed, console = "", ""
         while not printed.startswith("export "):
             line = await asyncio.wait_for(server.stdout.readline(), 90)
             assert line, f"serve exited: {(tmp_path / 'serve.log').read_text()}"
             printed = line.decode().strip()
+            console = printed if printed.startswith("console: ") else console
         exported = dict(assignment.split("=", 1) for assignment in printed.removeprefix("export ").split())
         assert exported["PORT"] == str(port) and exported["DEMO"] == "1"
 
@@ -168,7 +170,11 @@ async def test_the_demo_serves_on_any_port_prints_its_token_and_the_cli_works_be
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=15) as http:
             member = await http.get("/api/merchant/v1/members", params={"openid": "o_demo_alice"},
                                     headers={"Authorization": f"Bearer {exported['TOKEN']}"})
-        assert member.status_code == 200, member.text
+            assert member.status_code == 200, member.text
+            # The console's owner `admin`, with the password printed for the person at this machine.
+            assert console.startswith(f"console: http://127.0.0.1:{port}/admin  user: admin  password: ")
+            signed_in = await login_form(http, "admin", console.rsplit(" ", 1)[1])
+            assert signed_in.status_code == 302 and signed_in.headers["Location"] == "/admin"
 
         code, out, err = await run_python(shell, "-m", "bot", "jobs")
         assert code == 0 and '"settled": 0' in out, err
@@ -180,7 +186,8 @@ async def test_the_demo_serves_on_any_port_prints_its_token_and_the_cli_works_be
         server.terminate()
         await asyncio.wait_for(server.wait(), 30)
     assert not (tmp_path / "var" / "secantusdb.json").exists()
-    assert exported["TOKEN"] not in (tmp_path / "serve.log").read_text()  # printed for the person, not logged
+    logged = (tmp_path / "serve.log").read_text()
+    assert exported["TOKEN"] not in logged and console.rsplit(" ", 1)[1] not in logged  # printed, never logged
 
 
 async def test_production_serves_on_every_interface_and_never_prints_its_merchant_token(

@@ -45,6 +45,14 @@ async def withdraw(server, headers, amount_fen: int, method: str = "wechat_balan
                                   headers=headers)
 
 
+async def awaiting_review(server, name: str, balance_fen: int, *amounts_fen: int) -> list[dict]:
+    """Withdrawals of `amounts_fen` asked for by `name`, a promoter credited `balance_fen`, each left waiting for
+    review."""
+    await rules(server.runtime, auto_approve_under_fen=0)
+    _, headers = await promoter(server, name, balance_fen)
+    return [(await withdraw(server, headers, amount_fen)).json() for amount_fen in amounts_fen]
+
+
 async def balances(runtime, member_id: str) -> dict:
     return await runtime.ledger.balances(member_id)
 

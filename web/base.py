@@ -13,6 +13,7 @@ from pydantic import BaseModel, ValidationError
 
 from distribution.errors import Conflict, DomainError, Forbidden, Invalid, NotFound, Refused, TooMany, Unavailable
 from distribution.records import Record, invalid_field
+from services.audit import Actor
 from services.outages import store_outage
 from services.runtime import Runtime
 from wechat import WeChatError
@@ -152,6 +153,18 @@ class BaseHandler(tornado.web.RequestHandler):
             return model.model_validate(given)
         except ValidationError as error:
             raise invalid_field(error) from None
+
+    # --- the audit log -------------------------------------------------------------------------
+
+    @property
+    def actor(self) -> Actor:
+        """Who is acting, as the audit log names them: each kind of handler that changes the shop says."""
+        raise NotImplementedError(f"{type(self).__name__} names no actor for the audit log")
+
+    async def audit(self, action: str, target_kind: str, target_id: str, before: Any = None, after: Any = None,
+                    reason: str | None = None) -> None:
+        """Record an action that has happened, with the state of what it acted on before and after."""
+        await self.runtime.audit.record(self.actor, action, target_kind, target_id, before, after, reason)
 
     # --- answers -------------------------------------------------------------------------------
 

@@ -3,17 +3,22 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from datetime import date, datetime
 from typing import Annotated, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, WithJsonSchema
 
+from distribution import preview
 from distribution.applications import ApplicationStatus
 from distribution.binding import BindSource, PromoterStatus
+from distribution.commission_rules import RuleKind
 from distribution.ledger import Bucket, EntryKind
 from distribution.orders import EventState, EventType, OrderStatus
 from distribution.withdrawals import BillState, WithdrawalMethod, WithdrawalStatus
 from services.commissions import CommissionStatus, remaining_fen
+from services.dashboard import Overview, promoter_funnel
+from services.members import Listed
 from services.sealing import Sealer, mask_phone
 
 # Stored times are aware UTC; shown as Python writes them ("+00:00", not "Z"), which clients already parse.
@@ -72,6 +77,7 @@ class Member(Stored):
     team_count: int = 0
     frozen: bool | None = None
     promoter_status: PromoterStatus | None = None
+    grade: str | None = Field(None, description="the promoter grade they hold, if any")
     created_at: Time | None = None
 
 
@@ -106,6 +112,36 @@ class Balances(Answer):
 
 class Upline(Answer):
     nickname: str | None
+
+
+class ListedMember(Member):
+    """A member as the member search lists them: with their money, what they brought, and their upline."""
+
+    phone: str | None = Field(None, description="masked: 138****5678")
+    upline_nickname: str | None = None
+    balances: Balances
+    withdrawn_fen: Fen = Field(0, description="paid out to them so far, fees included")
+    orders_brought: int = Field(0, description="orders that earned them a commission")
+    sales_brought_fen: Fen = Field(0, description="the paid totals of those orders, as paid")
+    settled_sales_fen: Fen = Field(0, description="sales at any of their levels whose commission settled, net of "
+                                                  "refunds: what grades judge their team's sales by")
+
+    @classmethod
+    def from_listed(cls, listed: Listed, sealer: Sealer) -> Self:
+        member, totals = listed.member, listed.totals
+        sealed_phone = member.get("phone_sealed")
+        return cls.model_validate({
+            **member,
+            "id": member["_id"],
+            "grade": totals.get("grade", member.get("grade")),
+            "phone": mask_phone(sealer.open(sealed_phone)) if sealed_phone else None,
+            "upline_nickname": (listed.upline or {}).get("nickname"),
+            "balances": listed.balances,
+            "withdrawn_fen": totals.get("withdrawn_fen", 0),
+            "orders_brought": totals.get("orders_brought", 0),
+            "sales_brought_fen": totals.get("sales_brought_fen", 0),
+            "settled_sales_fen": totals.get("team_settled_sales_fen", 0),
+        })
 
 
 class Me(Answer):
@@ -229,6 +265,36 @@ class Commission(Answer):
         return cls.model_validate({**commission, "id": commission["_id"], "net_fen": remaining_fen(commission)})
 
 
+class PreviewedCommission(Answer):
+    level: int = Field(description="1 is the nearest beneficiary")
+    beneficiary: str = Field(description="`buyer` (a self-purchase) or `upline_<n>`, the buyer's upline n steps up")
+    grade: str | None
+    rate_bp: int | None = Field(description="the rate that applies, in basis points; null for a fixed amount")
+    fixed_fen_per_unit: int | None = Field(description="the fixed amount per unit that applies; null for a rate")
+    wanted_fen: Fen = Field(description="what the rule gives before the cap")
+    amount_fen: Fen = Field(description="what the beneficiary earns: wanted_fen as far as the cap leaves room")
+
+
+class CommissionPreview(Answer):
+    """Who would earn what on the item, level by level, under the candidate rules."""
+
+    paid_fen: Fen
+    cap_fen: Fen = Field(description="cap_bp of paid_fen: the most all levels together earn")
+    total_fen: Fen
+    levels: list[PreviewedCommission] = Field(description="one per beneficiary the rules reach, nearest first, "
+                                                          "earning or not")
+
+    @classmethod
+    def of(cls, previewed: preview.CommissionPreview) -> Self:
+        return cls(paid_fen=previewed.paid_fen, cap_fen=previewed.cap_fen, total_fen=previewed.total_fen, levels=[
+            PreviewedCommission(
+                level=line.level, beneficiary=line.beneficiary, grade=line.grade, wanted_fen=line.wanted_fen,
+                amount_fen=line.amount_fen,
+                rate_bp=line.rule_value if line.rule_kind is RuleKind.RATE_BP else None,
+                fixed_fen_per_unit=line.rule_value if line.rule_kind is RuleKind.FIXED_FEN_PER_UNIT else None,
+            ) for line in previewed.lines])
+
+
 # --- orders --------------------------------------------------------------------------------------
 
 
@@ -336,15 +402,99 @@ class PosterBackground(Answer):
         return cls.model_validate({**background, "id": background["_id"], "bytes": len(background["data"])})
 
 
+RANKED_WHEN = ("now, or, for today, the last 7 or the last 30 days, up to a few minutes ago by the worker, which "
+               "ranks those every minute")
+
+
 class RankedPromoter(Answer):
     member_id: str
-    orders: int
-    paid_fen: Fen
+    nickname: str | None
+    orders: int = Field(description="orders that earned the promoter a commission")
+    paid_fen: Fen = Field(description="those orders' paid totals")
     commission_fen: Fen
     commission_reversed_fen: Fen
     net_commission_fen: Fen
     refunded_fen: Fen
-    new_direct_members: int
+    new_direct_members: int = Field(description="members bound to the promoter: the promoter's binds")
+    scans: int = Field(description="the promoter's codes scanned")
+    visits: int = Field(description="the promoter's share links opened")
+    buyers: int = Field(description="members bound to the promoter who paid their first order")
+    sales_fen: Fen = Field(description="paid totals of orders whose buyer was bound to the promoter")
+
+
+class FunnelCounts(Answer):
+    """Scans and share-link visits -> binds -> buyers with a paid order -> sales."""
+
+    scans: int = Field(description="promoters' codes scanned: an official-account code followed or scanned, a "
+                                   "mini-program code opened")
+    visits: int = Field(description="promoters' share links opened")
+    binds: int = Field(description="members bound to a promoter")
+    buyers: int = Field(description="members bound to a promoter who paid their first order (each member once)")
+    sales_fen: Fen = Field(description="paid totals of orders whose buyer was bound to a promoter when ordering, "
+                                       "as paid (refunds are not taken off)")
+
+
+class PromoterFunnel(FunnelCounts):
+    member_id: str
+    nickname: str | None
+
+
+class TemplateFunnel(FunnelCounts):
+    template: str = Field(description="the poster template whose code or link brought them")
+
+
+class DayTotals(Answer):
+    day: date
+    sales_fen: Fen
+    commission_fen: Fen = Field(description="commissions earned, net of refunds")
+    binds: int
+    new_promoters: int
+
+
+class StatsOverview(Answer):
+    """The dashboard's numbers over a range of China calendar days."""
+
+    model_config = ConfigDict(validate_by_name=True)
+
+    first_day: date = Field(alias="from")
+    last_day: date = Field(alias="to")
+    sales_fen: Fen = Field(description="paid totals of orders whose buyer was bound to a promoter when ordering, "
+                                       "as paid (refunds are not taken off)")
+    commission_fen: Fen = Field(description="commissions earned in the range, net of refunds")
+    frozen_fen: Fen = Field(description="commissions not settled yet, all promoters', at the end of the range")
+    withdrawable_fen: Fen = Field(description="settled commissions not withdrawn, all promoters' (less what "
+                                              "clawbacks left owing), at the end of the range")
+    paid_out_fen: Fen = Field(description="withdrawals paid to promoters in the range, net of fees")
+    new_promoters: int = Field(description="members whose first member was bound to them in the range")
+    binds: int = Field(description="members bound to a promoter in the range")
+    pending_applications: int = Field(description="applications to promote awaiting review, now")
+    pending_withdrawals: int = Field(description="withdrawals awaiting review, now")
+    funnel: FunnelCounts = Field(description="the shop's funnel over the range")
+    trend: list[DayTotals] = Field(description="each day of the range, oldest first")
+    top_promoters: list[RankedPromoter] = Field(description="the promoters who earned most, net of refunds")
+    promoter_funnels: list[PromoterFunnel] = Field(description="the promoters who sold most, with their funnels")
+    template_funnels: list[TemplateFunnel] = Field(description="each poster template's funnel, most sales first")
+    rankings_computed_at: Time = Field(description="when top_promoters and promoter_funnels were ranked: "
+                                                   + RANKED_WHEN)
+
+    @classmethod
+    def of(cls, overview: Overview) -> Self:
+        return cls(
+            first_day=overview.days.first, last_day=overview.days.last, sales_fen=overview.sales_fen,
+            commission_fen=overview.commission_fen, frozen_fen=overview.frozen_fen,
+            withdrawable_fen=overview.withdrawable_fen, paid_out_fen=overview.paid_out_fen,
+            new_promoters=overview.new_promoters, binds=overview.binds,
+            pending_applications=overview.pending_applications, pending_withdrawals=overview.pending_withdrawals,
+            funnel=FunnelCounts(**asdict(overview.funnel)),
+            trend=[DayTotals.model_validate(day, from_attributes=True) for day in overview.trend],
+            top_promoters=[RankedPromoter.model_validate(each, from_attributes=True)
+                           for each in overview.top_promoters],
+            promoter_funnels=[PromoterFunnel(member_id=each.member_id, nickname=each.nickname,
+                                             **asdict(promoter_funnel(each))) for each in overview.promoter_funnels],
+            template_funnels=[TemplateFunnel(template=each.template_id, **asdict(each.funnel))
+                              for each in overview.template_funnels],
+            rankings_computed_at=overview.rankings_computed_at,
+        )
 
 
 class PromoterRanking(Answer):
@@ -354,6 +504,7 @@ class PromoterRanking(Answer):
     last_day: date = Field(alias="to")
     sort: str
     items: list[RankedPromoter]
+    computed_at: Time = Field(description="when the promoters were ranked: " + RANKED_WHEN)
 
 
 class SubscriptionCounts(Answer):

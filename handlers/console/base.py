@@ -146,10 +146,6 @@ class ConsoleHandler(BaseHandler):
     def actor(self) -> Actor:
         return Actor(kind="staff", name=self.staff.username, ip=self.request.remote_ip, role=self.staff.role)
 
-    async def audit(self, action: str, target_kind: str, target_id: str, before: Any = None, after: Any = None,
-                    reason: str | None = None) -> None:
-        await self.runtime.audit.record(self.actor, action, target_kind, target_id, before, after, reason)
-
     # --- answers -------------------------------------------------------------------------------
 
     def render_page(self, template: str, status: int = 200, **namespace: Any) -> None:
@@ -190,7 +186,7 @@ class ConsoleHandler(BaseHandler):
             code, message = detail.code, detail.message
         elif status_code >= 500:
             code, message = "internal_error", "内部错误，请稍后重试"
-        self.clear_header("Content-Type")
+        self.set_header("Content-Type", "text/html; charset=UTF-8")
         self.render("error.html", status=self.get_status(), code=code, message=_MESSAGES.get(code, message))
 
 

@@ -1,5 +1,189 @@
-"""The console's shop_settings pages."""
+"""The console's settings pages (设置): a form for every kind of settings the merchant API serves, validated by
+the same records, and the commission rules' preview on the rules being edited, before they are saved."""
 
 from __future__ import annotations
 
-ROUTES: list = []
+from collections.abc import Mapping
+
+from distribution.preview import CommissionPreview, PreviewOrder, preview_commissions
+from distribution.records import InvalidField
+from distribution.staff import Permission
+from handlers.console.base import CSRF_FIELD, ConsoleHandler
+from handlers.console.settings_form import RecordForm, Words
+from services.merchant_settings import SETTINGS_KINDS, settings_kind
+
+SETTINGS_PAGE = "/admin/settings"
+COMMISSION = "commission"
+PREVIEW_EXAMPLE = PreviewOrder(paid_fen=10_000)
+SAVED = "saved"
+SAVED_NOTICE = "已保存"
+
+# Each kind's title and what it decides.
+KIND_WORDS: dict[str, Words] = {
+    "commission": Words("佣金规则", "几级分佣、各级比例、按商品和等级的规则、自购返佣、结算时机与封顶。"),
+    "binding": Words("绑定规则", "谁可以成为上级，以及已绑定会员的上级何时可以更换。"),
+    "withdrawals": Words("提现规则", "提现门槛、每日次数与金额上限、手续费和免审额度。"),
+    "grades": Words("分销员等级", "等级名称与升级条件，由低到高排列；等级只升不降。"),
+    "posters": Words("海报设置", "推广海报模板、索取海报的关键词与海报上的二维码类型。"),
+}
+
+FIELD_WORDS: dict[str, Words] = {
+    # binding
+    "upline_eligibility": Words("谁可以成为上级", "指定的分销员在任何规则下都可以成为上级。"),
+    "spend_threshold_fen": Words("消费门槛（分）", "“消费达到门槛”时：累计消费达到此金额才能成为上级。"),
+    "bind_mode": Words("绑定方式", "已绑定会员的上级何时可以更换。"),
+    "new_member_window_seconds": Words("新会员时限（秒）", "“仅新会员可绑定”时：注册后多少秒内仍算新会员；0 表示仅限由该邀请带来的会员。"),
+    "bind_expiry_days": Words("绑定有效期（天）", "“到期可改绑”时：绑定满此天数后可被新的邀请替换。"),
+    # commission
+    "levels": Words("分佣层级", "几级上级参与分佣；超过 3 级需勾选下方的法律风险确认。"),
+    "acknowledge_legal_risk": Words("我已知晓超过 3 级分佣可能被认定为传销（团队计酬）的法律风险"),
+    "level_rates_bp": Words("各级默认比例（基点）", "一级在前，用逗号分隔，每级一个；1000 基点 = 10%。"),
+    "sku_rules": Words("按商品（SKU）的规则（JSON）",
+                       '例如 {"tea-gift-box": {"fixed_fen_per_unit": [800, 300]}}；优先于其他所有规则。'),
+    "category_rules": Words("按类目的规则（JSON）", '例如 {"drinks": {"rate_bp": [800, 400]}}；在商品规则之后生效。'),
+    "grade_rates_bp": Words("按等级的比例（JSON）", '例如 {"gold": [1500, 700]}：该等级的分销员按此比例获得佣金。'),
+    "self_purchase": Words("自购返佣", "勾选：分销员自己购买时本人获得一级佣金，其上级获得二级。"),
+    "trigger": Words("佣金记账时机", "付款时或确认收货时记为冻结佣金。"),
+    "freeze_days": Words("冻结天数", "确认收货后再过多少天佣金结算、可提现。"),
+    "cap_bp": Words("单件封顶（基点）", "每件商品各级佣金合计最多占实付金额的比例；3000 基点 = 30%。"),
+    # withdrawals
+    "min_fen": Words("最低提现金额（分）", "不能超过每日提现金额上限。"),
+    "daily_count_cap": Words("每日提现次数上限"),
+    "daily_amount_cap_fen": Words("每日提现金额上限（分）"),
+    "fee_bp": Words("手续费（基点）", "打款时从提现金额中扣除；100 基点 = 1%，向下取整到分。"),
+    "auto_approve_under_fen": Words("免审额度（分）", "低于此金额的提现自动通过；0 表示全部人工审核。"),
+    "min_distinct_paying_buyers": Words("首次提现前的最少付款买家数", "防止自买自卖：带来佣金的付款买家不少于此数。"),
+    "confirm_within_hours": Words("零钱到账确认时限（小时）", "分销员未在此时间内于微信中确认收款，则撤销并退回余额。"),
+    "real_name_check": Words("实名校验", "每笔微信零钱打款都校验收款人姓名（2000 元起总会校验）。"),
+    # grades
+    "grades": Words("等级（由低到高）", "每行一个等级；条件为 0 表示不限。清空一行即删除该等级。"),
+    "name": Words("等级名称"),
+    "min_own_settled_sales_fen": Words("个人已结算销售额（分）"),
+    "min_direct_members": Words("直属会员数"),
+    "min_team_settled_sales_fen": Words("团队已结算销售额（分）"),
+    # posters
+    "templates": Words("模板（JSON）", '按模板 ID，例如 {"spring": {"design": "fresh", "version": 1, "headline": "春季大促", '
+                                      '"background_id": null}}；背景图在“海报”页上传。'),
+    "default_template": Words("默认模板 ID", "分销员未指定模板时使用；必须是上面的模板之一。"),
+    "keywords": Words("索取海报的关键词", "用逗号分隔；在公众号发送这些词即可获得海报（忽略大小写与首尾空格）。"),
+    "code_type": Words("海报上的码"),
+    "permanent_qr": Words("使用永久二维码", "仅公众号二维码：使用永久码（每个公众号最多 10 万个，用完后改用临时码）。"),
+    "qr_expire_days": Words("临时二维码有效天数", "最长 30 天；到期前海报会重新生成。"),
+    "miniapp_page": Words("小程序码打开的页面", "例如 pages/index/index（不以 / 开头，不带参数）。"),
+    # the preview's order and chain
+    "paid_fen": Words("商品实付金额（分）", "10000 分 = ¥100.00。"),
+    "qty": Words("件数", "按件的固定金额乘以件数。"),
+    "sku": Words("商品编码（SKU）", "有该商品的规则时按其计算。"),
+    "category": Words("商品类目", "可留空；有该类目的规则时按其计算。"),
+    "buyer_is_promoter": Words("买家本人是分销员", "开启自购返佣时，买家本人获得一级佣金。"),
+    "buyer_grade": Words("买家的等级", "可留空。"),
+    "upline_grades": Words("买家的上级链（由近到远）", "每位上级写其等级名，无等级写 -，用逗号分隔；例如 gold, -, - 表示三位上级。"),
+}
+
+CHOICE_WORDS: dict[str, str] = {
+    "everyone": "所有人",
+    "reviewed": "审核通过的分销员",
+    "spend_threshold": "消费达到门槛的会员",
+    "appointed": "仅指定的分销员",
+    "first_bind": "首次绑定永久有效",
+    "new_members_only": "仅新会员可被绑定",
+    "override": "每次有效邀请都改绑",
+    "expiring": "绑定到期后可改绑",
+    "paid": "付款时",
+    "confirmed": "确认收货时",
+    "classic": "喜庆红",
+    "fresh": "清新蓝",
+    "oa_qr": "公众号二维码",
+    "miniapp_code": "小程序码",
+    "h5_link": "网页链接二维码",
+}
+
+FORMS: dict[str, RecordForm] = {
+    name: RecordForm(kind, FIELD_WORDS, CHOICE_WORDS) for name, kind in SETTINGS_KINDS.items()
+}
+PREVIEW_FORM = RecordForm(PreviewOrder, FIELD_WORDS, CHOICE_WORDS)
+
+
+def words_of(kind_name: str) -> Words:
+    return KIND_WORDS.get(kind_name, Words(kind_name))
+
+
+def percent(basis_points: int) -> str:
+    """Basis points for people: 1250 -> "12.50%"."""
+    return f"{basis_points // 100}.{basis_points % 100:02d}%"
+
+
+def beneficiary_words(distance: int) -> str:
+    return "买家本人" if distance == 0 else f"第 {distance} 位上级"
+
+
+class SettingsPage(ConsoleHandler):
+    """A kind's form, with the commission rules' preview beside the commission form."""
+
+    permission = Permission.SETTINGS
+
+    def posted(self) -> dict[str, str]:
+        return {field: text for field, text in self.form().items() if field != CSRF_FIELD}
+
+    def render_settings(self, name: str, values: Mapping[str, str], refused: InvalidField | None = None,
+                        preview: CommissionPreview | None = None, notice: str | None = None) -> None:
+        forms = [FORMS[name], *([PREVIEW_FORM] if name == COMMISSION else [])]
+        if name == COMMISSION:
+            values = {**PREVIEW_FORM.values(PREVIEW_EXAMPLE), **values}
+        errors, error_input = {}, None
+        if refused is not None:
+            errors = {refused.field: refused.problem}
+            error_input = next((found for form in forms if (found := form.input_of(refused.field))), None)
+        self.render_page("settings_kind.html", status=400 if refused else 200, name=name, words=words_of(name),
+                         form=FORMS[name], preview_form=PREVIEW_FORM if name == COMMISSION else None,
+                         preview=preview, values=values, errors=errors, error_input=error_input, notice=notice,
+                         beneficiary_words=beneficiary_words, percent=percent)
+
+
+class SettingsListHandler(SettingsPage):
+    def get(self) -> None:
+        self.render_page("settings.html", kinds=[(name, words_of(name)) for name in SETTINGS_KINDS])
+
+
+class SettingsFormHandler(SettingsPage):
+    """GET shows the stored settings; POST replaces them with what the form says."""
+
+    async def get(self, name: str) -> None:
+        kind = settings_kind(name)
+        self.render_settings(name, FORMS[name].values(await self.runtime.merchant_settings.get(kind)),
+                             notice=SAVED_NOTICE if self.get_query_argument(SAVED, None) else None)
+
+    async def post(self, name: str) -> None:
+        settings_kind(name)
+        posted = self.posted()
+        try:
+            value = FORMS[name].validated(posted)
+        except InvalidField as error:
+            self.render_settings(name, posted, refused=error)
+            return
+        before = await self.runtime.merchant_settings.replace(value)
+        await self.audit(f"settings.{name}", "settings", name, before.to_dict(), value.to_dict())
+        # Shown by a GET, so that reloading the page does not post the form again.
+        self.redirect(f"{SETTINGS_PAGE}/{name}?{SAVED}=1", status=303)
+
+
+class CommissionPreviewPageHandler(SettingsPage):
+    """The commission form's 预览 button: the rules as typed, run on the order and chain typed beside them; nothing
+    is saved."""
+
+    async def post(self) -> None:
+        posted = self.posted()
+        try:
+            rules = FORMS[COMMISSION].validated(posted)
+            order = PREVIEW_FORM.validated(posted)
+        except InvalidField as error:
+            self.render_settings(COMMISSION, posted, refused=error)
+            return
+        self.render_settings(COMMISSION, posted, preview=preview_commissions(rules, order))
+
+
+ROUTES = [
+    (SETTINGS_PAGE, SettingsListHandler),
+    (rf"{SETTINGS_PAGE}/{COMMISSION}/preview", CommissionPreviewPageHandler),
+    (rf"{SETTINGS_PAGE}/(?P<name>[a-z_]+)", SettingsFormHandler),
+]

@@ -1,0 +1,115 @@
+"""The shop's daily totals, shop-wide and per poster template, and the funnel's once-only marks, on disk.
+
+- `daily_totals`: `{_id: "shop:<day>:<shard>" | "template:<template id>:<day>:<shard>", scope: "shop" |
+  "template", key: the template id (templates only), day, <the funnel's counters>, new_promoters (shop only),
+  <the ledger's totals by kind and bucket> (shop only)}`, and the ledger's totals of all time, `{_id:
+  "ledger:<shard>", scope: "ledger", <the same totals>}`: the shop's balances now, so that a range ending today
+  reads none of the days before it. The counters are named by `distribution.stats`, days are China's calendar
+  days. They change only by `$inc` with upsert, in the transaction of what they count (scans and visits, which
+  write nothing else, on their own). A count is spread over `SHARDS` documents, chosen by a hash of what is
+  counted, so that concurrent transactions (every paid order, every money movement) do not all write one
+  document; reads add the shards up. A promoter's own counters are in `promoter_daily` (`stores.stats`).
+- `funnel_firsts`: `{_id: "buyer:<member id>" | "promoter:<member id>", at}`: that a buyer's first paid order,
+  or a promoter's first bound member, was counted. The mark is inserted in the transaction that counts it, so
+  a second attempt fails on its key and changes nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import zlib
+from collections.abc import Iterable, Mapping
+from datetime import datetime
+from typing import Any
+
+from pymongo import UpdateOne
+from pymongo.asynchronous.database import AsyncDatabase
+
+from distribution.stats import FUNNEL_COUNTERS, LEDGER_FIELDS, SHOP_COUNTERS
+from stores.stats import PROMOTER_DAILY, daily_update
+
+DAILY_TOTALS = "daily_totals"
+FIRSTS = "funnel_firsts"
+SHARDS = 4
+SHOP = "shop"
+TEMPLATE = "template"
+LEDGER = "ledger"
+FIRST_PAID_ORDER = "buyer"
+FIRST_BOUND_MEMBER = "promoter"
+
+
+def _shard(counted: str) -> int:
+    return zlib.crc32(counted.encode()) % SHARDS
+
+
+def shop_update(day: str, counted: str, increments: Mapping[str, int]) -> UpdateOne:
+    """Add to the shop's counters of `day`; `counted` (an order number, a member id...) picks the shard."""
+    return UpdateOne({"_id": f"{SHOP}:{day}:{_shard(counted)}"},
+                     {"$inc": dict(increments), "$setOnInsert": {"scope": SHOP, "day": day}}, upsert=True)
+
+
+def ledger_updates(day: str, counted: str, totals: Mapping[str, int]) -> list[UpdateOne]:
+    """Add the ledger's movements (`distribution.stats.ledger_field`) to the shop's totals of `day` and of all
+    time."""
+    return [shop_update(day, counted, totals),
+            UpdateOne({"_id": f"{LEDGER}:{_shard(counted)}"}, {"$inc": dict(totals), "$setOnInsert": {"scope": LEDGER}},
+                      upsert=True)]
+
+
+def template_update(template_id: str, day: str, counted: str, increments: Mapping[str, int]) -> UpdateOne:
+    return UpdateOne({"_id": f"{TEMPLATE}:{template_id}:{day}:{_shard(counted)}"},
+                     {"$inc": dict(increments), "$setOnInsert": {"scope": TEMPLATE, "key": template_id, "day": day}},
+                     upsert=True)
+
+
+def first_mark(kind: str, member_id: str, at: datetime) -> dict:
+    return {"_id": f"{kind}:{member_id}", "at": at}
+
+
+def _sums(names: Iterable[str]) -> dict[str, dict]:
+    return {name: {"$sum": f"${name}"} for name in names}
+
+
+class FunnelStore:
+    def __init__(self, db: AsyncDatabase):
+        self.totals = db[DAILY_TOTALS]
+        self.firsts = db[FIRSTS]
+        self.promoter_daily = db[PROMOTER_DAILY]
+
+    async def count(self, promoter_id: str, template_id: str | None, day: str, increments: Mapping[str, int]) -> None:
+        """Add to a promoter's, their template's and the shop's counters of `day` at once, in no transaction:
+        for what writes nothing else (a scan, a visit)."""
+        updates = [shop_update(day, promoter_id, increments)]
+        if template_id is not None:
+            updates.append(template_update(template_id, day, promoter_id, increments))
+        await asyncio.gather(self.promoter_daily.bulk_write([daily_update(promoter_id, day, increments)]),
+                             self.totals.bulk_write(updates, ordered=False))
+
+    async def marked(self, kind: str, member_ids: Iterable[str]) -> set[str]:
+        """Those of `member_ids` whose first of `kind` was counted."""
+        prefix = f"{kind}:"
+        found = self.firsts.find({"_id": {"$in": [prefix + member_id for member_id in member_ids]}}, {"_id": 1})
+        return {document["_id"].removeprefix(prefix) async for document in found}
+
+    async def shop_days(self, first_day: str, last_day: str) -> dict[str, dict[str, int]]:
+        """The shop's counters and ledger totals of each day of the range that has any: {day: totals}."""
+        return await self._added({"scope": SHOP, "day": {"$gte": first_day, "$lte": last_day}}, "$day",
+                                 (*SHOP_COUNTERS, *LEDGER_FIELDS))
+
+    async def ledger_at_end_of(self, last_day: str) -> dict[str, int]:
+        """The ledger's totals up to the end of `last_day`: those of all time less those of the days after it
+        (none, for a range that ends today)."""
+        all_time = await self._added({"scope": LEDGER}, None, LEDGER_FIELDS)
+        later = await self._added({"scope": SHOP, "day": {"$gt": last_day}}, None, LEDGER_FIELDS)
+        return {name: all_time.get(None, {}).get(name, 0) - later.get(None, {}).get(name, 0) for name in LEDGER_FIELDS}
+
+    async def templates(self, first_day: str, last_day: str) -> dict[str, dict[str, int]]:
+        """Each template's funnel counters over the days: {template id: counters}."""
+        return await self._added({"scope": TEMPLATE, "day": {"$gte": first_day, "$lte": last_day}}, "$key",
+                                 FUNNEL_COUNTERS)
+
+    async def _added(self, match: dict, by: str | None, names: Iterable[str]) -> dict[Any, dict[str, int]]:
+        """The `names` of the documents `match` finds, added up per value of `by` (None: all together)."""
+        pipeline = [{"$match": match}, {"$group": {"_id": by, **_sums(names)}}]
+        rows = await (await self.totals.aggregate(pipeline)).to_list()
+        return {row.pop("_id"): {name: int(value) for name, value in row.items()} for row in rows}
