@@ -18,6 +18,11 @@ the shop's and the poster templates' (`stores.funnel`):
   brought each member, and the promoters whose first member it is.
 - The funnel's `scans`, `visits`, `buyers` and `sales_fen` are counted as
   they happen (`services.funnel`).
+- The shop's money (`stores.funnel` ledger totals, per day and of all time)
+  is added up from the ledger entries still marked uncounted (`count_ledger`,
+  a periodic task), each entry unmarked in the transaction that adds it, so
+  each counts once, and no transaction that moves a member's money touches a
+  document every such transaction shares.
 
 Ranking adds up every promoter's days in the range: seconds over a month of
 thousands of active promoters. So the worker ranks the ranges the dashboard
@@ -43,8 +48,11 @@ from pymongo.asynchronous.database import AsyncDatabase
 from distribution import errors
 from distribution.calendar import CHINA, china_day
 from stores.bind_log import BIND_LOG, BindLog
-from stores.funnel import (DAILY_TOTALS, FIRST_BOUND_MEMBER, FIRSTS, FunnelStore, first_mark, shop_update,
-                           template_update)
+from distribution.ledger import Bucket, EntryKind
+from distribution.stats import ledger_field
+from stores.funnel import (DAILY_TOTALS, FIRST_BOUND_MEMBER, FIRSTS, FunnelStore, first_mark, ledger_updates,
+                           shop_update, template_update)
+from stores.ledger import LEDGER_ENTRIES, UNCOUNTED, LedgerStore
 from stores.members import MemberStore
 from stores.stats import NET_COMMISSION, PROMOTER_DAILY, StatsStore, daily_update
 from stores.writes import Conflict, WriteSet, commit
@@ -91,6 +99,7 @@ class StatsService:
         self.bind_log = BindLog(db)
         self.funnel = FunnelStore(db)
         self.members = MemberStore(db)
+        self.ledger = LedgerStore(db)
         # Called with the uplines that gained direct members (grades are evaluated there).
         self.on_new_direct_members = on_new_direct_members
 
@@ -158,6 +167,31 @@ class StatsService:
             counted += len(bound)
             if bound and self.on_new_direct_members:
                 await self.on_new_direct_members(sorted({entry["upline_id"] for entry in bound}), now)
+            if len(entries) < batch:
+                break
+        return counted
+
+    async def count_ledger(self, batch: int = 500) -> int:
+        """Add the ledger entries not counted yet to the shop's totals; returns how many were counted."""
+        counted = 0
+        for _ in range(1000):
+            entries = await self.ledger.uncounted(batch)
+            if not entries:
+                break
+            writes = WriteSet()
+            per_day: dict[str, Counter] = {}
+            for entry in entries:
+                writes.guard(LEDGER_ENTRIES, {"_id": entry["_id"], UNCOUNTED: True}, {"$unset": {UNCOUNTED: ""}})
+                field = ledger_field(EntryKind(entry["kind"]), Bucket(entry["bucket"]))
+                per_day.setdefault(china_day(entry["at"]), Counter())[field] += entry["amount_fen"]
+            for day, totals in per_day.items():
+                for update in ledger_updates(day, entries[0]["_id"], totals):
+                    writes.update(DAILY_TOTALS, update)
+            try:
+                await commit(self.client, self.db, writes)
+            except Conflict:
+                continue  # another worker counted some of them: read again
+            counted += len(entries)
             if len(entries) < batch:
                 break
         return counted

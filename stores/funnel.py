@@ -6,9 +6,10 @@
   "ledger:<shard>", scope: "ledger", <the same totals>}`: the shop's balances now, so that a range ending today
   reads none of the days before it. The counters are named by `distribution.stats`, days are China's calendar
   days. They change only by `$inc` with upsert, in the transaction of what they count (scans and visits, which
-  write nothing else, on their own). A count is spread over `SHARDS` documents, chosen by a hash of what is
-  counted, so that concurrent transactions (every paid order, every money movement) do not all write one
-  document; reads add the shards up. A promoter's own counters are in `promoter_daily` (`stores.stats`).
+  write nothing else, on their own; the ledger's totals in the worker's transaction that unmarks the entries it
+  counts, `services.stats.StatsService.count_ledger`). A count is spread over `SHARDS` documents, chosen by a
+  hash of what is counted, so that concurrent transactions (every paid order) do not all write one document;
+  reads add the shards up. A promoter's own counters are in `promoter_daily` (`stores.stats`).
 - `funnel_firsts`: `{_id: "buyer:<member id>" | "promoter:<member id>", at}`: that a buyer's first paid order,
   or a promoter's first bound member, was counted. The mark is inserted in the transaction that counts it, so
   a second attempt fails on its key and changes nothing.

@@ -23,6 +23,8 @@ from stores.paging import newest_first
 
 LEDGER_ENTRIES = "ledger_entries"
 ACCOUNTS = "accounts"
+# On an entry until the worker has added it to the shop's totals (a sparse index finds the few such entries).
+UNCOUNTED = "uncounted"
 
 
 def balance_field(bucket: Bucket) -> str:
@@ -84,6 +86,10 @@ class LedgerStore:
         """Each of `account_ids`' balances (all zero for an account without money yet), in one read."""
         found = {document["_id"]: document async for document in self.accounts.find({"_id": {"$in": account_ids}})}
         return {account_id: balances_of(found.get(account_id)) for account_id in account_ids}
+
+    async def uncounted(self, limit: int) -> list[dict]:
+        """Entries not yet added to the shop's totals, up to `limit`."""
+        return await self.entries.find({UNCOUNTED: True}, {"account_id": 0, "ref": 0}).limit(limit).to_list()
 
     async def all_entries(self) -> AsyncIterator[Entry]:
         async for document in self.entries.find({}, batch_size=5000):

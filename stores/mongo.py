@@ -81,6 +81,8 @@ INDEXES: dict[str, list[IndexModel]] = {
     ],
     # A member's entries newest first; everyone's, for exports.
     "ledger_entries": [IndexModel([("account_id", ASCENDING), ("at", DESCENDING), ("_id", DESCENDING)]),
+                       # Entries the worker has not added to the shop's totals yet (a second's worth at any time).
+                       IndexModel("uncounted", sparse=True),
                        IndexModel([("at", DESCENDING), ("_id", DESCENDING)])],
     "notifications": [IndexModel([("status", ASCENDING), ("retry_at", ASCENDING)])],
     # A day's promoters; one promoter's days, for exports.

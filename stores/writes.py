@@ -7,10 +7,10 @@ plain updates, and ledger entries with the `$inc` of their accounts. `commit`
 sends them in one transaction with one command per collection and kind, so
 the number of round trips of a step does not grow with the number of
 documents it touches (a commission chain of any depth is one `insert_many`).
-Ledger entries also add up into the shop's totals (`stores.funnel`) of the
-day and of all time, one `$inc` each per day a step moves money on, so that
-balances shop-wide are read from a few documents rather than from every
-account.
+Ledger entries are inserted marked uncounted: the worker adds them up into
+the shop's totals afterwards (`services.stats.StatsService.count_ledger`),
+so that no step moving one member's money waits on a document every step
+shares.
 
 Nothing is read-modify-written: balances and counters change by `$inc`.
 Inserts carry deterministic `_id`s (idempotency keys), so a step replayed
@@ -33,11 +33,8 @@ from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import BulkWriteError, DuplicateKeyError
 
-from distribution.calendar import china_day
 from distribution.ledger import Entry
-from distribution.stats import ledger_field
-from stores.funnel import DAILY_TOTALS, ledger_updates
-from stores.ledger import ACCOUNTS, LEDGER_ENTRIES, account_update, entry_document
+from stores.ledger import ACCOUNTS, LEDGER_ENTRIES, UNCOUNTED, account_update, entry_document
 
 log = logging.getLogger(__name__)
 
@@ -56,8 +53,6 @@ class WriteSet:
     inserts: dict[str, list[dict]] = field(default_factory=dict)
     updates: dict[str, list[UpdateOne | UpdateMany]] = field(default_factory=dict)
     account_deltas: dict[str, Counter] = field(default_factory=lambda: defaultdict(Counter))
-    # Per China day: the first entry's key (which picks the shard of the day's totals) and the totals.
-    ledger_days: dict[str, tuple[str, Counter]] = field(default_factory=dict)
     after_commit: list[Callable[[], Awaitable[object]]] = field(default_factory=list)
 
     def guard(self, collection: str, filter: dict, update: dict) -> None:
@@ -73,14 +68,11 @@ class WriteSet:
         self.updates.setdefault(collection, []).append(operation)
 
     def ledger(self, entries: Iterable[Entry], at: datetime) -> None:
-        """Append `entries` and change their accounts' balances, and the shop's totals of the day of `at`, by the
-        same amounts, in the same transaction."""
+        """Append `entries` and change their accounts' balances by the same amounts, in the same transaction."""
         documents = []
         for entry in entries:
-            documents.append(entry_document(entry, at))
+            documents.append({**entry_document(entry, at), UNCOUNTED: True})
             self.account_deltas[entry.account_id][entry.bucket] += entry.amount_fen
-            _, day_totals = self.ledger_days.setdefault(china_day(at), (entry.idempotency_key, Counter()))
-            day_totals[ledger_field(entry.kind, entry.bucket)] += entry.amount_fen
         if documents:
             self.insert(LEDGER_ENTRIES, documents)
 
@@ -101,11 +93,6 @@ async def commit(client: AsyncMongoClient, db: AsyncDatabase, writes: WriteSet) 
     """
     if not writes.empty:
         account_ops = [account_update(account_id, deltas, None) for account_id, deltas in writes.account_deltas.items()]
-        updates = dict(writes.updates)
-        if writes.ledger_days:
-            updates[DAILY_TOTALS] = [*updates.get(DAILY_TOTALS, []), *(
-                update for day, (first_key, totals) in writes.ledger_days.items()
-                for update in ledger_updates(day, first_key, totals))]
 
         async def in_transaction(session: AsyncClientSession) -> None:
             for collection, operations in writes.guards.items():
@@ -116,7 +103,7 @@ async def commit(client: AsyncMongoClient, db: AsyncDatabase, writes: WriteSet) 
                 await db[collection].insert_many(documents, ordered=True, session=session)
             if account_ops:
                 await db[ACCOUNTS].bulk_write(account_ops, ordered=False, session=session)
-            for collection, operations in updates.items():
+            for collection, operations in writes.updates.items():
                 await db[collection].bulk_write(operations, ordered=False, session=session)
 
         try:
