@@ -6,8 +6,15 @@ handler (python -m bench.push):
           the real application (signature and timestamp check, XML parse,
           router, one Redis script that remembers the nonce, default text
           reply, metrics).
+    佣金: the same, asking for the commission (`佣金`) from one of `PROMOTERS`
+          promoters, each with a direct member's paid order of three items
+          (made and applied by the order service when the server starts):
+          the answer reads the member, the ledger's balances, the month's
+          daily stats, the latest commissions and their orders, and is
+          claimed and remembered in Redis for WeChat's retries.
 
-Target: push req/s >= 0.5 x bare req/s, same run, same load.
+Target: push req/s >= 0.5 x bare req/s, same run, same load. The 佣金 phase
+has no target: its req/s is shown against the text reply's.
 
 Both applications are served by ONE separate process (`--serve`, one event
 loop) on two loopback ports, built the way `python -m bot serve` builds them;
@@ -53,6 +60,9 @@ SERVER_READY_SECONDS = 60
 DRAIN_SECONDS = 10
 TEXT = "你好，想了解一下"  # not a keyword: the router's fallback answers it with the default reply
 OPENIDS = 500
+COMMISSION_TEXT = "佣金"
+PROMOTERS = 200
+SEED_CONCURRENCY = 20
 
 
 # --------------------------------------------------------------------------- server process
@@ -72,6 +82,7 @@ async def _serve(max_seconds: float) -> None:
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr, format="[bench server] %(levelname)s %(name)s: %(message)s")
     environ = json.loads(os.environ["BENCH_PUSH_SETTINGS"])
     settings = load_settings(environ, env_file=None)
+    promoters = json.loads(os.environ["BENCH_PUSH_PROMOTERS"])
 
     class BareHandler(tornado.web.RequestHandler):
         def post(self) -> None:
@@ -82,6 +93,7 @@ async def _serve(max_seconds: float) -> None:
     loop = asyncio.get_running_loop()
 
     async with open_runtime(settings) as runtime:
+        await _seed_promoters(runtime, promoters)
         servers = []
         ports = {}
         for name, app in (("bare", bare_app), ("push", make_app(runtime))):
@@ -127,6 +139,33 @@ async def _serve(max_seconds: float) -> None:
                 await asyncio.wait_for(runtime.mongo.drop_database(settings.mongodb_db), 5)
             except Exception:  # noqa: BLE001 - the database is in memory and goes with SecantusDB anyway
                 pass
+
+
+async def _seed_promoters(runtime, openids: list[str]) -> None:
+    """Each openid a promoter whose direct member paid an order of three items, applied as the worker applies
+    it: three commissions frozen, with their ledger entries, balances and daily stats."""
+    from datetime import datetime, timezone
+
+    from distribution.orders import NewOrder
+    from stores.members import new_member_fields
+
+    now = datetime.now(timezone.utc)
+    promoters = [{**new_member_fields(now), "oa_openid": openid} for openid in openids]
+    buyers = [{**new_member_fields(now), "upline_id": promoter["_id"], "ancestor_ids": [promoter["_id"]],
+               "bound_at": now, "bind_source": "oa_scan"} for promoter in promoters]
+    await runtime.db["members"].insert_many(promoters + buyers)
+
+    async def paid_order(number: int, buyer: dict) -> None:
+        order_no = f"bench-{number}"
+        await runtime.orders.create(NewOrder.from_dict({
+            "order_no": order_no, "buyer": {"member_id": buyer["_id"]}, "paid_at": now.isoformat(),
+            "items": [{"sku": f"tea-{item}", "title": "龙井茶", "qty": 1, "paid_fen": 9_900 + item}
+                      for item in range(3)]}))
+        await runtime.orders.apply_pending(order_no)
+
+    for start in range(0, len(buyers), SEED_CONCURRENCY):
+        await asyncio.gather(*(paid_order(number, buyer) for number, buyer
+                               in enumerate(buyers[start:start + SEED_CONCURRENCY], start)))
 
 
 class _RawResponder(asyncio.Protocol):
@@ -366,10 +405,11 @@ def check_bare(result: Result) -> list[str]:
     return problems
 
 
-def check_push(result: Result, openids: list[str], default_reply: str) -> list[str]:
+def check_push(result: Result, openids: list[str], expected) -> list[str]:
+    """`expected(content)`: whether a reply's text is the one its phase asks for."""
     from wechatpy import parse_message
 
-    problems = [] if result.samples else ["no /wechat response to check"]
+    problems = [] if result.samples else [f"no /wechat response to check ({result.name})"]
     for index, status, body in result.samples:
         if status != 200:
             problems.append(f"HTTP {status}: {body[:160]!r}")
@@ -384,18 +424,26 @@ def check_push(result: Result, openids: list[str], default_reply: str) -> list[s
             problems.append(f"push {index}: unparsable reply ({exc}): {text[:160]!r}")
             continue
         expected_to = openids[index % len(openids)]
-        if reply.type != "text" or reply.content != default_reply or reply.target != expected_to:
+        if reply.type != "text" or not expected(reply.content) or reply.target != expected_to:
             problems.append(f"push {index}: unexpected reply {text[:200]!r}")
     return problems
 
 
-def print_result(label: str, result: Result) -> None:
+def is_commission_answer(content: str) -> bool:
+    """The answer of a seeded promoter: three commissions of 10% of 99.00, 99.01 and 99.02 yuan, all frozen."""
+    return content.startswith("【我的佣金】") and "冻结中：29.70元" in content and "最近3笔佣金" in content
+
+
+def print_result(label: str, result: Result, reads_database: bool = False) -> None:
+    """`reads_database`: the phase's requests read SecantusDB, which the rest of the machine's CPU is then."""
     redis = "" if result.redis_cpu is None else f", redis {100 * result.redis_cpu:3.0f}%"
     per_request = 1e6 * result.server_cpu * result.seconds / max(1, result.responses)
     print(f"{label} {result.rate:8.0f} req/s   ({result.responses} responses in {result.seconds:.2f} s, "
           f"{per_request:.0f} us server CPU each; CPU: server {100 * result.server_cpu:3.0f}%, load generator {100 * result.client_cpu:3.0f}%{redis}, "
           f"rest of machine {100 * result.other_cpu:3.0f}%)")
-    if result.other_cpu > 0.25:
+    if reads_database:
+        print(f"{'':28}(the rest of the machine is mostly SecantusDB answering the reads)")
+    elif result.other_cpu > 0.25:
         print(f"{'':28}WARNING: something else kept {result.other_cpu:.1f} cores busy: this figure is disturbed")
     if result.failed:
         print(f"{'':28}{result.failed} non-200 responses in the window")
@@ -448,28 +496,33 @@ def summarize_pyspy(path: str, top: int = 25) -> None:
 # --------------------------------------------------------------------------- orchestration
 
 
-def build_pushes(settings, count: int) -> tuple[list[bytes], list[str]]:
-    """`count` signed plain-mode text pushes with distinct MsgIds, as full HTTP requests."""
+def new_openids(count: int) -> list[str]:
+    return [f"o_bench_{uuid.uuid4().hex[:20]}" for _ in range(count)]
+
+
+def build_pushes(settings, count: int, text: str, openids: list[str]) -> list[bytes]:
+    """`count` signed plain-mode pushes of `text` with distinct MsgIds, from `openids` in turn, as full HTTP
+    requests."""
     from bot.simulate import PushSigner, text_xml
 
     timestamp = str(int(time.time()))
     signer = PushSigner(settings.wechat_token, settings.wechat_app_id, settings.wechat_aes_key)
-    openids = [f"o_bench_{uuid.uuid4().hex[:20]}" for _ in range(OPENIDS)]
     first_id = 10**18 + secrets.randbelow(10**17)  # 19 digits, below 2**63, distinct per run
     at = int(timestamp)
     requests = []
     for index in range(count):
         # A nonce of its own each, as WeChat sends them: the door refuses a nonce seen with another push.
-        query, body = signer.sign(text_xml(openids[index % OPENIDS], TEXT, msg_id=first_id + index, at=at),
+        query, body = signer.sign(text_xml(openids[index % len(openids)], text, msg_id=first_id + index, at=at),
                                   timestamp=timestamp)
         head = f"POST /wechat?{urlencode(query)} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: text/xml\r\nContent-Length: "
         requests.append(head.encode() + str(len(body)).encode() + b"\r\n\r\n" + body)
-    return requests, openids
+    return requests
 
 
 class ServerProcess:
-    def __init__(self, environ: dict[str, str], max_seconds: float):
-        env = {**os.environ, "BENCH_PUSH_SETTINGS": json.dumps(environ), "PYTHONUNBUFFERED": "1"}
+    def __init__(self, environ: dict[str, str], promoters: list[str], max_seconds: float):
+        env = {**os.environ, "BENCH_PUSH_SETTINGS": json.dumps(environ), "BENCH_PUSH_PROMOTERS": json.dumps(promoters),
+               "PYTHONUNBUFFERED": "1"}
         self.process = subprocess.Popen(
             [sys.executable, "-m", "bench.push", "--serve", "--max-seconds", str(int(max_seconds))],
             cwd=REPO, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
@@ -531,7 +584,8 @@ def delete_prefix(prefix: str) -> int:
     return deleted
 
 
-async def measure(args, server: ServerProcess, ports: dict, server_pid: int, requests, openids, settings, tmp: Path) -> int:
+async def measure(args, server: ServerProcess, ports: dict, server_pid: int, requests, openids, asks, promoters,
+                  settings, tmp: Path) -> int:
     import redis as sync_redis
 
     redis_client = sync_redis.Redis.from_url(REDIS_URL)
@@ -556,6 +610,7 @@ async def measure(args, server: ServerProcess, ports: dict, server_pid: int, req
         bare = await run_phase("bare", ports["bare"], Phase(requests, cyclic=True), args, probe)
         push = await run_phase("push", ports["push"], Phase(requests, cyclic=False), args, probe,
                                on_window=profile_window if args.profile != "none" else None)
+        commission = await run_phase("commission", ports["push"], Phase(asks, cyclic=False), args, probe)
         ceiling = None
         if not args.no_ceiling:
             ceiling_args = argparse.Namespace(**{**vars(args), "warmup": 0.5, "duration": min(args.duration, 2.0)})
@@ -570,11 +625,15 @@ async def measure(args, server: ServerProcess, ports: dict, server_pid: int, req
             pyspy.kill()
             await pyspy.wait()
 
-    problems = check_bare(bare) + check_push(push, openids, settings.default_reply)
+    problems = (check_bare(bare) + check_push(push, openids, lambda content: content == settings.default_reply)
+                + check_push(commission, promoters, is_commission_answer))
     ratio = push.rate / bare.rate if bare.rate else 0.0
     print()
     print_result("bare tornado 'success':   ", bare)
     print_result("/wechat text reply:       ", push)
+    print_result("/wechat 佣金 answer:      ", commission, reads_database=True)
+    print(f"{'':28}{commission.rate / push.rate if push.rate else 0.0:.2f} x the text reply's req/s "
+          f"(claimed, its reply remembered in Redis; about five MongoDB reads)")
     if ceiling is not None:
         print_result("load generator ceiling:   ", ceiling)
         print(f"{'':28}(raw asyncio responder in the server process: the most this client delivers here)")
@@ -588,7 +647,8 @@ async def measure(args, server: ServerProcess, ports: dict, server_pid: int, req
         cpu_ratio = (bare.server_cpu / bare.rate) / (push.server_cpu / push.rate)
         print(f"server CPU per request, bare / push: {cpu_ratio:.2f} (the ratio with the server on a core of its own; "
               "less sensitive to other load on the machine)")
-    print(f"checked {len(push.samples)} sampled /wechat replies and {len(bare.samples)} bare bodies: "
+    print(f"checked {len(push.samples) + len(commission.samples)} sampled /wechat replies and "
+          f"{len(bare.samples)} bare bodies: "
           f"{'all as expected' if not problems else f'{len(problems)} PROBLEMS'}")
     for problem in problems[:10]:
         print(f"  {problem}")
@@ -610,6 +670,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--duration", type=float, default=5.0, help="seconds measured per phase (default 5)")
     parser.add_argument("--pool", type=int, default=100_000,
                         help="distinct pushes built beforehand: the most the /wechat phase may send (default 100000)")
+    parser.add_argument("--commission-pool", type=int, default=20_000,
+                        help="distinct 佣金 pushes built beforehand: the most the 佣金 phase may send (default 20000)")
     parser.add_argument("--profile", choices=["none", "cprofile", "py-spy"], default="none",
                         help="profile the server during the /wechat window")
     parser.add_argument("--py-spy", default=shutil.which("py-spy") or "py-spy", help="py-spy executable")
@@ -623,8 +685,9 @@ def main(argv: list[str] | None = None) -> int:
         asyncio.run(_serve(args.max_seconds))
         return 0
     if not (1 <= args.connections <= 256 and 0 <= args.warmup <= 60 and 0.5 <= args.duration <= 120
-            and 1000 <= args.pool <= 2_000_000):
-        parser.error("--connections 1-256, --warmup 0-60, --duration 0.5-120, --pool 1000-2000000")
+            and 1000 <= args.pool <= 2_000_000 and 1000 <= args.commission_pool <= 2_000_000):
+        parser.error("--connections 1-256, --warmup 0-60, --duration 0.5-120, --pool and --commission-pool "
+                     "1000-2000000")
 
     from settings import load_settings
     from stores.embedded import port_answers, start_secantusdb
@@ -655,20 +718,25 @@ def main(argv: list[str] | None = None) -> int:
             "VAR_DIR": str(tmp / "var"),
         }
         settings = load_settings(environ, env_file=None)
-        phases = 3 if not args.no_ceiling else 2
+        phases = 4 if not args.no_ceiling else 3
         lifetime = 60 + phases * (args.warmup + args.duration + DRAIN_SECONDS) + (60 if args.profile != "none" else 0)
-        server = ServerProcess(environ, lifetime)
+        promoters = new_openids(PROMOTERS)
+        server = ServerProcess(environ, promoters, lifetime + SERVER_READY_SECONDS)
         built = time.perf_counter()
-        requests, openids = build_pushes(settings, args.pool)
+        openids = new_openids(OPENIDS)
+        requests = build_pushes(settings, args.pool, TEXT, openids)
+        asks = build_pushes(settings, args.commission_pool, COMMISSION_TEXT, promoters)
         built = time.perf_counter() - built
         ready = server.read_message(SERVER_READY_SECONDS)
         print(f"/wechat push throughput: one server process (pid {ready['pid']}, one event loop) serving a bare "
               f"Tornado app on :{ready['ports']['bare']} and the real app on :{ready['ports']['push']}")
         print(f"{os.cpu_count()} CPUs; Redis 127.0.0.1:6379 prefix {prefix}; SecantusDB :memory: on :{secantus.port}")
         print(f"{args.connections} keep-alive connections, {args.warmup:g} s warm-up + {args.duration:g} s measured "
-              f"each, one after the other; {len(requests)} distinct signed text pushes built in {built:.2f} s "
+              f"each, one after the other; {len(requests)} distinct signed text pushes and {len(asks)} 佣金 pushes "
+              f"from {PROMOTERS} promoters (each with three commissions, seeded by the server) built in {built:.2f} s "
               f"({len(requests[0])} bytes each)")
-        return asyncio.run(measure(args, server, ready["ports"], ready["pid"], requests, openids, settings, tmp))
+        return asyncio.run(measure(args, server, ready["ports"], ready["pid"], requests, openids, asks, promoters,
+                                   settings, tmp))
     except (RuntimeError, OSError) as error:
         print(f"bench failed: {error}", file=sys.stderr)
         return 2

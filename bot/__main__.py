@@ -1,4 +1,4 @@
-"""`python -m bot serve|worker|sandbox|simulate|jobs|ledger|admin`."""
+"""`python -m bot serve|worker|sandbox|simulate|jobs|ledger|admin|menu`."""
 
 from __future__ import annotations
 
@@ -141,6 +141,27 @@ async def admin(args: argparse.Namespace) -> int:
     return 0
 
 
+async def menu(action: str) -> int:
+    """The official account's menu: install the stored one in WeChat, or show what WeChat holds."""
+    import json
+
+    from bot.runtime import open_runtime
+    from distribution.errors import DomainError
+    from wechat import WeChatError
+
+    async with open_runtime(load_settings()) as runtime:
+        try:
+            buttons = await (runtime.oa_menu.install() if action == "install" else runtime.oa_menu.installed())
+        except DomainError as error:
+            print(f"refused: {error.message}", file=sys.stderr)
+            return 1
+        except WeChatError as error:
+            print(f"WeChat did not answer: {error}", file=sys.stderr)
+            return 1
+    print(json.dumps({"installed": buttons is not None, "button": buttons or []}, ensure_ascii=False, indent=2))
+    return 0
+
+
 async def sandbox(host: str, port: int) -> None:
     from sandbox import start_sandbox
 
@@ -196,6 +217,9 @@ def _parser() -> argparse.ArgumentParser:
     totp_cmd.add_argument("name")
     totp_cmd.add_argument("--disable", action="store_true", help="remove the second factor instead")
     admin_actions.add_parser("list", help="every user and role")
+    menu_cmd = commands.add_parser("menu", help="the official account's menu (settings/oa_menu) in WeChat")
+    menu_cmd.add_argument("action", choices=["install", "show"],
+                          help="install: send the stored menu to WeChat; show: the menu WeChat holds")
     sim = commands.add_parser("simulate", help="send a signed push to a running server")
     sim.add_argument("action", choices=["follow", "scan", "unfollow", "text"])
     sim.add_argument("--openid", default="o_demo_buyer")
@@ -222,6 +246,8 @@ def main(argv: list[str] | None = None) -> int:
             return asyncio.run(admin(args))
         elif args.command == "ledger":
             return asyncio.run(ledger(args.action))
+        elif args.command == "menu":
+            return asyncio.run(menu(args.action))
         else:
             simulate(args)
     except SettingsError as error:

@@ -14,6 +14,7 @@ from handlers.console.routes import PAGE_ROUTES as CONSOLE_ROUTES, STATIC_ROUTES
 from handlers.health import HealthHandler, MetricsHandler
 from handlers.merchant import MemberHandler, MemberSearchHandler
 from handlers.merchant_settings import SETTINGS_ROUTES, UNKNOWN_SETTINGS_ROUTE
+from handlers.oa_menu import ROUTES as OA_MENU_ROUTES
 from handlers.orders import CommissionsHandler, OrderEventsHandler, OrderHandler, OrdersHandler
 from handlers.posters import BackgroundHandler, BackgroundsHandler, MemberPosterHandler
 from handlers.relations import (BindLogHandler, FreezeHandler, GradeHandler, TeamHandler, UnfreezeHandler,
@@ -74,6 +75,7 @@ API_ROUTES: list[tuple[str, type[tornado.web.RequestHandler]]] = [
     (rf"/api/merchant/v1/members/{MEMBER_ID}/unfreeze", UnfreezeHandler),
     (rf"/api/merchant/v1/members/{MEMBER_ID}/grade", GradeHandler),
     *SETTINGS_ROUTES,
+    *OA_MENU_ROUTES,
     (r"/api/v1/poster", MyPosterHandler),
     (rf"/api/merchant/v1/members/{MEMBER_ID}/poster", MemberPosterHandler),
     (r"/api/merchant/v1/posters/backgrounds", BackgroundsHandler),

@@ -7,8 +7,10 @@ import asyncio
 from wechatpy.replies import BaseReply, ImageReply
 
 from bot.dedup import push_id
-from bot.router import MessageRouter, Push, event, fallback, keywords, menu_click, push_kind
+from bot.router import (Handler, KeywordMatcher, MessageRouter, Push, Route, event, fallback, keywords, menu_click,
+                        push_kind)
 from distribution.binding import BindSource
+from distribution.chat import MENU_KEYS, POSTER, Topic
 from distribution.scene import scene_from_event_key
 from services.members import promoter_name
 from services.posters import REPLY_SECONDS, NotAPromoter, PosterUnavailable
@@ -61,9 +63,19 @@ async def default_reply(push: Push) -> BaseReply | None:
     return None
 
 
+async def _member_of(push: Push) -> dict:
+    runtime = push.runtime
+    member = await runtime.members.by_oa_openid(push.openid)
+    if member is None:  # followed before this server knew the account
+        upserted = await runtime.members.subscribed(push.openid, push.received_at)
+        if upserted.created:
+            await runtime.queue.enqueue(RESOLVE_UNIONID_JOB, {"openid": push.openid})
+        member = upserted.member
+    return member
+
+
 # --- Posters: the merchant's keywords (海报 by default) or the POSTER menu key ---------------
 
-POSTER_MENU_KEY = "POSTER"
 NOT_A_PROMOTER = "你还不是推广员，暂时不能生成推广海报。"
 POSTER_UNAVAILABLE = "海报暂时无法生成，请稍后再试。"
 
@@ -73,12 +85,7 @@ async def send_poster(push: Push) -> BaseReply | None:
     the image by customer-service message once it is."""
     deadline = asyncio.get_running_loop().time() + REPLY_SECONDS
     runtime = push.runtime
-    member = await runtime.members.by_oa_openid(push.openid)
-    if member is None:  # followed before this server knew the account
-        upserted = await runtime.members.subscribed(push.openid, push.received_at)
-        if upserted.created:
-            await runtime.queue.enqueue(RESOLVE_UNIONID_JOB, {"openid": push.openid})
-        member = upserted.member
+    member = await _member_of(push)
     try:
         media_id = await runtime.posters.for_chat(member, push.openid, push_id(push.message), deadline)
     except NotAPromoter:
@@ -92,6 +99,35 @@ async def asks_for_poster(runtime, text: str) -> bool:
     return await runtime.posters.is_keyword(text)
 
 
+# --- The promoter's questions: the merchant's keywords (佣金, 团队, 提现, 帮助 by default) or the menu's keys -------
+
+
+def answering(topic: Topic) -> Handler:
+    """The member's own figures on `topic` (or how to become a promoter), read once per push: the reply is
+    remembered for WeChat's retries, which get it byte for byte."""
+    async def answer(push: Push) -> BaseReply:
+        member = await _member_of(push)
+        return push.text(await push.runtime.chat.answer(topic, member, push.openid, push.received_at))
+
+    return answer
+
+
+async def tell_help(push: Push) -> BaseReply:
+    return push.text(await push.runtime.chat.help())
+
+
+def asks_about(topic: Topic) -> KeywordMatcher:
+    async def matches(runtime, text: str) -> bool:
+        return await runtime.chat.topic_of(text) is topic
+
+    return matches
+
+
+def asked(topic: Topic, handler: Handler, safe_to_repeat: bool = False) -> list[Route]:
+    """`topic`'s keywords and its menu key, answered by `handler`."""
+    return [keywords(asks_about(topic), handler, safe_to_repeat), menu_click(MENU_KEYS[topic], handler, safe_to_repeat)]
+
+
 def build_router() -> MessageRouter:
     return MessageRouter(
         [
@@ -99,7 +135,11 @@ def build_router() -> MessageRouter:
             event("scan", scanned),
             event("unsubscribe", farewell),
             keywords(asks_for_poster, send_poster),  # the merchant's (海报 by default)
-            menu_click(POSTER_MENU_KEY, send_poster),
+            menu_click(POSTER, send_poster),
+            *asked(Topic.COMMISSION, answering(Topic.COMMISSION)),
+            *asked(Topic.TEAM, answering(Topic.TEAM)),
+            *asked(Topic.WITHDRAW, answering(Topic.WITHDRAW)),  # and the withdrawal page's card
+            *asked(Topic.HELP, tell_help, safe_to_repeat=True),  # the merchant's settings only: said again to retries
         ],
         otherwise=fallback(default_reply, safe_to_repeat=True),
     )

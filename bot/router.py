@@ -57,13 +57,14 @@ def keyword(text: str, handler: Handler) -> Route:
     return Route("keyword", text.strip(), handler)
 
 
-def keywords(matches: KeywordMatcher, handler: Handler) -> Route:
-    """Keywords known only at run time (e.g. the merchant's settings); fixed keywords are tried first."""
-    return Route("keywords", matches, handler)
+def keywords(matches: KeywordMatcher, handler: Handler, safe_to_repeat: bool = False) -> Route:
+    """Keywords known only at run time (e.g. the merchant's settings); fixed keywords are tried first, then
+    these in the table's order."""
+    return Route("keywords", matches, handler, safe_to_repeat)
 
 
-def menu_click(key: str, handler: Handler) -> Route:
-    return Route("click", key, handler)
+def menu_click(key: str, handler: Handler, safe_to_repeat: bool = False) -> Route:
+    return Route("click", key, handler, safe_to_repeat)
 
 
 def event(name: str, handler: Handler) -> Route:

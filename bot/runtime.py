@@ -16,6 +16,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 
 from services.applications import ApplicationService
 from services.audit import AuditLog
+from services.chat import ChatService
 from services.commissions import CommissionService
 from services.dashboard import DashboardService
 from services.exports import ExportService
@@ -26,6 +27,7 @@ from services.members import MemberService
 from services.merchant_settings import MerchantSettings
 from services.metrics import Metrics
 from services.notifications import NotificationService
+from services.oa_menu import OaMenuService
 from services.orders import OrderService
 from services.posters import ShareLinkSettings, open_poster_service
 from services.relations import RelationService
@@ -44,8 +46,10 @@ from stores.bind_log import BindLog
 from stores.job_queue import JobQueue
 from stores.members import MemberStore
 from stores.mongo import ensure_indexes, open_mongo
+from stores.orders import OrderStore
 from stores.posters import PosterStore
 from stores.staff import StaffStore
+from stores.stats import StatsStore
 from wechat import WeChatClient
 from wechatpay import ReplayGuard, TransferBills, TransferScene, WeChatPayClient, merchant_keys
 from wechatpay.transfer_bills import TRANSFER_NOTIFY_PATH
@@ -175,6 +179,8 @@ async def open_runtime(settings: Settings) -> AsyncIterator[Runtime]:
         relations = RelationService(mongo, member_store, BindLog(db), merchant_settings, queue, notifications)
         identity = IdentityService(mongo, member_store, miniapp, oa, sealer)
         stats = StatsService(mongo, db, lambda uplines, now: grades.evaluate(uplines, "bind", now))
+        members = MemberService(member_store)
+        ledger = LedgerService(db)
 
         yield Runtime(
             settings=settings,
@@ -188,14 +194,14 @@ async def open_runtime(settings: Settings) -> AsyncIterator[Runtime]:
             merchant_settings=merchant_settings,
             sealer=sealer,
             notifications=notifications,
-            members=MemberService(member_store),
+            members=members,
             relations=relations,
             sessions=SessionService(redis, settings.redis_prefix, settings.session_secret, settings.session_days),
             identity=identity,
             applications=ApplicationService(mongo, ApplicationStore(db), member_store, merchant_settings, sealer,
                                             notifications),
             posters=posters,
-            ledger=LedgerService(db),
+            ledger=ledger,
             grades=grades,
             stats=stats,
             dashboard=DashboardService(db, stats),
@@ -211,4 +217,7 @@ async def open_runtime(settings: Settings) -> AsyncIterator[Runtime]:
                                settings.admin_session_hours * 3600),
             audit=AuditLog(AuditLogStore(db)),
             exports=ExportService(db, sealer),
+            chat=ChatService(merchant_settings, members, ledger, commissions, OrderStore(db), StatsStore(db), oa,
+                             redis, settings.redis_prefix, settings.miniapp_app_id),
+            oa_menu=OaMenuService(merchant_settings, oa, settings.miniapp_app_id),
         )

@@ -302,6 +302,104 @@ async def user_info(state: SandboxState, received: Received) -> Answer:
     }
 
 
+# Each type of menu button WeChat knows, and the field it requires besides its name.
+MENU_BUTTON_FIELDS = {
+    **dict.fromkeys(("click", "scancode_push", "scancode_waitmsg", "pic_sysphoto", "pic_photo_or_album",
+                     "pic_weixin", "location_select"), "key"),
+    **dict.fromkeys(("view", "miniprogram"), "url"),
+    **dict.fromkeys(("media_id", "view_limited"), "media_id"),
+    **dict.fromkeys(("article_id", "article_view_limited"), "article_id"),
+}
+MAX_MENU_BUTTONS = 3
+MAX_MENU_SUB_BUTTONS = 5
+MAX_MENU_KEY_BYTES = 128
+MAX_MENU_URL_BYTES = 1024
+
+
+@dataclass(frozen=True)
+class MenuLevel:
+    """What WeChat says about a button of one level that it refuses, and how long its name may be."""
+
+    name_bytes: int
+    count: int
+    type: int
+    name: int
+    key: int
+    url: int
+
+
+MENU_BUTTON = MenuLevel(name_bytes=16, count=40016, type=40017, name=40018, key=40019, url=40020)
+MENU_SUB_BUTTON = MenuLevel(name_bytes=60, count=40023, type=40024, name=40025, key=40026, url=40027)
+
+
+@endpoint("cgi-bin/menu/create", "POST")
+async def menu_create(state: SandboxState, received: Received) -> Answer:
+    buttons = received.json.get("button")
+    if not isinstance(buttons, list) or not 1 <= len(buttons) <= MAX_MENU_BUTTONS:
+        raise SandboxError(MENU_BUTTON.count)
+    for button in buttons:
+        sub_buttons = button.get("sub_button") if isinstance(button, dict) else None
+        if not sub_buttons:
+            _check_menu_button(state, button, MENU_BUTTON)
+            continue
+        if not isinstance(sub_buttons, list) or len(sub_buttons) > MAX_MENU_SUB_BUTTONS:
+            raise SandboxError(MENU_SUB_BUTTON.count)
+        _check_menu_name(button, MENU_BUTTON)
+        for sub_button in sub_buttons:
+            if isinstance(sub_button, dict) and sub_button.get("sub_button"):
+                raise SandboxError(40022)
+            _check_menu_button(state, sub_button, MENU_SUB_BUTTON)
+    state.menus[received.app_id] = {"button": buttons}
+    return OK
+
+
+@endpoint("cgi-bin/menu/get", "GET")
+async def menu_get(state: SandboxState, received: Received) -> Answer:
+    menu = state.menus.get(received.app_id)
+    if menu is None:
+        raise SandboxError(46003)
+    # WeChat answers every button with its list of sub-buttons, empty or not.
+    return {"menu": {"button": [{**button, "sub_button": [{**each, "sub_button": []} for each in
+                                                          button.get("sub_button", [])]}
+                                for button in menu["button"]]}}
+
+
+def _check_menu_name(button: Any, level: MenuLevel) -> None:
+    if not isinstance(button, dict):
+        raise SandboxError(47001)
+    name = button.get("name")
+    if not isinstance(name, str) or not name or len(name.encode()) > level.name_bytes:
+        raise SandboxError(level.name)
+
+
+def _check_menu_button(state: SandboxState, button: Any, level: MenuLevel) -> None:
+    _check_menu_name(button, level)
+    needed = MENU_BUTTON_FIELDS.get(button.get("type"))
+    if needed is None:
+        raise SandboxError(level.type)
+    value = button.get(needed)
+    if needed == "key" and not _string_within(value, MAX_MENU_KEY_BYTES):
+        raise SandboxError(level.key)
+    if needed == "url" and not (_string_within(value, MAX_MENU_URL_BYTES)
+                                and urlsplit(value).scheme in ("http", "https")):
+        raise SandboxError(level.url)
+    if needed in ("media_id", "article_id") and not (isinstance(value, str) and value):
+        raise SandboxError(47001)
+    if button["type"] == "miniprogram":
+        appid = button.get("appid")
+        if not isinstance(appid, str) or not appid:
+            raise SandboxError(40166)
+        if appid not in state.apps:
+            raise SandboxError(85005)
+        pagepath = button.get("pagepath")
+        if not isinstance(pagepath, str) or not pagepath or pagepath.startswith("/"):
+            raise SandboxError(40165)
+
+
+def _string_within(value: Any, limit: int) -> bool:
+    return isinstance(value, str) and 0 < len(value.encode()) <= limit
+
+
 def _require_openid(body: dict[str, Any]) -> None:
     if not isinstance(body.get("touser"), str) or not body["touser"]:
         raise SandboxError(40003)

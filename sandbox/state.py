@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import itertools
-from typing import Mapping
+from typing import Any, Mapping
 
 from settings import SANDBOX_MINIAPP_APP_ID, SANDBOX_MINIAPP_APP_SECRET, SANDBOX_OA_APP_ID, SANDBOX_OA_APP_SECRET
 
@@ -30,6 +30,7 @@ class SandboxState:
         self.media = MediaStore()
         self.auth_codes = AuthCodes()  # web authorization codes, by value
         self.pay = SandboxPay()  # WeChat Pay: the merchant, the keys, the transfer bills
+        self.menus: dict[str, dict[str, Any]] = {}  # official account's app id -> the menu menu/create took
         self._message_ids = itertools.count(1_000_000_001)
 
     def authenticate(self, app_id: str | None, secret: str | None) -> str:

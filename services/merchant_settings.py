@@ -14,9 +14,11 @@ from typing import TypeVar
 from pymongo.asynchronous.database import AsyncDatabase
 
 from distribution.binding import BindingSettings
+from distribution.chat import ChatSettings
 from distribution.commission_rules import CommissionRules
 from distribution.errors import NotFound
 from distribution.grades import GradeSettings
+from distribution.oa_menu import OaMenu
 from distribution.poster_settings import PosterSettings
 from distribution.records import Record
 from distribution.withdrawals import WithdrawalRules
@@ -31,6 +33,8 @@ SETTINGS_KINDS: dict[str, type[Record]] = {
     "withdrawals": WithdrawalRules,
     "grades": GradeSettings,
     "posters": PosterSettings,
+    "chat": ChatSettings,
+    "oa_menu": OaMenu,
 }
 
 
@@ -73,10 +77,13 @@ class MerchantSettings:
         await self.store.put(name, value.to_dict(), datetime.now(timezone.utc))
         self._cache.pop(name, None)
 
+    async def stored(self, kind: type[R]) -> R:
+        """The settings as stored now, past this process's cache: another process may have changed them within
+        its cache time, and what is acted on or audited must be what is really there."""
+        return _stored_or_default(kind, await self.store.value(_name_of(kind)))
+
     async def replace(self, value: R) -> R:
-        """Store `value`; the settings it replaced, read from the store: another process may have changed them
-        within this one's cache time, and the audit log must show what was really there before."""
-        kind = type(value)
-        before = _stored_or_default(kind, await self.store.value(_name_of(kind)))
+        """Store `value`; the settings it replaced, read from the store."""
+        before = await self.stored(type(value))
         await self.put(value)
         return before

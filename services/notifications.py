@@ -41,6 +41,7 @@ from typing import Any, Mapping
 
 from pymongo.asynchronous.database import AsyncDatabase
 
+from distribution.money import yuan
 from wechat import WeChatClient
 from wechat.errors import WeChatError, WeChatRateLimited, WeChatRefused
 from settings import NotifyTemplate, Settings
@@ -93,12 +94,6 @@ THING_LENGTH = 20
 def thing(text: str | None, otherwise: str) -> str:
     """`text` cut to what a "thing" field holds, or `otherwise` when it is blank (WeChat refuses empty fields)."""
     return ((text or "").strip() or otherwise)[:THING_LENGTH]
-
-
-def yuan(fen: int) -> str:
-    """Fen as the yuan amount a message shows, e.g. 1234 -> "12.34元"."""
-    sign = "-" if fen < 0 else ""
-    return f"{sign}{abs(fen) // 100}.{abs(fen) % 100:02d}元"
 
 
 class NotificationService:

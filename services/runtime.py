@@ -15,6 +15,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 
 from services.applications import ApplicationService
 from services.audit import AuditLog
+from services.chat import ChatService
 from services.commissions import CommissionService
 from services.dashboard import DashboardService
 from services.exports import ExportService
@@ -26,6 +27,7 @@ from services.members import MemberService
 from services.merchant_settings import MerchantSettings
 from services.metrics import Metrics
 from services.notifications import NotificationService
+from services.oa_menu import OaMenuService
 from services.orders import OrderService
 from services.posters import PosterService
 from services.relations import RelationService
@@ -70,6 +72,8 @@ class Runtime:
     staff: StaffService
     audit: AuditLog
     exports: ExportService
+    chat: ChatService
+    oa_menu: OaMenuService
 
     async def store_health(self) -> dict[str, str]:
         return await check_stores(self.db, self.redis)

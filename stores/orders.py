@@ -21,6 +21,7 @@ from typing import Any
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
+from distribution.orders import OrderStatus
 from stores.paging import newest_first
 
 ORDERS = "orders"
@@ -53,6 +54,25 @@ class OrderStore:
 
     async def order(self, order_no: str) -> dict | None:
         return await self.orders.find_one({"_id": order_no})
+
+    async def several(self, order_nos: list[str]) -> dict[str, dict]:
+        """The orders of `order_nos` that exist, by number, in one read."""
+        return {order["_id"]: order async for order in self.orders.find({"_id": {"$in": order_nos}})}
+
+    async def best_direct_buyers(self, promoter_id: str, since: datetime, limit: int) -> list[tuple[str, int]]:
+        """The `limit` buyers who paid most, net of refunds, for their orders created since `since` while
+        `promoter_id` was their nearest upline: `(buyer id, fen)`, most first, ties by id. One read through the
+        `(upline_chain.0, status, created_at)` index of those orders alone."""
+        pipeline = [
+            {"$match": {PROMOTER_FIELD[True]: promoter_id,
+                        "status": {"$in": [OrderStatus.PAID.value, OrderStatus.CONFIRMED.value]},
+                        "created_at": {"$gte": since}}},
+            {"$group": {"_id": "$buyer_id", "fen": {"$sum": {"$subtract": ["$total_fen", "$refunded_fen"]}}}},
+            {"$match": {"_id": {"$type": "string"}, "fen": {"$gt": 0}}},
+            {"$sort": {"fen": -1, "_id": 1}},
+            {"$limit": limit},
+        ]
+        return [(row["_id"], int(row["fen"])) async for row in await self.orders.aggregate(pipeline)]
 
     async def insert_event(self, document: dict) -> bool:
         """False when this event of this order was received already."""

@@ -55,6 +55,12 @@ class StatsStore:
         document = await self.daily.find_one({"_id": f"{member_id}:{day}"}) or {}
         return {name: int(document.get(name, 0)) for name in COUNTERS}
 
+    async def days(self, member_id: str, first_day: str, last_day: str) -> dict[str, dict[str, int]]:
+        """The promoter's counters of each day from `first_day` to `last_day` that has any, by day: one read
+        through the `(member_id, day)` index, of at most those days."""
+        found = self.daily.find({"member_id": member_id, "day": {"$gte": first_day, "$lte": last_day}})
+        return {document["day"]: {name: int(document.get(name, 0)) for name in COUNTERS} async for document in found}
+
     async def rankings(self, first_day: str, last_day: str, sort_fields: Iterable[str],
                        limit: int) -> dict[str, list[dict]]:
         """Each promoter's counters summed over the days, `{member_id, NET_COMMISSION, *COUNTERS}`: for each of

@@ -19,8 +19,9 @@ from miniapp_api.requests import (
     SubscriptionConsents,
     WithdrawalRequest,
 )
+from services.merchant_settings import SETTINGS_KINDS as MERCHANT_SETTINGS_KINDS
 
-SETTINGS_KINDS = [BindingSettings, CommissionRules, WithdrawalRules, GradeSettings, PosterSettings]
+SETTINGS_KINDS = list(MERCHANT_SETTINGS_KINDS.values())  # every kind the merchant API serves
 EVERY_KIND = [*SETTINGS_KINDS, OrderItem, LoginRequest, ProfileChange, PromoterApplication, WithdrawalRequest,
               SubscriptionConsents]
 HUGE = 10**20  # past MongoDB's 64-bit integers, and past any date

@@ -14,6 +14,7 @@ from distribution.applications import ApplicationStatus
 from distribution.binding import BindSource, PromoterStatus
 from distribution.commission_rules import RuleKind
 from distribution.ledger import Bucket, EntryKind
+from distribution.names import mask_name
 from distribution.orders import EventState, EventType, OrderStatus
 from distribution.withdrawals import BillState, WithdrawalMethod, WithdrawalStatus
 from services.commissions import CommissionStatus, remaining_fen
@@ -79,13 +80,6 @@ class Member(Stored):
     promoter_status: PromoterStatus | None = None
     grade: str | None = Field(None, description="the promoter grade they hold, if any")
     created_at: Time | None = None
-
-
-def mask_name(name: str | None) -> str:
-    """张** / a***: a teammate is recognisable to their upline, not identifiable by strangers."""
-    if not name:
-        return "*"
-    return name[0] + "*" * min(max(len(name) - 1, 1), 3)
 
 
 class Teammate(Answer):
@@ -400,6 +394,28 @@ class PosterBackground(Answer):
     @classmethod
     def from_document(cls, background: dict) -> Self:
         return cls.model_validate({**background, "id": background["_id"], "bytes": len(background["data"])})
+
+
+class InstalledButton(Answer):
+    """A button of the menu WeChat holds, in WeChat's fields: it may have been set outside this server (in WeChat's
+    own admin pages), with types and fields the oa_menu settings do not use."""
+
+    type: str | None = Field(None, description="null on a button with sub-buttons")
+    name: str
+    key: str | None = None
+    url: str | None = None
+    appid: str | None = None
+    pagepath: str | None = None
+    media_id: str | None = None
+    article_id: str | None = None
+    sub_button: list[InstalledButton] = []
+
+
+class InstalledMenu(Answer):
+    """The official account's menu as WeChat holds it."""
+
+    installed: bool = Field(description="false: the account has no menu")
+    button: list[InstalledButton]
 
 
 RANKED_WHEN = ("now, or, for today, the last 7 or the last 30 days, up to a few minutes ago by the worker, which "

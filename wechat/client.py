@@ -16,6 +16,7 @@ import httpx
 from redis.asyncio import Redis
 
 from .api.media import MediaApi
+from .api.menu import MenuApi
 from .api.message import MessageApi
 from .api.miniapp import MiniAppApi
 from .api.qrcode import QrCodeApi
@@ -61,6 +62,7 @@ class WeChatClient:
         self.token = AccessToken(self, redis, key_prefix, fetch_timeout=timeout)
         self.qrcode = QrCodeApi(self)
         self.media = MediaApi(self)
+        self.menu = MenuApi(self)
         self.message = MessageApi(self)
         self.miniapp = MiniAppApi(self)
         self.user = UserApi(self)

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import tornado.web
 
-from handlers.console import (applications, audit, auth, dashboard, exports, orders, posters, promoters,
+from handlers.console import (applications, audit, auth, dashboard, exports, oa_menu, orders, posters, promoters,
                               shop_settings, withdrawals)
 from handlers.console.base import STATIC
 
@@ -15,7 +15,7 @@ VENDOR = Path(__file__).resolve().parents[2] / "node_modules" / "echarts" / "dis
 
 PAGE_ROUTES: list[tuple[str, type[tornado.web.RequestHandler]]] = [
     *auth.ROUTES, *dashboard.ROUTES, *promoters.ROUTES, *orders.ROUTES, *withdrawals.ROUTES, *applications.ROUTES,
-    *shop_settings.ROUTES, *posters.ROUTES, *exports.ROUTES, *audit.ROUTES,
+    *shop_settings.ROUTES, *oa_menu.ROUTES, *posters.ROUTES, *exports.ROUTES, *audit.ROUTES,
 ]
 
 STATIC_ROUTES: list[tuple[str, type[tornado.web.RequestHandler], dict]] = [

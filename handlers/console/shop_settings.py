@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from distribution.money import percent
+from distribution.oa_menu import BUTTON_NAME_BYTES, MAX_BUTTONS, MAX_SUB_BUTTONS, SUB_BUTTON_NAME_BYTES, ClickKey
 from distribution.preview import CommissionPreview, PreviewOrder, preview_commissions
 from distribution.records import InvalidField
 from distribution.staff import Permission
@@ -16,7 +18,9 @@ SETTINGS_PAGE = "/admin/settings"
 COMMISSION = "commission"
 PREVIEW_EXAMPLE = PreviewOrder(paid_fen=10_000)
 SAVED = "saved"
-SAVED_NOTICE = "已保存"
+INSTALLED = "installed"
+# What the page says after an action that leads back to it: the action's query argument -> the notice.
+NOTICES = {SAVED: "已保存", INSTALLED: "已安装到公众号：关注者几分钟内可见新菜单"}
 
 # Each kind's title and what it decides.
 KIND_WORDS: dict[str, Words] = {
@@ -25,6 +29,8 @@ KIND_WORDS: dict[str, Words] = {
     "withdrawals": Words("提现规则", "提现门槛、每日次数与金额上限、手续费和免审额度。"),
     "grades": Words("分销员等级", "等级名称与升级条件，由低到高排列；等级只升不降。"),
     "posters": Words("海报设置", "推广海报模板、索取海报的关键词与海报上的二维码类型。"),
+    "chat": Words("公众号问答", "分销员在公众号发送哪些词查询佣金、团队、提现和帮助，以及回答中打开的页面。"),
+    "oa_menu": Words("公众号菜单", "公众号聊天界面下方的菜单；保存后点“安装到公众号”才会发送到微信。"),
 }
 
 FIELD_WORDS: dict[str, Words] = {
@@ -70,6 +76,22 @@ FIELD_WORDS: dict[str, Words] = {
     "permanent_qr": Words("使用永久二维码", "仅公众号二维码：使用永久码（每个公众号最多 10 万个，用完后改用临时码）。"),
     "qr_expire_days": Words("临时二维码有效天数", "最长 30 天；到期前海报会重新生成。"),
     "miniapp_page": Words("小程序码打开的页面", "例如 pages/index/index（不以 / 开头，不带参数）。"),
+    # chat
+    "commission_keywords": Words("查询佣金的关键词", "用逗号分隔；菜单的 MY_COMMISSION 也会查询。忽略大小写与首尾空格。"),
+    "team_keywords": Words("查询团队的关键词", "用逗号分隔；菜单的 MY_TEAM 也会查询。"),
+    "withdraw_keywords": Words("查询提现的关键词", "用逗号分隔；菜单的 WITHDRAW 也会查询。"),
+    "help_keywords": Words("查看帮助的关键词", "用逗号分隔；菜单的 HELP 也会查看。"),
+    "help_intro": Words("帮助开头的话", "可留空；显示在帮助的功能列表之前。"),
+    "withdraw_page": Words("小程序的提现页面", "例如 pages/withdraw/index：提现回答会发送打开它的小程序卡片。留空则附下方的网页链接。"),
+    "withdraw_link": Words("提现网页链接", "没有小程序提现页面时附在回答中（不支持小程序的旧版微信也打开它）。"),
+    "apply_page": Words("小程序的推广员申请页面", "需审核成为推广员时，未成为推广员的会员会收到打开它的链接。"),
+    "apply_link": Words("推广员申请网页链接", "没有小程序申请页面时附在回答中。"),
+    # oa_menu
+    "button": Words("菜单按钮（JSON）",
+                    f"1-{MAX_BUTTONS} 个按钮，每个最多 {MAX_SUB_BUTTONS} 个子按钮，字段同微信文档；按钮名最多 "
+                    f"{BUTTON_NAME_BYTES} 字节、子按钮名 {SUB_BUTTON_NAME_BYTES} 字节（一个汉字 3 字节）。click 按钮的 "
+                    f"key 须是公众号能回答的：{'、'.join(ClickKey)}；miniprogram 按钮需 pagepath 和旧版微信打开的 "
+                    f"url，appid 留空即本服务的小程序。"),
     # the preview's order and chain
     "paid_fen": Words("商品实付金额（分）", "10000 分 = ¥100.00。"),
     "qty": Words("件数", "按件的固定金额乘以件数。"),
@@ -106,11 +128,6 @@ PREVIEW_FORM = RecordForm(PreviewOrder, FIELD_WORDS, CHOICE_WORDS)
 
 def words_of(kind_name: str) -> Words:
     return KIND_WORDS.get(kind_name, Words(kind_name))
-
-
-def percent(basis_points: int) -> str:
-    """Basis points for people: 1250 -> "12.50%"."""
-    return f"{basis_points // 100}.{basis_points % 100:02d}%"
 
 
 def beneficiary_words(distance: int) -> str:
@@ -151,7 +168,8 @@ class SettingsFormHandler(SettingsPage):
     async def get(self, name: str) -> None:
         kind = settings_kind(name)
         self.render_settings(name, FORMS[name].values(await self.runtime.merchant_settings.get(kind)),
-                             notice=SAVED_NOTICE if self.get_query_argument(SAVED, None) else None)
+                             notice=next((notice for argument, notice in NOTICES.items()
+                                          if self.get_query_argument(argument, None)), None))
 
     async def post(self, name: str) -> None:
         settings_kind(name)
