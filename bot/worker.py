@@ -83,8 +83,8 @@ async def count_new_direct_members(runtime: Runtime, now: datetime | None = None
     return await runtime.stats.count_binds(now)
 
 
-async def count_ledger_totals(runtime: Runtime, now: datetime | None = None) -> int:
-    return await runtime.stats.count_ledger()
+async def count_shop_totals(runtime: Runtime, now: datetime | None = None) -> int:
+    return await runtime.stats.count_totals()
 
 
 async def rank_promoters(runtime: Runtime, now: datetime | None = None) -> int:
@@ -97,7 +97,7 @@ async def run_due_tasks(runtime: Runtime, now: datetime) -> dict[str, int]:
         "settled": await settle_due_commissions(runtime, now),
         "requeued": await requeue_lost_jobs(runtime, now),
         "binds_counted": await count_new_direct_members(runtime, now),
-        "ledger_counted": await count_ledger_totals(runtime, now),
+        "totals_counted": await count_shop_totals(runtime, now),
         "rankings_kept": await rank_promoters(runtime, now),
     }
 
@@ -124,7 +124,7 @@ PERIODIC: list[tuple[PeriodicTask, float]] = [
     (settle_due_commissions, 60.0),
     (requeue_lost_jobs, 30.0),
     (count_new_direct_members, 60.0),
-    (count_ledger_totals, 1.0),  # the shop's money totals, for the dashboard
+    (count_shop_totals, 1.0),  # money, scans and visits into the totals the dashboard reads
     (rank_promoters, 60.0),  # the dashboard's rankings, read while fresh (services.stats.FRESH_RANKING)
 ]
 

@@ -1,9 +1,9 @@
 """Counting the funnel as it happens: per China day, for the promoter, the poster template and the shop.
 
 - A scan (an official-account code followed or scanned, a mini-program code opened) or a visit (a share link
-  opened) of an existing promoter's code counts on its own, once the push or page has done its work: WeChat's
-  retries of a push are answered without running it again (`bot.dedup`), and a push whose work failed counts
-  nothing before it is retried.
+  opened) of an existing promoter's code is recorded on its own, once the push or page has done its work
+  (WeChat's retries of a push are answered without running it again, `bot.dedup`, and a push whose work
+  failed records nothing before it is retried), and counted by the worker within a second.
 - A paid order whose buyer was bound when it was created adds its total to the sales of the promoter its chain
   starts at (and of the template the buyer was bound through); the buyer's first such order also counts the
   buyer. Both are planned into the order's own transaction, so a replayed event counts nothing again.
@@ -39,10 +39,10 @@ class FunnelService:
         return template_id if template_id in (await self.merchant_settings.get(PosterSettings)).templates else None
 
     async def scanned(self, promoter_id: str, template_id: str | None, at: datetime) -> None:
-        await self.store.count(promoter_id, template_id, china_day(at), {"scans": 1})
+        await self.store.record(promoter_id, template_id, china_day(at), "scans", at)
 
     async def visited(self, promoter_id: str, template_id: str | None, at: datetime) -> None:
-        await self.store.count(promoter_id, template_id, china_day(at), {"visits": 1})
+        await self.store.record(promoter_id, template_id, china_day(at), "visits", at)
 
     async def plan_paid(self, order: dict, at: datetime, writes: WriteSet) -> None:
         """Count the paid order's sales (and its buyer, if this is their first) in the order's transaction."""

@@ -16,13 +16,14 @@ the shop's and the poster templates' (`stores.funnel`):
   clock, because a bind log id is made before its transaction commits. The
   same step counts the binds of the shop and of the poster template that
   brought each member, and the promoters whose first member it is.
-- The funnel's `scans`, `visits`, `buyers` and `sales_fen` are counted as
-  they happen (`services.funnel`).
-- The shop's money (`stores.funnel` ledger totals, per day and of all time)
-  is added up from the ledger entries still marked uncounted (`count_ledger`,
-  a periodic task), each entry unmarked in the transaction that adds it, so
-  each counts once, and no transaction that moves a member's money touches a
-  document every such transaction shares.
+- The funnel's `buyers` and `sales_fen` are counted in the paid order's
+  transaction (`services.funnel`).
+- The shop's money (`stores.funnel` ledger totals, per day and of all time),
+  and the scans and visits, are added up from what was recorded marked
+  uncounted — ledger entries, funnel events — by `count_totals`, a periodic
+  task, each unmarked in the transaction that adds it, so each counts once;
+  and no request, nor any transaction that moves a member's money, writes a
+  document that every other one writes too.
 
 Ranking adds up every promoter's days in the range: seconds over a month of
 thousands of active promoters. So the worker ranks the ranges the dashboard
@@ -50,8 +51,8 @@ from distribution.calendar import CHINA, china_day
 from stores.bind_log import BIND_LOG, BindLog
 from distribution.ledger import Bucket, EntryKind
 from distribution.stats import ledger_field
-from stores.funnel import (DAILY_TOTALS, FIRST_BOUND_MEMBER, FIRSTS, FunnelStore, first_mark, ledger_updates,
-                           shop_update, template_update)
+from stores.funnel import (DAILY_TOTALS, FIRST_BOUND_MEMBER, FIRSTS, FUNNEL_EVENTS, FunnelStore, first_mark,
+                           ledger_updates, shop_update, template_update)
 from stores.ledger import LEDGER_ENTRIES, UNCOUNTED, LedgerStore
 from stores.members import MemberStore
 from stores.stats import NET_COMMISSION, PROMOTER_DAILY, StatsStore, daily_update
@@ -171,28 +172,30 @@ class StatsService:
                 break
         return counted
 
-    async def count_ledger(self, batch: int = 500) -> int:
-        """Add the ledger entries not counted yet to the shop's totals; returns how many were counted."""
+    async def count_totals(self, batch: int = 500) -> int:
+        """Add what is recorded uncounted — ledger entries, scans and visits — to the daily and shop-wide totals;
+        returns how many were counted."""
+        return (await self._count_uncounted(self.ledger.uncounted, LEDGER_ENTRIES, _plan_ledger_totals, batch)
+                + await self._count_uncounted(self.funnel.uncounted_events, FUNNEL_EVENTS, _plan_funnel_events, batch))
+
+    async def _count_uncounted(self, read: Callable[[int], Awaitable[list[dict]]], collection: str,
+                               plan: Callable[[list[dict], WriteSet], None], batch: int) -> int:
+        """Each document `read` finds is unmarked in the transaction that adds it up (`plan`): it counts once."""
         counted = 0
         for _ in range(1000):
-            entries = await self.ledger.uncounted(batch)
-            if not entries:
+            documents = await read(batch)
+            if not documents:
                 break
             writes = WriteSet()
-            per_day: dict[str, Counter] = {}
-            for entry in entries:
-                writes.guard(LEDGER_ENTRIES, {"_id": entry["_id"], UNCOUNTED: True}, {"$unset": {UNCOUNTED: ""}})
-                field = ledger_field(EntryKind(entry["kind"]), Bucket(entry["bucket"]))
-                per_day.setdefault(china_day(entry["at"]), Counter())[field] += entry["amount_fen"]
-            for day, totals in per_day.items():
-                for update in ledger_updates(day, entries[0]["_id"], totals):
-                    writes.update(DAILY_TOTALS, update)
+            for document in documents:
+                writes.guard(collection, {"_id": document["_id"], UNCOUNTED: True}, {"$unset": {UNCOUNTED: ""}})
+            plan(documents, writes)
             try:
                 await commit(self.client, self.db, writes)
             except Conflict:
                 continue  # another worker counted some of them: read again
-            counted += len(entries)
-            if len(entries) < batch:
+            counted += len(documents)
+            if len(documents) < batch:
                 break
         return counted
 
@@ -216,3 +219,27 @@ class StatsService:
         per_template = Counter((entry["template"], china_day(entry["at"])) for entry in bound if entry.get("template"))
         for (template_id, day), count in per_template.items():
             writes.update(DAILY_TOTALS, template_update(template_id, day, BIND_LOG, {"binds": count}))
+
+
+def _plan_ledger_totals(entries: list[dict], writes: WriteSet) -> None:
+    per_day: dict[str, Counter] = {}
+    for entry in entries:
+        field = ledger_field(EntryKind(entry["kind"]), Bucket(entry["bucket"]))
+        per_day.setdefault(china_day(entry["at"]), Counter())[field] += entry["amount_fen"]
+    for day, totals in per_day.items():
+        for update in ledger_updates(day, str(entries[0]["_id"]), totals):
+            writes.update(DAILY_TOTALS, update)
+
+
+def _plan_funnel_events(events: list[dict], writes: WriteSet) -> None:
+    """Scans and visits into the promoter's, the template's and the shop's counters of their days."""
+    per_promoter = Counter((event["promoter_id"], event["day"], event["counter"]) for event in events)
+    for (promoter_id, day, counter), count in per_promoter.items():
+        writes.update(PROMOTER_DAILY, daily_update(promoter_id, day, {counter: count}))
+    per_day = Counter((event["day"], event["counter"]) for event in events)
+    for (day, counter), count in per_day.items():
+        writes.update(DAILY_TOTALS, shop_update(day, str(events[0]["_id"]), {counter: count}))
+    per_template = Counter((event["template_id"], event["day"], event["counter"])
+                           for event in events if event.get("template_id"))
+    for (template_id, day, counter), count in per_template.items():
+        writes.update(DAILY_TOTALS, template_update(template_id, day, str(events[0]["_id"]), {counter: count}))

@@ -17,7 +17,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import zlib
 from collections.abc import Iterable, Mapping
 from datetime import datetime
@@ -27,10 +26,11 @@ from pymongo import UpdateOne
 from pymongo.asynchronous.database import AsyncDatabase
 
 from distribution.stats import FUNNEL_COUNTERS, LEDGER_FIELDS, SHOP_COUNTERS
-from stores.stats import PROMOTER_DAILY, daily_update
+from stores.ledger import UNCOUNTED
 
 DAILY_TOTALS = "daily_totals"
 FIRSTS = "funnel_firsts"
+FUNNEL_EVENTS = "funnel_events"
 SHARDS = 4
 SHOP = "shop"
 TEMPLATE = "template"
@@ -75,16 +75,17 @@ class FunnelStore:
     def __init__(self, db: AsyncDatabase):
         self.totals = db[DAILY_TOTALS]
         self.firsts = db[FIRSTS]
-        self.promoter_daily = db[PROMOTER_DAILY]
+        self.events = db[FUNNEL_EVENTS]
 
-    async def count(self, promoter_id: str, template_id: str | None, day: str, increments: Mapping[str, int]) -> None:
-        """Add to a promoter's, their template's and the shop's counters of `day` at once, in no transaction:
-        for what writes nothing else (a scan, a visit)."""
-        updates = [shop_update(day, promoter_id, increments)]
-        if template_id is not None:
-            updates.append(template_update(template_id, day, promoter_id, increments))
-        await asyncio.gather(self.promoter_daily.bulk_write([daily_update(promoter_id, day, increments)]),
-                             self.totals.bulk_write(updates, ordered=False))
+    async def record(self, promoter_id: str, template_id: str | None, day: str, counter: str, at: datetime) -> None:
+        """A scan or a visit of `day`, appended uncounted: the worker adds it to the promoter's, the template's
+        and the shop's counters (`services.stats.StatsService.count_totals`). An insert never conflicts, so many
+        scans of one code at once never wait on each other, as increments of one counter would."""
+        await self.events.insert_one({"promoter_id": promoter_id, "template_id": template_id, "day": day,
+                                      "counter": counter, "at": at, UNCOUNTED: True})
+
+    async def uncounted_events(self, limit: int) -> list[dict]:
+        return await self.events.find({UNCOUNTED: True}).limit(limit).to_list()
 
     async def marked(self, kind: str, member_ids: Iterable[str]) -> set[str]:
         """Those of `member_ids` whose first of `kind` was counted."""

@@ -89,6 +89,8 @@ INDEXES: dict[str, list[IndexModel]] = {
     "promoter_daily": [IndexModel("day"), IndexModel([("member_id", ASCENDING), ("day", DESCENDING)])],
     # The shop's and the poster templates' days (stores.funnel): the dashboard reads a range of them.
     "daily_totals": [IndexModel([("scope", ASCENDING), ("day", ASCENDING)])],
+    # Scans and visits the worker has not counted yet (a second's worth at any time); counted ones are kept a week.
+    "funnel_events": [IndexModel("uncounted", sparse=True), IndexModel("at", expireAfterSeconds=7 * 86400)],
     "grade_changes": [IndexModel([("member_id", ASCENDING), ("at", ASCENDING)])],
     # Posters: a member's current poster of a template in one indexed read; drawn posters
     # expire 40 days after drawing (asked for again, they are redrawn).

@@ -71,6 +71,8 @@ async def test_every_scan_of_a_promoters_code_counts_once_for_them_their_templat
     await server.push(event_xml("o_guest", "SCAN", promoter_scene(promoter["_id"], "nope"), at=1_700_000_004))
     await server.push(event_xml("o_guest", "SCAN", promoter_scene(str(ObjectId()), CLASSIC), at=1_700_000_005))
     await login(server, "mini_fan", scene=promoter_scene(promoter["_id"], FRESH))  # a mini-program code opened
+    assert await runtime.stats.count_totals() == 5  # the worker's, every second
+    assert await runtime.stats.count_totals() == 0  # each once
 
     assert (await shop(runtime)).funnel.scans == 5  # not the code of nobody
     assert {name: counts[0] for name, counts in (await templates(runtime)).items()} == {CLASSIC: 1, FRESH: 2}
@@ -154,6 +156,7 @@ async def test_share_link_visits_count_per_template_which_the_bind_carries_on(se
     assert (await server.http.get(forged)).status_code == 403  # no visit of a link nobody made
 
     assert await count_binds(runtime) == 1
+    await runtime.stats.count_totals()
     entry = await runtime.db[BIND_LOG].find_one({"upline_id": promoter["_id"], "result": "bound"})
     assert (entry["source"], entry["template"]) == ("share_link", FRESH)
     assert (await templates(runtime))[FRESH][:3] == (0, 2, 1)
