@@ -9,11 +9,13 @@ import sys
 import time
 
 import httpx
+import pytest
 
 from bot.simulate import event_xml
 from distribution.scene import promoter_scene
 from stores.embedded import free_port, port_answers
-from tests.conftest import production_environ
+from tests.conftest import production_environ, start_server
+from tests.fault_fixtures import mongodb_uri, own_secantusdb  # noqa: F401 - a fixture
 from tests.test_relations import add_member
 
 
@@ -22,11 +24,19 @@ def _start(port: int, env: dict) -> subprocess.Popen:
                             stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
 
 
-async def test_two_processes_bind_each_member_once(server, mongo_uri):
+@pytest.fixture
+async def server(make_settings, own_secantusdb):
+    """On a SecantusDB of its own: two servers stopped in the middle of a race leave work in flight that the
+    session's database, which every other test shares, should not have to finish."""
+    async for running in start_server(make_settings(MONGODB_URI=mongodb_uri(own_secantusdb))):
+        yield running
+
+
+async def test_two_processes_bind_each_member_once(server):
     settings = server.runtime.settings
     env = {
         **os.environ,
-        "MONGODB_URI": mongo_uri,
+        "MONGODB_URI": settings.mongodb_uri,
         "MONGODB_DB": settings.mongodb_db,
         "REDIS_URL": "redis://127.0.0.1:6379/0",
         "REDIS_PREFIX": settings.redis_prefix,
