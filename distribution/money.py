@@ -20,10 +20,15 @@ def share_fen(amount_fen: int, rate_bp: int) -> int:
     return amount_fen * rate_bp // BASIS_POINTS
 
 
+def yuan_digits(fen: int, grouped: bool = False) -> str:
+    """Fen as yuan digits, exactly: -123456 -> "-1234.56" ("-1,234.56" grouped in thousands)."""
+    whole = f"{abs(fen) // 100:,}" if grouped else str(abs(fen) // 100)
+    return f"{'-' if fen < 0 else ''}{whole}.{abs(fen) % 100:02d}"
+
+
 def yuan(fen: int) -> str:
     """Fen as the yuan amount a message shows, e.g. 1234 -> "12.34元"."""
-    sign = "-" if fen < 0 else ""
-    return f"{sign}{abs(fen) // 100}.{abs(fen) % 100:02d}元"
+    return f"{yuan_digits(fen)}元"
 
 
 def percent(basis_points: int) -> str:

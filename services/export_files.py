@@ -23,6 +23,7 @@ from typing import Any
 import xlsxwriter
 
 from distribution.calendar import CHINA
+from distribution.money import yuan_digits
 
 BOM = "\ufeff"
 # XLSX's own limit of rows in a sheet: an export longer than that goes on in a next sheet, under its header.
@@ -53,8 +54,7 @@ def _csv_cell(value: Any, cell: Cell) -> Any:
     if value is None:
         return ""
     if cell is Cell.YUAN:
-        sign = "-" if value < 0 else ""
-        return f"{sign}{abs(value) // 100}.{abs(value) % 100:02d}"
+        return yuan_digits(value)
     if cell is Cell.TIME:
         return china_time(value).strftime("%Y-%m-%d %H:%M:%S")
     if cell is Cell.TEXT and isinstance(value, str) and value.startswith(_FORMULA_STARTS):

@@ -14,6 +14,7 @@ import tornado.web
 
 from distribution.calendar import CHINA
 from distribution.errors import DomainError, Forbidden
+from distribution.money import yuan_digits
 from distribution.staff import Permission, can
 from services.audit import Actor
 from services.staff import StaffSession
@@ -66,9 +67,8 @@ _MESSAGES = {
 
 def yuan(fen: int | None) -> str:
     """Fen as yuan for people: 123456 -> "¥1,234.56"."""
-    fen = int(fen or 0)
-    sign = "-" if fen < 0 else ""
-    return f"{sign}¥{abs(fen) // 100:,}.{abs(fen) % 100:02d}"
+    digits = yuan_digits(int(fen or 0), grouped=True)
+    return f"-¥{digits[1:]}" if digits.startswith("-") else f"¥{digits}"
 
 
 def china_time(at: datetime | None) -> str:
