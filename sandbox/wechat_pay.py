@@ -1,4 +1,5 @@
-"""The sandbox's WeChat Pay: a merchant, WeChat Pay's keys, the transfer bills, and the callbacks.
+"""The sandbox's WeChat Pay: a merchant, WeChat Pay's keys, the transfer bills, the JSAPI transactions and
+their refunds, and the callbacks.
 
 As WeChat Pay does, it knows the merchant's API public key (by merchant id and certificate serial) to
 verify requests, and signs its answers and callbacks with its own key: its public key (`PUB_KEY_ID_...`,
@@ -10,6 +11,10 @@ key. The keys are made once per process (RSA key generation is slow) and handed 
 A bill is made waiting for the payee (WAIT_USER_CONFIRM); `confirm`, `user_cancel`, `fail` and `cancel`
 move it as the payee, WeChat Pay and the merchant would, and a final state is told to the bill's
 `notify_url` in a signed, encrypted callback (`deliver_to` reroutes it to where a test's server listens).
+A transaction is made NOTPAY by a prepay; `pay` is the buyer paying it (TRANSACTION.SUCCESS follows). A refund
+is made PROCESSING; `finish_refund` ends it (REFUND.SUCCESS, CLOSED or ABNORMAL follows), or it succeeds by
+itself after `refunds_succeed_after` seconds when that is set. `sealed_notice`'s `forge` spoils any callback
+for a test, and `send(last_delivery)` replays the last one.
 """
 
 from __future__ import annotations
@@ -25,7 +30,7 @@ import secrets
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Callable, Literal
 from urllib.parse import urlsplit
 
 import httpx
@@ -49,7 +54,7 @@ MAX_CLOCK_SKEW_SECONDS = 300
 SIGNATURE_TYPE = "WECHATPAY2-SHA256-RSA2048"
 CHINA = dt.timezone(dt.timedelta(hours=8))
 
-Forgery = Literal["signature", "timestamp", "apiv3_key"]
+Forgery = Literal["signature", "timestamp", "apiv3_key", "tampered"]
 
 
 @functools.cache
@@ -136,6 +141,43 @@ class SandboxBill:
     notices_sent: list[int] = field(default_factory=list)  # the HTTP status of each callback delivered
 
 
+@dataclass
+class SandboxTransaction:
+    out_trade_no: str
+    prepay_id: str
+    appid: str
+    description: str
+    notify_url: str
+    total: int
+    openid: str
+    time_expire: dt.datetime | None
+    create_time: str
+    trade_state: str = "NOTPAY"
+    transaction_id: str | None = None
+    success_time: str | None = None
+    notices_sent: list[int] = field(default_factory=list)
+
+
+@dataclass
+class SandboxRefund:
+    out_refund_no: str
+    refund_id: str
+    out_trade_no: str
+    transaction_id: str
+    refund: int
+    total: int
+    reason: str | None
+    notify_url: str
+    create_time: str
+    status: str = "PROCESSING"
+    success_time: str | None = None
+    notices_sent: list[int] = field(default_factory=list)
+
+
+RefundEnding = Literal["SUCCESS", "CLOSED", "ABNORMAL"]
+REFUND_SUMMARIES = {"SUCCESS": "退款成功", "CLOSED": "退款关闭", "ABNORMAL": "退款异常"}
+
+
 @dataclass(frozen=True)
 class Delivery:
     url: str
@@ -162,8 +204,14 @@ class SandboxPay:
         self.bills: dict[str, SandboxBill] = {}
         self.deliver_to: str | None = None  # a base URL that stands in for each notify URL's scheme and host
         self.cancel_takes_time = False  # cancel answers CANCELING, until `finish_cancel`
+        self.transactions: dict[str, SandboxTransaction] = {}  # by out_trade_no
+        self.prepays: dict[str, str] = {}  # prepay_id -> out_trade_no
+        self.refunds: dict[str, SandboxRefund] = {}  # by out_refund_no
+        # None: a refund stays PROCESSING until `finish_refund`; else it succeeds by itself that many seconds later.
+        self.refunds_succeed_after: float | None = None
         self.last_delivery: Delivery | None = None
         self._bill_numbers = itertools.count(1)
+        self._trade_numbers = itertools.count(1)
         self._background: set[asyncio.Task] = set()
 
     # --- what the merchant (a demo, a test) is given ---------------------------------------------
@@ -345,6 +393,159 @@ class SandboxPay:
             answer["fail_reason"] = bill.fail_reason
         return answer
 
+    # --- JSAPI payments ------------------------------------------------------------------------------
+
+    def prepay(self, body: dict[str, Any], time_expire: dt.datetime | None) -> SandboxTransaction:
+        """The transaction a JSAPI create makes; sent again with the same fields, the same one."""
+        existing = self.transactions.get(body["out_trade_no"])
+        if existing is not None:
+            self._unpaid(existing)
+            if (existing.appid, existing.openid, existing.total, existing.description) != (
+                    body["appid"], body["payer"]["openid"], body["amount"]["total"], body["description"]):
+                raise TradeRefused("INVALID_REQUEST", "商户订单号重复, 且请求参数与原单不一致")
+            return existing
+        number = next(self._trade_numbers)
+        transaction = SandboxTransaction(
+            out_trade_no=body["out_trade_no"], prepay_id=f"wx{dt.datetime.now(CHINA):%Y%m%d%H%M%S}{number:020d}",
+            appid=body["appid"], description=body["description"], notify_url=body["notify_url"],
+            total=body["amount"]["total"], openid=body["payer"]["openid"], time_expire=time_expire,
+            create_time=china_now())
+        self.transactions[transaction.out_trade_no] = transaction
+        self.prepays[transaction.prepay_id] = transaction.out_trade_no
+        return transaction
+
+    async def pay(self, out_trade_no: str, deliver: bool = True, times: int = 1) -> SandboxTransaction:
+        """The buyer pays in WeChat: SUCCESS, told to the notify URL `times` times (not at all unless `deliver`)."""
+        transaction = self.transactions[out_trade_no]
+        self._unpaid(transaction)
+        if transaction.time_expire is not None and dt.datetime.now(dt.timezone.utc) > transaction.time_expire:
+            raise TradeRefused("ORDER_CLOSED", "订单已过期")
+        transaction.trade_state, transaction.success_time = "SUCCESS", china_now()
+        transaction.transaction_id = f"42000{next(self._trade_numbers):023d}"
+        if deliver:
+            await self.notify_payment(out_trade_no, times)
+        return transaction
+
+    def close_transaction(self, out_trade_no: str) -> SandboxTransaction:
+        """The merchant closes an unpaid transaction (closing it again changes nothing); ORDERPAID once paid."""
+        transaction = self.transactions[out_trade_no]
+        if transaction.trade_state in ("SUCCESS", "REFUND"):
+            raise TradeRefused("ORDERPAID", "订单已支付")
+        transaction.trade_state = "CLOSED"
+        return transaction
+
+    def transaction_answer(self, transaction: SandboxTransaction) -> dict[str, Any]:
+        """The answer to a query, and a payment callback's resource."""
+        paid = transaction.transaction_id is not None
+        answer: dict[str, Any] = {
+            "appid": transaction.appid, "mchid": self.mch_id, "out_trade_no": transaction.out_trade_no,
+            "trade_type": "JSAPI", "trade_state": transaction.trade_state,
+            "trade_state_desc": {"NOTPAY": "未支付", "CLOSED": "已关闭", "REFUND": "转入退款"}.get(
+                transaction.trade_state, "支付成功"),
+            "attach": "", "payer": {"openid": transaction.openid},
+            "amount": {"total": transaction.total, "currency": "CNY", "payer_currency": "CNY"}}
+        if paid:
+            answer |= {"transaction_id": transaction.transaction_id, "bank_type": "OTHERS",
+                       "success_time": transaction.success_time}
+            answer["amount"]["payer_total"] = transaction.total
+        return answer
+
+    def verify_request_payment(self, parameters: dict[str, Any]) -> str | None:
+        """Why `wx.requestPayment` would refuse these parameters, or None: the prepay must be one of this
+        sandbox's, `appId` its app, and `paySign` the merchant's signature."""
+        if parameters.get("signType") != "RSA":
+            return "signType must be RSA"
+        package = parameters.get("package")
+        out_trade_no = self.prepays.get(package.removeprefix("prepay_id=")) if isinstance(package, str) else None
+        if out_trade_no is None:
+            return "package names no prepay of this merchant"
+        if parameters.get("appId") != self.transactions[out_trade_no].appid:
+            return "appId is not the app the order was made for"
+        fields = [parameters.get(name) for name in ("appId", "timeStamp", "nonceStr", "package", "paySign")]
+        if not all(isinstance(each, str) and each for each in fields):
+            return "a parameter is missing"
+        message = "".join(f"{each}\n" for each in fields[:4])
+        if not rsa_verifies(self.merchants[(self.mch_id, SANDBOX_MCH_CERT_SERIAL)], message, fields[4]):
+            return "paySign does not verify with the merchant's key"
+        return None
+
+    @staticmethod
+    def _unpaid(transaction: SandboxTransaction) -> None:
+        if transaction.trade_state in ("SUCCESS", "REFUND"):
+            raise TradeRefused("ORDERPAID", "该订单已支付")
+        if transaction.trade_state == "CLOSED":
+            raise TradeRefused("ORDER_CLOSED", "订单已关闭")
+
+    # --- refunds -------------------------------------------------------------------------------------
+
+    def new_refund(self, body: dict[str, Any]) -> SandboxRefund:
+        """The refund a create makes: of a paid transaction, for its whole total, never more than is left;
+        sent again with the same fields, the same one."""
+        amount = body["amount"]
+        existing = self.refunds.get(body["out_refund_no"])
+        if existing is not None:
+            if (existing.out_trade_no, existing.refund, existing.total) != (
+                    body["out_trade_no"], amount["refund"], amount["total"]):
+                raise TradeRefused("INVALID_REQUEST", "退款单号重复, 且请求参数与原退款单不一致")
+            return existing
+        transaction = self.transactions.get(body["out_trade_no"])
+        if transaction is None:
+            raise TradeRefused("RESOURCE_NOT_EXISTS", "订单不存在", status=404)
+        if transaction.transaction_id is None:
+            raise TradeRefused("INVALID_REQUEST", "订单未支付, 不可退款")
+        if amount["total"] != transaction.total:
+            raise TradeRefused("PARAM_ERROR", "amount.total 须等于原订单金额")
+        if amount["refund"] > self.refundable(transaction.out_trade_no):
+            raise TradeRefused("INVALID_REQUEST", "申请退款金额超过订单可退金额")
+        refund = SandboxRefund(
+            out_refund_no=body["out_refund_no"], refund_id=f"50000{next(self._trade_numbers):024d}",
+            out_trade_no=transaction.out_trade_no, transaction_id=transaction.transaction_id,
+            refund=amount["refund"], total=amount["total"], reason=body.get("reason"),
+            notify_url=body.get("notify_url") or "", create_time=china_now())
+        self.refunds[refund.out_refund_no] = refund
+        if self.refunds_succeed_after is not None:
+            self._in_background(self._succeed_later(refund.out_refund_no, self.refunds_succeed_after))
+        return refund
+
+    def refundable(self, out_trade_no: str) -> int:
+        """What is left to refund of a transaction: its total less every refund not closed."""
+        taken = sum(each.refund for each in self.refunds.values()
+                    if each.out_trade_no == out_trade_no and each.status != "CLOSED")
+        return self.transactions[out_trade_no].total - taken
+
+    async def finish_refund(self, out_refund_no: str, ending: RefundEnding = "SUCCESS",
+                            deliver: bool = True) -> SandboxRefund:
+        """WeChat Pay ends a refund still PROCESSING (or ABNORMAL) and tells its notify URL."""
+        refund = self.refunds[out_refund_no]
+        if refund.status not in ("PROCESSING", "ABNORMAL"):
+            raise TradeRefused("INVALID_REQUEST", f"the refund is {refund.status}")
+        refund.status = ending
+        if ending == "SUCCESS":
+            refund.success_time = china_now()
+            self.transactions[refund.out_trade_no].trade_state = "REFUND"
+        if deliver:
+            await self.notify_refund(out_refund_no)
+        return refund
+
+    def refund_answer(self, refund: SandboxRefund) -> dict[str, Any]:
+        """The answer to a refund's create and query."""
+        answer: dict[str, Any] = {
+            "refund_id": refund.refund_id, "out_refund_no": refund.out_refund_no,
+            "transaction_id": refund.transaction_id, "out_trade_no": refund.out_trade_no, "channel": "ORIGINAL",
+            "user_received_account": "支付用户零钱", "create_time": refund.create_time, "status": refund.status,
+            "funds_account": "AVAILABLE",
+            "amount": {"total": refund.total, "refund": refund.refund, "payer_total": refund.total,
+                       "payer_refund": refund.refund, "settlement_total": refund.total,
+                       "settlement_refund": refund.refund, "discount_refund": 0, "currency": "CNY", "refund_fee": 0}}
+        if refund.success_time:
+            answer["success_time"] = refund.success_time
+        return answer
+
+    async def _succeed_later(self, out_refund_no: str, seconds: float) -> None:
+        await asyncio.sleep(seconds)
+        if self.refunds[out_refund_no].status == "PROCESSING":
+            await self.finish_refund(out_refund_no)
+
     # --- callbacks -----------------------------------------------------------------------------------
 
     def notice(self, bill: SandboxBill, forge: Forgery | None = None) -> Delivery:
@@ -354,29 +555,72 @@ class SandboxPay:
                     "create_time": bill.create_time, "update_time": bill.update_time}
         if bill.fail_reason:
             resource["fail_reason"] = bill.fail_reason
+        return self.sealed_notice(bill.notify_url, "MCHTRANSFER.BILL.FINISHED", "商家转账单据终态通知", "mch_payment",
+                                  resource, forge)
+
+    def sealed_notice(self, notify_url: str, event_type: str, summary: str, original_type: str,
+                      resource: dict[str, Any], forge: Forgery | None = None) -> Delivery:
+        """A callback as WeChat Pay sends it: `resource` encrypted with the APIv3 key, the body signed; `forge`
+        spoils one part of it (another signer, a stale timestamp, another APIv3 key, or a body changed after
+        it was signed)."""
         nonce = secrets.token_hex(6)
         key = WRONG_APIV3_KEY if forge == "apiv3_key" else self.apiv3_key
         body = json.dumps({
             "id": f"EV-{secrets.token_hex(12)}", "create_time": china_now(), "resource_type": "encrypt-resource",
-            "event_type": "MCHTRANSFER.BILL.FINISHED", "summary": "商家转账单据终态通知",
-            "resource": {"original_type": "mch_payment", "algorithm": "AEAD_AES_256_GCM", "associated_data": "mch_payment",
-                         "nonce": nonce, "ciphertext": aes_gcm_seal(key, nonce, "mch_payment",
-                                                                    json.dumps(resource).encode())},
+            "event_type": event_type, "summary": summary,
+            "resource": {"original_type": original_type, "algorithm": "AEAD_AES_256_GCM",
+                         "associated_data": original_type, "nonce": nonce,
+                         "ciphertext": aes_gcm_seal(key, nonce, original_type, json.dumps(resource).encode())},
         }, ensure_ascii=False)
         stamp = int(time.time()) - (MAX_CLOCK_SKEW_SECONDS + 60 if forge == "timestamp" else 0)
         headers = self.sign(body, None, stamp, key=sandbox_key("forger") if forge == "signature" else None)
-        return Delivery(self._notify_url(bill.notify_url), {**headers, "Content-Type": "application/json"},
-                        body.encode())
+        if forge == "tampered":
+            body = body.replace(f'"summary": "{summary}"', '"summary": "tampered"')
+        return Delivery(self._notify_url(notify_url), {**headers, "Content-Type": "application/json"}, body.encode())
+
+    def payment_notice(self, transaction: SandboxTransaction, forge: Forgery | None = None,
+                       total_fen: int | None = None) -> Delivery:
+        """TRANSACTION.SUCCESS for a paid `transaction`; `total_fen` tells another amount than it has."""
+        resource = self.transaction_answer(transaction) | {"trade_state": "SUCCESS", "trade_state_desc": "支付成功"}
+        if total_fen is not None:
+            resource["amount"] |= {"total": total_fen, "payer_total": total_fen}
+        return self.sealed_notice(transaction.notify_url, "TRANSACTION.SUCCESS", "支付成功", "transaction", resource,
+                                  forge)
+
+    def refund_notice(self, refund: SandboxRefund, forge: Forgery | None = None) -> Delivery:
+        """REFUND.SUCCESS, REFUND.CLOSED or REFUND.ABNORMAL for an ended `refund`."""
+        resource: dict[str, Any] = {
+            "mchid": self.mch_id, "out_trade_no": refund.out_trade_no, "transaction_id": refund.transaction_id,
+            "out_refund_no": refund.out_refund_no, "refund_id": refund.refund_id, "refund_status": refund.status,
+            "user_received_account": "支付用户零钱",
+            "amount": {"total": refund.total, "refund": refund.refund, "payer_total": refund.total,
+                       "payer_refund": refund.refund}}
+        if refund.success_time:
+            resource["success_time"] = refund.success_time
+        return self.sealed_notice(refund.notify_url, f"REFUND.{refund.status}", REFUND_SUMMARIES[refund.status],
+                                  "refund", resource, forge)
 
     async def notify(self, out_bill_no: str, times: int = 1, forge: Forgery | None = None) -> list[int]:
         """Tell the bill's state to its notify URL `times` times (each signed anew, as WeChat Pay's
         redeliveries are); the HTTP status of each delivery (0: no answer)."""
         bill = self.bills[out_bill_no]
-        statuses = []
-        for _ in range(times):
-            delivery = self.notice(bill, forge)
-            statuses.append(await self.send(delivery))
-        bill.notices_sent.extend(statuses)
+        return await self._deliver(lambda: self.notice(bill, forge), times, bill.notices_sent)
+
+    async def notify_payment(self, out_trade_no: str, times: int = 1, forge: Forgery | None = None,
+                             total_fen: int | None = None) -> list[int]:
+        """Tell that the transaction is paid, as `notify` tells a bill's state."""
+        transaction = self.transactions[out_trade_no]
+        return await self._deliver(lambda: self.payment_notice(transaction, forge, total_fen), times,
+                                   transaction.notices_sent)
+
+    async def notify_refund(self, out_refund_no: str, times: int = 1, forge: Forgery | None = None) -> list[int]:
+        """Tell how the refund ended, as `notify` tells a bill's state."""
+        refund = self.refunds[out_refund_no]
+        return await self._deliver(lambda: self.refund_notice(refund, forge), times, refund.notices_sent)
+
+    async def _deliver(self, notice: Callable[[], Delivery], times: int, sent: list[int]) -> list[int]:
+        statuses = [await self.send(notice()) for _ in range(times)]
+        sent.extend(statuses)
         return statuses
 
     async def send(self, delivery: Delivery) -> int:
@@ -408,4 +652,12 @@ class SandboxPay:
 
 class BillNotWaiting(ValueError):
     """The payee accepted the bill already, or it is final: it can no longer be cancelled."""
+
+
+class TradeRefused(ValueError):
+    """What WeChat Pay answers a payment or refund it will not do: its HTTP status and code."""
+
+    def __init__(self, code: str, message: str, status: int = 400):
+        super().__init__(f"{code}: {message}")
+        self.code, self.message, self.status = code, message, status
 

@@ -3,7 +3,8 @@ and RSA-OAEP. Built on `cryptography` (RSA PKCS#1 v1.5 with SHA-256, AES-GCM, OA
 specifies); the tests check it against an independent implementation.
 
 - A request is signed over `METHOD\\nURL\\nTIMESTAMP\\nNONCE\\nBODY\\n` (URL: path and query) with the
-  merchant's API private key, and says so in `Authorization: WECHATPAY2-SHA256-RSA2048 mchid=...`.
+  merchant's API private key, and says so in `Authorization: WECHATPAY2-SHA256-RSA2048 mchid=...`; so is
+  `wx.requestPayment`'s `paySign`, over `APPID\\nTIMESTAMP\\nNONCE\\nPACKAGE\\n`.
 - An answer or callback is signed by WeChat Pay over `TIMESTAMP\\nNONCE\\nBODY\\n`; `Wechatpay-Serial` names
   the key: a WeChat Pay public key (`PUB_KEY_ID_...`) or a platform certificate's serial number.
 - A callback's `resource`, and each platform certificate, is AES-256-GCM under the APIv3 key.
@@ -86,6 +87,11 @@ def new_nonce() -> str:
 def request_message(method: str, url: str, timestamp: str, nonce: str, body: str) -> str:
     """What a request's signature covers; `url` is the path with its query string, `body` "" for a GET."""
     return f"{method}\n{url}\n{timestamp}\n{nonce}\n{body}\n"
+
+
+def payment_message(app_id: str, timestamp: str, nonce: str, package: str) -> str:
+    """What `wx.requestPayment`'s `paySign` covers; `app_id` is the app the order was made for."""
+    return f"{app_id}\n{timestamp}\n{nonce}\n{package}\n"
 
 
 def answer_message(timestamp: str, nonce: str, body: str) -> str:
