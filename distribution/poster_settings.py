@@ -10,6 +10,7 @@ merchant's own version, headline and background picture.
 from __future__ import annotations
 
 from enum import StrEnum
+from functools import cached_property
 from typing import Annotated, Self
 
 from pydantic import ConfigDict, Field, StrictBool, StringConstraints, model_validator
@@ -120,5 +121,10 @@ class PosterSettings(Record):
             raise InvalidField("default_template", f"must be one of the templates: {', '.join(self.templates)}")
         return self
 
+    @cached_property
+    def folded_keywords(self) -> frozenset[str]:
+        # Folded once per settings value: every chat message of every push is compared with them.
+        return frozenset(normalised_keyword(each) for each in self.keywords)
+
     def is_keyword(self, text: str | None) -> bool:
-        return bool(text) and normalised_keyword(text) in {normalised_keyword(each) for each in self.keywords}
+        return bool(text) and normalised_keyword(text) in self.folded_keywords
