@@ -14,6 +14,11 @@ project's indexes (`stores.mongo.ensure_indexes`). The tree:
              at every size (a fixed fan-out, to tell fan-out from tree size)
     the rest under random promoters at depth 1-2 (so depth <= 3)
 
+and the chain-move mode's fields, as if everyone had joined in that mode:
+every third member below depth 1 was passed up (its team owner is its
+upline's upline), every other one is owned by its upline; `owner_ids`,
+`team_owner_id` and `team_size` consistent with that.
+
 Timed, through the project's own code (median of up to --runs runs after a
 warm-up, each run a fresh round trip); a team page is what the endpoints do:
 MemberStore.get(member), then MemberStore.team_page(member, level, 20, after):
@@ -23,6 +28,8 @@ MemberStore.get(member), then MemberStore.team_page(member, level, 20, after):
     root: whole team, page 1 / 2  the whole team; page 2 passes the cursor of page 1
     leaf: chain 30 deep           MemberStore.get(leaf)["ancestor_ids"], then MemberStore.several(ids)
                                   (one find({_id: {$in: ids}}))
+    root: owned, page 1 / 2       what ?relation=owned does: MemberStore.get(root), then
+                                  MemberStore.owned_page(root, 20, after)
   and, to explain what the figures show:
     hub: direct members, page 1 / page 2 (page 2 passes `after`, the cursor of page 1)
 
@@ -77,6 +84,11 @@ async def team_page(store: MemberStore, member_id: str, direct_only: bool, limit
     return await store.team_page(member, 1 if direct_only else None, limit, after)
 
 
+async def owned_page(store: MemberStore, member_id: str, limit: int, after: tuple[datetime, str] | None) -> list[dict]:
+    """What `?relation=owned` does: read the member, then the page of the members it owns."""
+    return await store.owned_page(await store.get(member_id), limit, after)
+
+
 CHAIN_DEPTH = 30
 HUB_DIRECT = 1_000
 ROOT_SHARE = 10  # every tenth member is a direct member of the root
@@ -120,6 +132,13 @@ class Tree:
             parent[i], depth[i] = p, depth[p] + 1
             if depth[i] < MAX_DEPTH:
                 pool.append(i)
+        # The chain-move mode: every third member below depth 1 passed up to its upline's upline.
+        owner = array("i", [-1]) * size
+        for i in range(1, size):
+            owner[i] = parent[parent[i]] if depth[i] > 1 and i % 3 == 2 else parent[i]
+        team_size = array("i", [0]) * size
+        for i in range(size - 1, 0, -1):
+            team_size[owner[i]] += team_size[i] + 1
         direct = array("i", [0]) * size
         team = array("i", [0]) * size
         # The newest direct member and the newest anywhere below, by index (bound_at grows with it); 0: none.
@@ -132,6 +151,7 @@ class Tree:
             newest_direct[p] = max(newest_direct[p], i)
             newest_team[p] = max(newest_team[p], newest_team[i], i)
         self.parent, self.depth, self.direct, self.team = parent, depth, direct, team
+        self.owner, self.team_size = owner, team_size
         self.newest_direct, self.newest_team = newest_direct, newest_team
         self.ids: list[str | None] = [None] * size
         self.mean_ancestors = sum(depth) / size
@@ -151,7 +171,14 @@ class Tree:
             while p >= 0:
                 ancestors.append(ids[p])
                 p = parent[p]
-            doc.update(nickname=f"m{i}", ancestor_ids=ancestors, direct_count=self.direct[i], team_count=self.team[i])
+            owners = []
+            o = self.owner[i]
+            while o >= 0:
+                owners.append(ids[o])
+                o = self.owner[o]
+            doc.update(nickname=f"m{i}", ancestor_ids=ancestors, direct_count=self.direct[i], team_count=self.team[i],
+                       role="boss" if i == 0 else "agent", owner_ids=owners, team_owner_id=owners[0] if owners else None,
+                       team_size=self.team_size[i])
             for field_name, newest in ((NEWEST_FIELDS[1], self.newest_direct[i]), (NEWEST_FIELDS[None], self.newest_team[i])):
                 if newest:
                     doc[field_name] = self.bound_at(newest)
@@ -162,6 +189,9 @@ class Tree:
 
     def newest_child(self, of: int) -> int:
         return max(i for i in range(self.size - 1, 0, -1) if self.parent[i] == of)
+
+    def newest_owned(self, of: int) -> int:
+        return max(i for i in range(self.size - 1, 0, -1) if self.owner[i] == of)
 
 
 @dataclass
@@ -344,7 +374,7 @@ class Query:
 
 
 def queries(store: MemberStore, tree: Tree, hub_cursor: tuple[datetime, str],
-            root_cursor: tuple[datetime, str]) -> list[Query]:
+            root_cursor: tuple[datetime, str], owned_cursor: tuple[datetime, str]) -> list[Query]:
     ids = tree.ids
     root, leaf, hub = ids[0], ids[tree.leaf], ids[tree.hub]
     newest_direct = ids[tree.newest_child(0)]
@@ -389,6 +419,10 @@ def queries(store: MemberStore, tree: Tree, hub_cursor: tuple[datetime, str],
         Query("root_team2", "root: whole team, page 2",
               lambda: team_page(store, root, False, PAGE, root_cursor), after_check(root_cursor)),
         Query("leaf_chain", f"leaf: chain {CHAIN_DEPTH} deep", chain_read, chain_check),
+        Query("root_owned", "root: owned (chain-move), page 1", lambda: owned_page(store, root, PAGE, None),
+              page_check(ids[tree.newest_owned(0)], "team_owner_id", root)),
+        Query("root_owned2", "root: owned (chain-move), page 2", lambda: owned_page(store, root, PAGE, owned_cursor),
+              after_check(owned_cursor)),
         Query("hub_page1", f"hub ({HUB_DIRECT:,} direct): page 1",
               lambda: team_page(store, hub, True, PAGE, None), page_check(newest_hub, DIRECT_FIELD, hub),
               diagnostic=True),
@@ -443,6 +477,8 @@ async def measure_size(size: int, workdir: Path, args: argparse.Namespace) -> di
         for member, direct_only in ((tree.hub, True), (0, False)):
             first_page = await team_page(store, tree.ids[member], direct_only, PAGE, None)
             cursors.append((first_page[-1]["bound_at"], first_page[-1]["_id"]))
+        first_owned = await owned_page(store, tree.ids[0], PAGE, None)
+        cursors.append((first_owned[-1]["bound_at"], first_owned[-1]["_id"]))
         results: dict[str, Any] = {LOADED: loaded}
         for query in queries(store, tree, *cursors):
             timing = await timed(query.run, query.check, args, 1 if query.diagnostic else args.min_runs)

@@ -92,6 +92,19 @@ class RewardKind(IntEnum):
     TEAM = 2  # to the nearest boss on the buyer's team-owner chain
     PEER = 3  # 平级奖: to the next boss above that one
 
+    @property
+    def key(self) -> str:
+        """Its name in the API and on commission documents: direct, team or peer."""
+        return self.name.lower()
+
+    @property
+    def words(self) -> str:
+        return {RewardKind.DIRECT: "直推奖", RewardKind.TEAM: "团队奖", RewardKind.PEER: "平级奖"}[self]
+
+    @classmethod
+    def of_key(cls, key: str) -> RewardKind:
+        return cls[key.upper()]
+
 
 REWARD_FIELDS = {RewardKind.DIRECT: "direct_reward_bp", RewardKind.TEAM: "team_reward_bp",
                  RewardKind.PEER: "peer_reward_bp"}
@@ -146,6 +159,14 @@ class ChainMoveSettings(Record):
 
     def reward_bp(self, kind: RewardKind) -> int:
         return getattr(self, REWARD_FIELDS[kind])
+
+
+def stored_role(role: str | None, upline_id: str | None) -> Role:
+    """A member's role as stored; one who joined while the mode was off has none: a boss without an upline, an
+    agent with one."""
+    if role is not None:
+        return Role(role)
+    return Role.AGENT if upline_id is not None else Role.BOSS
 
 
 @dataclass(frozen=True)

@@ -17,12 +17,14 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 from enum import StrEnum
+from functools import cached_property
 from typing import Annotated, Self
 
 from pydantic import ConfigDict, Field, StringConstraints, model_validator
 
 from distribution.binding import BindingSettings, MemberSnapshot, PromoterStatus, UplineEligibility, may_be_upline
 from distribution.calendar import CHINA, china_time
+from distribution.chain_move import RewardKind
 from distribution.money import percent, yuan
 from distribution.names import mask_name
 from distribution.poster_settings import MAX_KEYWORDS, Keyword, MiniappPage, normalised_keyword
@@ -124,9 +126,12 @@ class ChatSettings(Record):
         """The question a chat message asks, if it is one of the keywords."""
         if not text:
             return None
-        asked = normalised_keyword(text)
-        return next((topic for topic in Topic
-                     if asked in {normalised_keyword(each) for each in self.keywords_of(topic)}), None)
+        return self.topic_by_keyword.get(normalised_keyword(text))
+
+    @cached_property
+    def topic_by_keyword(self) -> dict[str, Topic]:
+        # Folded once per settings value: every chat message of every push is compared with them.
+        return {normalised_keyword(keyword): topic for topic in Topic for keyword in self.keywords_of(topic)}
 
 
 def fitted(text: str, limit: int = REPLY_BYTES) -> str:
@@ -234,6 +239,7 @@ class RecentCommission:
     level: int
     status: str  # as stored: frozen, settled, cancelled or clawed_back
     ordered_at: datetime
+    reward: str | None = None  # the chain-move mode's kind of reward (direct, team or peer); None in the level mode
 
 
 @dataclass(frozen=True)
@@ -256,14 +262,18 @@ def commission_answer(summary: CommissionSummary) -> str:
     lines += [f"今日收益：{yuan(summary.today_fen)}", f"本月收益：{yuan(summary.month_fen)}"]
     if summary.latest:
         lines.append(f"最近{len(summary.latest)}笔佣金：")
-        lines += [f"· {yuan(each.net_fen)}｜{level_words(each.level)}｜{STATUS_WORDS.get(each.status, each.status)}｜"
-                  f"下单 {china_time(each.ordered_at)}" for each in summary.latest]
+        lines += [f"· {yuan(each.net_fen)}｜{level_words(each.level, each.reward)}｜"
+                  f"{STATUS_WORDS.get(each.status, each.status)}｜下单 {china_time(each.ordered_at)}"
+                  for each in summary.latest]
     else:
         lines.append("还没有佣金，分享推广海报邀请好友下单吧。")
     return fitted("\n".join(lines))
 
 
-def level_words(level: int) -> str:
+def level_words(level: int, reward: str | None = None) -> str:
+    """How a commission's level reads; a chain-move reward's level is its kind (`reward`), not a place up a chain."""
+    if reward is not None:
+        return RewardKind.of_key(reward).words
     return {1: "一级", 2: "二级", 3: "三级"}.get(level, f"{level}级")
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import Annotated
 
 from pydantic import ConfigDict, Field
@@ -33,6 +34,13 @@ class OrderItem(Record):
                                       "its commissions.")
     category: ProductKey | None = Field(
         None, description="The product's category; commission rules by category refer to it.")
+
+
+class CommissionMode(StrEnum):
+    """Which rules an order was paid under, and so what a commission's `level` means."""
+
+    LEVEL = "level"  # the commission rules: level n is the buyer's n-th beneficiary up the upline chain
+    CHAIN_MOVE = "chain_move"  # 链动2+1 (`distribution.chain_move`): the level is the reward's kind
 
 
 @dataclass(frozen=True)

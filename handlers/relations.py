@@ -24,11 +24,18 @@ MemberId = Annotated[str, StringConstraints(strict=True), matching(r"^[0-9a-f]{2
 
 
 class TeamQuery(TimePageQuery):
-    depth: Literal["1", "all"] = Field("1", description="1: direct members; all: everyone below")
+    depth: Literal["1", "all"] = Field("1", description="1: direct members; all: everyone below (relation=upline)")
+    relation: Literal["upline", "owned"] = Field(
+        "upline", description="upline: the members below by who invited whom; owned: the members whose team owner "
+                              "this member is, in the chain-move mode (depth does not apply)")
 
 
 async def team_page(runtime: Runtime, member: dict, query: TeamQuery) -> Page[Member]:
-    members = await runtime.members.team_page(member, 1 if query.depth == "1" else None, query.limit, query.cursor)
+    if query.relation == "owned":
+        members = await runtime.members.owned_page(member, query.limit, query.cursor)
+    else:
+        members = await runtime.members.team_page(member, 1 if query.depth == "1" else None, query.limit,
+                                                  query.cursor)
     return Page[Member].of(members, query.limit, Member.from_document, time_cursor("bound_at"))
 
 
@@ -38,7 +45,8 @@ async def bind_log_page(runtime: Runtime, member: dict, query: PageQuery) -> Pag
 
 
 class TeamHandler(MerchantHandler):
-    @operation("A member's team, newest first: direct members (depth=1) or everyone below (depth=all)",
+    @operation("A member's team, newest first: direct members (depth=1) or everyone below (depth=all); with "
+               "relation=owned, the members it owns as a team owner in the chain-move mode",
                query=TeamQuery, responses={200: Reply("A page of members", Page[Member])}, errors=(404,))
     async def get(self, member_id: str) -> None:
         member = await self.member_or_404(member_id)

@@ -119,6 +119,7 @@ class ChatService:
             locked_fen=balances["locked_fen"], today_fen=earned(today) if today else 0,
             month_fen=sum(earned(counters) for counters in days.values()),
             latest=tuple(RecentCommission(net_fen=remaining_fen(commission), level=commission["level"],
+                                          reward=commission.get("reward"),
                                           status=commission["status"],
                                           ordered_at=orders.get(commission["order_no"], commission)["created_at"])
                          for commission in latest))

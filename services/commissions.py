@@ -7,7 +7,9 @@ functions here add a step's writes to a `WriteSet`; the order service
 commits them together with the order's own change.
 
 A commission is one (order item, beneficiary, level), `_id`
-`<order_no>:<item index>:<level>`. Its life:
+`<order_no>:<item index>:<level>`. Its `mode` says what the level means: in
+the level mode the beneficiary's place up the buyer's chain, in the chain-move
+mode the reward's kind (`reward`: direct, team or peer). Its life:
 
 - `frozen` when posted (`unfreeze_at` unset until the buyer confirms);
 - `settled` once `unfreeze_at` has passed (`settle_due`): what is left after
@@ -35,7 +37,8 @@ from pymongo import AsyncMongoClient
 from pymongo.asynchronous.database import AsyncDatabase
 
 from distribution.calendar import china_day, china_time
-from distribution.commission import CommissionLine, OrderItem, refund_share
+from distribution.chain_move import RewardKind
+from distribution.commission import CommissionLine, CommissionMode, OrderItem, refund_share
 from distribution.ledger import commission_cancelled, commission_clawback, commission_frozen, commission_settled
 from distribution.orders import REFUNDED_BEFORE_POSTING
 from services.grades import GradeService
@@ -73,8 +76,9 @@ class Posted:
 
 
 def post_commissions(writes: WriteSet, notifications: NotificationService, order: dict, lines: Sequence[CommissionLine],
-                     at: datetime, unfreeze_at: datetime | None, now: datetime) -> Posted:
-    """Commissions for `lines`, frozen in the ledger, with the beneficiaries' stats and notifications.
+                     mode: CommissionMode, at: datetime, unfreeze_at: datetime | None, now: datetime) -> Posted:
+    """Commissions for `lines` of an order paid under `mode`, frozen in the ledger, with the beneficiaries' stats
+    and notifications.
 
     Items already partly refunded (possible when commissions wait for
     `confirmed`) have that share cancelled at once, so the figures are those
@@ -85,6 +89,7 @@ def post_commissions(writes: WriteSet, notifications: NotificationService, order
     documents, entries = [], []
     per_beneficiary: dict[str, int] = defaultdict(int)
     levels: dict[str, int] = {}
+    rewards: dict[str, list[str]] = defaultdict(list)  # the chain-move mode: the kinds each beneficiary earned
     for line in lines:
         cid = commission_id(order_no, line.item_index, line.level)
         refunded_fen = items[line.item_index].get("refunded_fen", 0)
@@ -98,6 +103,8 @@ def post_commissions(writes: WriteSet, notifications: NotificationService, order
             "sku": line.sku,
             "beneficiary_id": line.beneficiary_id,
             "level": line.level,
+            "mode": mode,
+            "reward": RewardKind(line.level).key if mode is CommissionMode.CHAIN_MOVE else None,
             "amount_fen": line.amount_fen,
             "item_paid_fen": line.item_paid_fen,
             "refunded_fen": refunded_fen,
@@ -111,6 +118,10 @@ def post_commissions(writes: WriteSet, notifications: NotificationService, order
         })
         per_beneficiary[line.beneficiary_id] += line.amount_fen
         levels.setdefault(line.beneficiary_id, line.level)
+        if mode is CommissionMode.CHAIN_MOVE:
+            words = RewardKind(line.level).words
+            if words not in rewards[line.beneficiary_id]:
+                rewards[line.beneficiary_id].append(words)
     if not documents:
         return Posted()
     writes.insert(COMMISSIONS, documents)
@@ -122,10 +133,12 @@ def post_commissions(writes: WriteSet, notifications: NotificationService, order
         writes.update(PROMOTER_DAILY, daily_update(beneficiary_id, day, {
             "orders": 1, "paid_fen": order["total_fen"], "commission_fen": amount_fen}))
         writes.update(PROMOTER_TOTALS, brought_update(beneficiary_id, order["total_fen"]))
+        # A reward's level is its kind, not a place in the chain: a template showing it reads the kinds' words.
+        kind = {"reward": "、".join(rewards[beneficiary_id])} if mode is CommissionMode.CHAIN_MOVE \
+            else {"level": levels[beneficiary_id]}
         records.append(notifications.member_record(
             "commission_arrived", f"commission_arrived:{order_no}:{beneficiary_id}", beneficiary_id,
-            {"amount": yuan(amount_fen), "order_no": order_no, "time": china_time(at),
-             "level": levels[beneficiary_id]}, now))
+            {"amount": yuan(amount_fen), "order_no": order_no, "time": china_time(at), **kind}, now))
     writes.insert(NOTIFICATIONS, records)
     posted.notifications = [record["_id"] for record in records]
     return posted

@@ -23,6 +23,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 
 from distribution.binding import BindSource, PromoterStatus
 from distribution.calendar import CHINA
+from distribution.chat import level_words
 from distribution.ledger import Bucket, EntryKind
 from distribution.orders import OrderStatus
 from distribution.stats import day_range
@@ -134,7 +135,7 @@ COMMISSION_COLUMNS = (
     Column("商品SKU", _field("sku")),
     Column("推广员ID", _field("beneficiary_id")),
     Column("推广员昵称", _nickname),
-    Column("层级", _field("level"), Cell.COUNT),
+    Column("层级", lambda commission: level_words(commission["level"], commission.get("reward"))),
     Column("状态", _labelled("status", CommissionStatus)),
     Column("佣金（元）", _field("amount_fen"), Cell.YUAN),
     Column("已取消（元）", _field("cancelled_fen"), Cell.YUAN),

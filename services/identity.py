@@ -29,6 +29,8 @@ from pymongo.errors import DuplicateKeyError
 
 from wechat import WeChatClient, WeChatError
 from distribution import errors
+from services.members import arrival_role
+from services.merchant_settings import MerchantSettings
 from services.sealing import Sealer
 from stores.members import MemberStore, Upserted, phone_tail_of
 from stores.writes import run_transaction
@@ -54,8 +56,9 @@ def is_bare(member: dict) -> bool:
 
 class IdentityService:
     def __init__(self, client: AsyncMongoClient, members: MemberStore, miniapp: WeChatClient, oa: WeChatClient,
-                 sealer: Sealer):
+                 sealer: Sealer, merchant_settings: MerchantSettings):
         self.client = client
+        self.merchant_settings = merchant_settings
         self.members = members
         self.miniapp = miniapp
         self.oa = oa
@@ -69,7 +72,8 @@ class IdentityService:
                 raise InvalidLoginCode(f"WeChat refused the login code ({error.errcode}: {error.errmsg})",
                                        field="code") from None
             raise
-        upserted = await self.members.join_miniapp(session["openid"], session.get("unionid"), at)
+        upserted = await self.members.join_miniapp(session["openid"], session.get("unionid"), at,
+                                                   await arrival_role(self.merchant_settings))
         changes = {"session_key_sealed": self.sealer.seal(session["session_key"]), "last_login_at": at}
         changes.update({name: value for name, value in vars(profile).items() if value})
         await self.members.update_fields(upserted.member["_id"], changes)

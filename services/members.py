@@ -18,6 +18,8 @@ from datetime import datetime, timezone
 
 from distribution import errors
 from distribution.binding import PromoterStatus
+from distribution.chain_move import ChainMoveSettings, Role
+from services.merchant_settings import MerchantSettings
 from stores.grades import GradeStore
 from stores.ledger import LedgerStore, balance_field
 from stores.members import NICKNAME_KEY_CHARACTERS, MemberStore, Upserted
@@ -40,6 +42,12 @@ class UnindexedSearch(errors.Invalid):
     code = "unindexed_search"
 
 
+async def arrival_role(merchant_settings: MerchantSettings) -> Role | None:
+    """The role a member created now is stored with: a boss while the chain-move mode is on (one arriving through
+    a code joins as an agent all the same, see `services.relations.joining_role`), none while it is off."""
+    return Role.BOSS if (await merchant_settings.get(ChainMoveSettings)).enabled else None
+
+
 def promoter_name(upline: dict | None) -> str:
     """How a promoter is named to the members they brought: their nickname, or a neutral word."""
     return (upline or {}).get("nickname") or UNNAMED_PROMOTER
@@ -56,16 +64,17 @@ class Listed:
 
 
 class MemberService:
-    def __init__(self, store: MemberStore):
+    def __init__(self, store: MemberStore, merchant_settings: MerchantSettings):
         self.store = store
+        self.merchant_settings = merchant_settings
         self.accounts = LedgerStore(store.db)
         self.totals = GradeStore(store.db)
 
     async def subscribed(self, openid: str, at: datetime) -> Upserted:
-        return await self.store.mark_oa_subscribed(openid, True, at)
+        return await self.store.mark_oa_subscribed(openid, True, at, await arrival_role(self.merchant_settings))
 
     async def unsubscribed(self, openid: str, at: datetime) -> Upserted:
-        return await self.store.mark_oa_subscribed(openid, False, at)
+        return await self.store.mark_oa_subscribed(openid, False, at, await arrival_role(self.merchant_settings))
 
     async def get(self, member_id: str) -> dict | None:
         return await self.store.get(member_id)
@@ -84,6 +93,11 @@ class MemberService:
         """`member`'s team newest first (level 1: direct members, 2: theirs, None: everyone below), `limit`
         members after the cursor `(bound_at, _id)`."""
         return await self.store.team_page(member, level, limit, after)
+
+    async def owned_page(self, member: dict, limit: int, after: tuple[datetime, str] | None) -> list[dict]:
+        """The members whose team owner is `member` (the chain-move mode) newest first, `limit` after the cursor
+        `(bound_at, _id)`."""
+        return await self.store.owned_page(member, limit, after)
 
     async def chain(self, member: dict) -> list[dict]:
         """`member`'s uplines, nearest first, in one read (those that no longer exist left out)."""

@@ -76,6 +76,7 @@ KINDS: dict[str, Audience] = {
     "withdrawal_requested_admin": Audience.ADMIN,
     "application_decided": Audience.PROMOTER,
     "new_direct_member": Audience.PROMOTER,
+    "promoted_to_boss": Audience.PROMOTER,  # the chain-move mode: an agent's referrals made it a boss
 }
 
 

@@ -23,6 +23,12 @@ transaction of two updates at any depth, and a popular tree's root is
 written once a batch. A bound entry reaches the bind log within a second;
 refusals are logged at once.
 
+In the chain-move mode (`distribution.chain_move`, while its settings are
+enabled) the bind is also a join: the same transaction writes the member's
+role and team owners and claims the inviter's next position (see `bind`);
+its `team_size` changes go to the worker with the other counters, and a
+member's owner team moves with it like its descendants.
+
 Cost of a move: a team of up to `inline_resync_limit` has its ancestors
 rewritten in the bind's own transaction (one `update_many`, O(team size)
 documents). A larger team is rewritten by the worker after the commit,
@@ -34,10 +40,12 @@ into the team then is counted on that old chain above the mover.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections import Counter, OrderedDict, defaultdict
-from collections.abc import Iterable
+from collections.abc import AsyncIterator, Iterable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, replace
 from datetime import datetime
 
@@ -47,6 +55,7 @@ from pymongo import AsyncMongoClient
 
 from distribution.binding import Bind, BindingSettings, BindSource, Refusal, decide_bind
 from distribution.calendar import china_time
+from distribution.chain_move import ChainMoveSettings, Join, JoinDecision, Role, decide_join
 from distribution.scene import parse_scene
 from distribution.tree import current_chain, move_counter_deltas
 from services.funnel import FunnelService
@@ -54,9 +63,12 @@ from services.members import MemberNotFound
 from services.merchant_settings import MerchantSettings
 from services.notifications import NotificationService, thing
 from stores.bind_log import BIND_LOG, BindLog, bind_entry
+from stores.grades import GRADE_CHANGES, role_upgrade
 from stores.job_queue import JobQueue
 from stores.locks import held_once
-from stores.members import MemberStore, snapshot
+from stores.member_roles import MemberRoles
+from stores.members import (OWNER_IDS, REFERRAL_COUNT, ROLE, TEAM_SIZE, JoinWrite, MemberStore, chain_member,
+                            snapshot)
 from stores.notifications import NOTIFICATIONS
 from stores.writes import Conflict, WriteSet, commit
 
@@ -71,6 +83,24 @@ RESYNC_JOB = "resync_subtree"
 FOLLOW_UP_COMMIT_SECONDS = 10.0
 NEW_DIRECT_MEMBER = "new_direct_member"
 UNNAMED_MEMBER = "新成员"
+PROMOTED_TO_BOSS = "promoted_to_boss"
+ROLE_WORDS = {Role.AGENT: "代理", Role.BOSS: "老板"}
+
+
+def joining_role(member: dict, created_by_this_push: bool) -> Role:
+    """The role a member joins a team with: an agent when it arrives through this very code; else the one
+    stored; else, for one that joined while the chain-move mode was off, a boss only if it was read as one
+    (no upline) when members joined through it, which its referrals tell. A role never goes down."""
+    if created_by_this_push:
+        return Role.AGENT
+    if member.get(ROLE) is not None:
+        return Role(member[ROLE])
+    return Role.BOSS if member.get("upline_id") is None and member.get(REFERRAL_COUNT, 0) else Role.AGENT
+
+
+def brings_team(member: dict, teams: ChainMoveSettings | None) -> bool:
+    """Whether some member's chain passes through `member`: its ancestors, or in the chain-move mode its owners."""
+    return member.get("team_count", 0) > 0 or (teams is not None and member.get(TEAM_SIZE, 0) > 0)
 
 
 class RecentUplines:
@@ -96,6 +126,27 @@ class RecentUplines:
         self._documents.move_to_end(document["_id"])
         while len(self._documents) > self.size:
             self._documents.popitem(last=False)
+
+
+class Turns:
+    """One holder at a time per key, in this process; a key's lock lives only while someone holds or awaits it."""
+
+    def __init__(self) -> None:
+        self._locks: dict[str, tuple[asyncio.Lock, int]] = {}
+
+    @asynccontextmanager
+    async def one_at_a_time(self, key: str) -> AsyncIterator[None]:
+        lock, users = self._locks.get(key, (asyncio.Lock(), 0))
+        self._locks[key] = (lock, users + 1)
+        try:
+            async with lock:
+                yield
+        finally:
+            lock, users = self._locks[key]
+            if users == 1:
+                del self._locks[key]
+            else:
+                self._locks[key] = (lock, users - 1)
 
 
 @dataclass(frozen=True)
@@ -125,6 +176,10 @@ class RelationService:
         self.recent_uplines = RecentUplines()
         self.resync_batch = resync_batch
         self.funnel = FunnelService(members.db, merchant_settings)
+        self.roles = MemberRoles(members.db)
+        # Joins through one inviter take its positions one after the other: run at once, all but one would lose
+        # the position and decide again. Across processes the position's guard decides.
+        self.inviter_turns = Turns()
 
     async def bind_scene(self, member: dict, scene: str | None, source: BindSource, at: datetime,
                          created_by_this_push: bool) -> BindOutcome:
@@ -154,33 +209,65 @@ class RelationService:
         promoters' codes), and reads nothing: the write's guards check all the
         decision relied on. A failed guard, a refusal (before it is logged)
         and a member bringing a team are decided again on fresh reads.
+
+        In the chain-move mode the bind is also a join (`_decide_join`),
+        written in the same transaction. Concurrent joins through one inviter
+        compete for its next position: in one process they take turns, and
+        across processes a loser that finds the position taken lost to
+        another's progress, which does not count as a failed attempt, so each
+        of them binds whatever their number.
         """
         settings = await self.merchant_settings.get(BindingSettings)
+        chain_settings = await self.merchant_settings.get(ChainMoveSettings)
         detail = {name: value for name, value in (("note", note), ("template", template_id)) if value} or None
+        if not chain_settings.enabled:
+            return await self._bind(member, upline_id, source, at, created_by_this_push, detail, settings, None)
+        async with self.inviter_turns.one_at_a_time(upline_id):
+            return await self._bind(member, upline_id, source, at, created_by_this_push, detail, settings,
+                                    chain_settings)
+
+    async def _bind(self, member: dict, upline_id: str, source: BindSource, at: datetime, created_by_this_push: bool,
+                    detail: dict | None, settings: BindingSettings, teams: ChainMoveSettings | None) -> BindOutcome:
         member_id, upline = member["_id"], self.recent_uplines.get(upline_id)
-        for attempt in range(self.attempts):
-            fresh = attempt > 0 or upline is None or member.get("team_count", 0) > 0
+        failures, first, lost_position = 0, True, None
+        while failures < self.attempts:
+            fresh = not first or upline is None or brings_team(member, teams)
+            first, failures = False, failures + 1
             if fresh:
                 found = await self.members.several([member_id, upline_id])
                 member, upline = found[member_id], found.get(upline_id)
                 self.recent_uplines.put(upline)
-            moves_version, upline_now = None, snapshot(upline) if upline else None
-            if upline and member.get("team_count", 0):
-                # A member bringing a team could close a loop: check the upline's chain as it will be once
+                if lost_position is not None and upline is not None and upline.get(REFERRAL_COUNT, 0) >= lost_position:
+                    failures -= 1
+                lost_position = None
+            moves_version, upline_now, owner_chain = None, snapshot(upline) if upline else None, None
+            if upline and brings_team(member, teams):
+                # A member bringing a team could close a loop: check the upline's chains as they will be once
                 # pending team rewrites are done, and let moves of teams commit one at a time.
                 moves_version = await self.members.moves_version()
-                upline_now = replace(upline_now, ancestor_ids=await self._current_chain(upline))
-            decision = decide_bind(snapshot(member), upline_now, settings, at, source, created_by_this_push)
+                upline_now = replace(upline_now, ancestor_ids=await self._current_chain(upline, "ancestor_ids"))
+                if teams is not None:
+                    owner_chain = await self._current_chain(upline, OWNER_IDS)
+            decision: Bind | Refusal = decide_bind(snapshot(member), upline_now, settings, at, source,
+                                                   created_by_this_push)
+            joined: JoinWrite | Refusal | None = None
+            if teams is not None and isinstance(decision, Bind):
+                joined = await self._decide_join(member, upline, owner_chain, teams, created_by_this_push)
+                if isinstance(joined, Refusal):
+                    decision = joined
             if isinstance(decision, Refusal):
                 if not fresh:
                     continue  # refuse only on what the database says now
                 await self._refused(member_id, upline_id, source, decision.reason.value, at, detail)
                 return BindOutcome.refused(decision.reason.value, upline)
             try:
-                await self._write(decision, member, upline, detail, moves_version)
+                await self._write(decision, member, upline, detail, moves_version, joined)
             except Conflict:
+                lost_position = joined.join.position if joined is not None else None
                 continue
-            await self._after_bind(member)
+            if joined is not None:
+                self.recent_uplines.put(_as_joined(upline, joined.join))
+            await self._after_bind(member, teams is not None)
             return BindOutcome(True, upline=upline)
         await self._refused(member_id, upline_id, source, CONTENDED, at, detail)
         return BindOutcome.refused(CONTENDED, upline)
@@ -197,26 +284,77 @@ class RelationService:
         await self.bind_log.record(member_id=member_id, upline_id=upline_id, source=source.value, result="refused",
                                    reason=reason, at=at, detail=detail)
 
-    async def _current_chain(self, upline: dict) -> tuple[str, ...]:
-        """The upline's ancestors once every pending team rewrite above it is done."""
-        chain, moved, read = (upline["_id"], *upline["ancestor_ids"]), {}, set()
+    async def _current_chain(self, member: dict, chain_field: str) -> tuple[str, ...]:
+        """The member's ancestors (`chain_field` "ancestor_ids") or team owners ("owner_ids") once every pending
+        team rewrite above it is done."""
+        chain, moved, read = (member["_id"], *member.get(chain_field, ())), {}, set()
         while unread := [member_id for member_id in chain if member_id not in read]:
-            moved.update(await self.members.pending_rewrites(unread))
+            moved.update(await self.members.pending_rewrites(unread, chain_field))
             read.update(unread)
             chain = current_chain(chain, moved)
         return chain[1:]
 
+    async def _decide_join(self, member: dict, upline: dict, upline_owner_ids: tuple[str, ...] | None,
+                           teams: ChainMoveSettings, created_by_this_push: bool) -> JoinWrite | Refusal:
+        """The chain-move join of a bind the binding rules allowed, decided on the members as read.
+
+        The roles of the inviter's team owners are read (one `$in`) only when
+        the position may pass the member up. A member bringing a team is
+        decided on the inviter's owner chain as it will be once pending
+        rewrites are done (`upline_owner_ids`); a re-bound member's counters
+        move from the owner chain it really leaves, read the same way.
+        """
+        inviter = chain_member(upline)
+        if upline_owner_ids is not None:
+            inviter = replace(inviter, owner_ids=upline_owner_ids)
+        may_pass_up = inviter.role is Role.AGENT and inviter.referral_count + 1 in teams.pass_up_positions
+        owner_roles = await self.roles.of(inviter.owner_ids) if may_pass_up else {}
+        joining = replace(chain_member(member), role=joining_role(member, created_by_this_push))
+        decision: JoinDecision = decide_join(joining, inviter, owner_roles, teams)
+        if isinstance(decision, Refusal):
+            return decision
+        team_size = member.get(TEAM_SIZE, 0)
+        leaves = await self._current_chain(member, OWNER_IDS) if member.get(OWNER_IDS) else ()
+        return JoinWrite(decision, tuple(upline.get(OWNER_IDS, ())), team_size,
+                         move_counter_deltas(leaves, decision.owner_ids, team_size).team_count)
+
     async def _write(self, bind: Bind, member: dict, upline: dict, detail: dict | None,
-                     moves_version: int | None) -> None:
+                     moves_version: int | None, joined: JoinWrite | None) -> None:
         team_size = member.get("team_count", 0)
+        detail = {**(detail or {}), "new_member": member.get("nickname")}
+        if joined is not None:
+            join = joined.join
+            detail.update(position=join.position, passed_up=join.passed_up, passed_to=join.passed_to,
+                          team_owner_id=join.team_owner_id)
         entry = bind_entry(member_id=bind.member_id, upline_id=bind.upline_id,
                            previous_upline_id=bind.expected_upline_id, source=bind.source.value, result="bound",
-                           at=bind.bound_at, detail={**(detail or {}), "new_member": member.get("nickname")})
+                           at=bind.bound_at, detail=detail)
         writes = WriteSet()
         self.members.plan_bind(bind, snapshot(upline), team_size,
                                move_counter_deltas(bind.expected_ancestor_ids, bind.ancestor_ids, team_size), entry,
-                               writes, moves_version, rewrite_team_now=team_size <= self.inline_resync_limit)
+                               writes, moves_version, rewrite_team_now=not self._rewrites_later(member, joined is not None),
+                               joined=joined)
+        if joined is not None and joined.join.inviter_upgrades:
+            self._plan_promotion(joined.join, writes, bind.bound_at)
         await commit(self.client, self.members.db, writes)
+
+    def _rewrites_later(self, member: dict, chain_mode: bool) -> bool:
+        """Whether the team a member brings is too large to have its chains rewritten in its bind's step: its
+        descendants, and in the chain-move mode its owner team."""
+        largest = max(member.get("team_count", 0), member.get(TEAM_SIZE, 0) if chain_mode else 0)
+        return largest > self.inline_resync_limit
+
+    def _plan_promotion(self, join: Join, writes: WriteSet, at: datetime) -> None:
+        """The inviter's upgrade to a boss, in the join's step: recorded in its grade history, and told."""
+        inviter_id = join.inviter_id
+        reason = f"链动：直推满 {join.position} 人，由{ROLE_WORDS[Role.AGENT]}升级为{ROLE_WORDS[Role.BOSS]}"
+        writes.insert(GRADE_CHANGES, [role_upgrade(inviter_id, Role.AGENT.value, Role.BOSS.value, at, reason,
+                                                   {REFERRAL_COUNT: join.position})])
+        notice = self.notifications.member_record(
+            PROMOTED_TO_BOSS, f"{PROMOTED_TO_BOSS}:{inviter_id}", inviter_id,
+            {"role": ROLE_WORDS[Role.BOSS], "referrals": join.position, "time": china_time(at)}, at)
+        writes.insert(NOTIFICATIONS, [notice])
+        writes.then(lambda: self.notifications.enqueue([notice["_id"]]))
 
     async def apply_follow_ups(self, batch: int = 500) -> int:
         """What binds leave to the worker (every second), done once per bind: their bind log entry, the
@@ -269,8 +407,8 @@ class RelationService:
              "team": uplines.get(entry["upline_id"], {}).get("team_count", 0), "time": china_time(entry["at"])},
             entry["at"]) for entry in entries]
 
-    async def _after_bind(self, member: dict) -> None:
-        if member.get("team_count", 0) > self.inline_resync_limit:
+    async def _after_bind(self, member: dict, chain_mode: bool) -> None:
+        if self._rewrites_later(member, chain_mode):
             await self.queue.enqueue(RESYNC_JOB, {"member_id": member["_id"]})
 
     async def resync(self, member_id: str) -> int:
@@ -291,3 +429,8 @@ class RelationService:
         if not await self.members.set_frozen(member_id, frozen):
             raise MemberNotFound(f"no member {member_id}")
         return await self.members.get(member_id)
+
+
+def _as_joined(upline: dict, join: Join) -> dict:
+    """The inviter's document as a join left it: its next join may then be decided without reading it."""
+    return {**upline, REFERRAL_COUNT: join.position, **({ROLE: Role.BOSS.value} if join.inviter_upgrades else {})}

@@ -10,6 +10,9 @@
 - `grade_changes`: `{_id, member_id, from_grade, to_grade, at, reason, metrics}` for an upgrade by
   evaluation, `{..., by}` for a change by hand: every change once (a change is guarded on the grade
   it changes from).
+  The chain-move mode's upgrade of an agent to a boss is recorded there too, as
+  `{_id: "role:<member_id>:boss", member_id, from_role, to_role, at, reason, metrics}` (`role_upgrade`):
+  once, since a role only goes up.
 """
 
 from __future__ import annotations
@@ -43,6 +46,12 @@ def brought_update(member_id: str, paid_fen: int) -> UpdateOne:
 def withdrawn_update(member_id: str, amount_fen: int) -> UpdateOne:
     """A withdrawal of `amount_fen` (its fee included) paid out to the promoter."""
     return UpdateOne({"_id": member_id}, {"$inc": {"withdrawn_fen": amount_fen}}, upsert=True)
+
+
+def role_upgrade(member_id: str, from_role: str, to_role: str, at: datetime, reason: str, metrics: dict) -> dict:
+    """The grade history's record of a chain-move role upgrade; its id keeps it to one per member and role."""
+    return {"_id": f"role:{member_id}:{to_role}", "member_id": member_id, "from_role": from_role,
+            "to_role": to_role, "at": at, "reason": reason, "metrics": metrics}
 
 
 class GradeStore:

@@ -14,6 +14,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
 from distribution.binding import Bind, MemberSnapshot, PromoterStatus
+from distribution.chain_move import ChainMember, Join, Role, stored_role
 from distribution.tree import CounterDeltas
 from stores.paging import newest_first
 from stores.writes import WriteSet
@@ -35,8 +36,10 @@ def phone_tail_of(phone: str) -> str:
     return phone[-PHONE_TAIL_DIGITS:]
 
 
-def new_member_fields(created_at: datetime) -> dict:
+def new_member_fields(created_at: datetime, role: Role | None = None) -> dict:
+    """A new member; `role` given while the chain-move mode is on (see `services.members.arrival_role`)."""
     return {
+        **({ROLE: role.value} if role is not None else {}),
         "_id": new_member_id(),
         "created_at": created_at,
         "nickname": None,
@@ -68,6 +71,17 @@ def snapshot(member: dict) -> MemberSnapshot:
     )
 
 
+def chain_member(member: dict) -> ChainMember:
+    """The member as the chain-move rules see it; the fields are absent on members who joined while it was off."""
+    return ChainMember(id=member["_id"], role=stored_role(member.get(ROLE), member.get("upline_id")),
+                       referral_count=member.get(REFERRAL_COUNT, 0), owner_ids=member.get(OWNER_IDS, ()))
+
+
+def stored_as(field: str, value: Any, absent: Any) -> dict[str, Any]:
+    """A filter matching `field` equal to `value`, or absent when `value` is what absence reads as."""
+    return {field: {"$in": [value, None]} if value == absent else value}
+
+
 def order_totals_update(member_id: str, orders: int, fen: int) -> UpdateOne:
     """Add to the member's `order_count` and `order_fen` (negative numbers take off)."""
     return UpdateOne({"_id": member_id}, {"$inc": {"order_count": orders, "order_fen": fen}})
@@ -79,6 +93,16 @@ class FollowUp:
 
     entry: dict
     counter_deltas: dict[str, dict[str, int]]
+
+
+@dataclass(frozen=True)
+class JoinWrite:
+    """A chain-move join (`distribution.chain_move.Join`), written by `plan_bind` beside its bind."""
+
+    join: Join
+    inviter_owner_ids: tuple[str, ...]  # as stored on the inviter: the write must find them unchanged
+    team_size: int  # the member's, as stored: its owner team moves with it
+    team_size_deltas: dict[str, int]  # `team_size` changes along the old and the new owner chains
 
 
 @dataclass(frozen=True)
@@ -111,6 +135,14 @@ NICKNAME_KEY_CHARACTERS = 20
 PHONE_TAIL = "phone_tail"
 PHONE_TAIL_DIGITS = 4
 SEARCH_TIME = "created_at"
+# The chain-move mode's fields (distribution.chain_move), absent on members who joined while it was off:
+# `role`, `referral_count` (positions used), `owner_ids` (team owners nearest first), `team_owner_id` (its first,
+# kept apart for the index of the owned pages) and `team_size` (members whose owner chain holds this one).
+ROLE = "role"
+REFERRAL_COUNT = "referral_count"
+OWNER_IDS = "owner_ids"
+TEAM_OWNER_ID = "team_owner_id"
+TEAM_SIZE = "team_size"
 
 
 class MemberStore:
@@ -133,14 +165,15 @@ class MemberStore:
         return {m["_id"]: int(m.get("direct_count", 0))
                 async for m in self.collection.find({"_id": {"$in": member_ids}}, {"direct_count": 1})}
 
-    async def mark_oa_subscribed(self, openid: str, subscribed: bool, at: datetime) -> Upserted:
-        """Create the member on first sight, else flip `subscribed`; never deletes."""
+    async def mark_oa_subscribed(self, openid: str, subscribed: bool, at: datetime,
+                                 role: Role | None = None) -> Upserted:
+        """Create the member on first sight (with `role`, if given), else flip `subscribed`; never deletes."""
         changes = {"subscribed": subscribed, ("subscribed_at" if subscribed else "unsubscribed_at"): at}
         for attempt in range(2):
             try:
                 result = await self.collection.update_one(
                     {"oa_openid": openid},
-                    {"$set": changes, "$setOnInsert": {**new_member_fields(at), UNIONID_UNASKED_SINCE: at}},
+                    {"$set": changes, "$setOnInsert": {**new_member_fields(at, role), UNIONID_UNASKED_SINCE: at}},
                     upsert=True,
                 )
                 break
@@ -171,7 +204,8 @@ class MemberStore:
     async def by_unionid(self, unionid: str) -> dict | None:
         return await self.collection.find_one({"unionid": unionid})
 
-    async def join_miniapp(self, openid: str, unionid: str | None, at: datetime) -> Upserted:
+    async def join_miniapp(self, openid: str, unionid: str | None, at: datetime,
+                           role: Role | None = None) -> Upserted:
         """The member of a mini-program user: by openid, else the member holding its unionid, else a new one."""
         for _ in range(3):
             member = await self.by_miniapp_openid(openid)
@@ -182,7 +216,7 @@ class MemberStore:
                                                           {"$set": {"miniapp_openid": openid}})
                 if joined.modified_count:
                     return Upserted(await self.by_miniapp_openid(openid), created=False)
-            fields = {**new_member_fields(at), "miniapp_openid": openid, "unionid": unionid}
+            fields = {**new_member_fields(at, role), "miniapp_openid": openid, "unionid": unionid}
             try:
                 await self.collection.insert_one(fields)
             except DuplicateKeyError:
@@ -230,14 +264,16 @@ class MemberStore:
             pass  # created by a concurrent first move; still at 0, or that move's guard will tell
         return 0
 
-    async def pending_rewrites(self, member_ids: list[str]) -> dict[str, list[str]]:
-        """The stored ancestors of those of `member_ids` whose team still awaits its ancestors' rewrite."""
-        return {m["_id"]: m["ancestor_ids"] async for m in self.collection.find(
-            {"_id": {"$in": member_ids}, "subtree_stale": True}, {"ancestor_ids": 1})}
+    async def pending_rewrites(self, member_ids: list[str], chain_field: str = "ancestor_ids") -> dict[str, list[str]]:
+        """The stored chain (`ancestor_ids` or `owner_ids`) of those of `member_ids` whose team still awaits its
+        rewrite."""
+        return {m["_id"]: m.get(chain_field, []) async for m in self.collection.find(
+            {"_id": {"$in": member_ids}, "subtree_stale": True}, {chain_field: 1})}
 
     @staticmethod
     def plan_bind(bind: Bind, upline: MemberSnapshot, team_size: int, deltas: CounterDeltas, log_entry: dict,
-                  writes: WriteSet, moves_version: int | None, rewrite_team_now: bool) -> None:
+                  writes: WriteSet, moves_version: int | None, rewrite_team_now: bool,
+                  joined: JoinWrite | None = None) -> None:
         """The bind and the upline's counters, as guarded writes of one step. What the worker does after
         (`follow_ups`: the log entry, everyone else's counter changes) goes on the member, in its update.
 
@@ -255,18 +291,43 @@ class MemberStore:
         binding under each other's members write four different documents and
         would otherwise both pass. Its team's ancestors are rewritten in the
         step (`rewrite_team_now`) or, for a large team, marked for the worker.
+
+        In the chain-move mode (`joined`) the member's team relation is
+        written in the same update, guarded on its stored owners and
+        `team_size`, and the inviter's position is claimed in the upline's:
+        guarded on `referral_count` being the position before, and on the
+        owners the decision read; the inviter becomes a boss in it when it
+        upgrades. Every `team_size` change goes to the worker with the rest.
+        The member's owner team has its chains rewritten with its ancestors.
         """
         deferred = {member_id: _increments(deltas, member_id)
                     for member_id in sorted(set(deltas.team_count) | set(deltas.direct_count)) if member_id != upline.id}
-        writes.guard(MEMBERS,
-                     {"_id": bind.member_id, "ancestor_ids": list(bind.expected_ancestor_ids),
-                      "bound_at": bind.expected_bound_at, "team_count": team_size, "frozen": {"$ne": True}},
-                     {"$set": {"upline_id": bind.upline_id, "ancestor_ids": list(bind.ancestor_ids),
-                               "bound_at": bind.bound_at, "bind_source": bind.source.value,
-                               # The poster template that brought the member, if known: their orders' sales count
-                               # for it (stores.funnel).
-                               "bind_template": log_entry.get("template"),
-                               "subtree_stale": team_size > 0 and not rewrite_team_now},
+        member_filter = {"_id": bind.member_id, "ancestor_ids": list(bind.expected_ancestor_ids),
+                         "bound_at": bind.expected_bound_at, "team_count": team_size, "frozen": {"$ne": True}}
+        relation = {"upline_id": bind.upline_id, "ancestor_ids": list(bind.ancestor_ids), "bound_at": bind.bound_at,
+                    "bind_source": bind.source.value,
+                    # The poster template that brought the member, if known: their orders' sales count for it
+                    # (stores.funnel).
+                    "bind_template": log_entry.get("template")}
+        brings_team = team_size > 0
+        upline_filter: dict[str, Any] = {}
+        upline_changes: dict[str, Any] = {"$inc": _increments(deltas, upline.id)}
+        if joined is not None:
+            join = joined.join
+            for member_id, delta in joined.team_size_deltas.items():
+                deferred.setdefault(member_id, {})[TEAM_SIZE] = delta
+            member_filter.update({**stored_as(OWNER_IDS, list(join.expected_owner_ids), []),
+                                  **stored_as(TEAM_SIZE, joined.team_size, 0)})
+            relation.update({ROLE: join.role.value, OWNER_IDS: list(join.owner_ids),
+                             TEAM_OWNER_ID: join.team_owner_id})
+            brings_team = brings_team or joined.team_size > 0
+            upline_filter.update({**stored_as(REFERRAL_COUNT, join.position - 1, 0),
+                                  **stored_as(OWNER_IDS, list(joined.inviter_owner_ids), [])})
+            upline_changes["$inc"] = {**upline_changes["$inc"], REFERRAL_COUNT: 1}
+            if join.inviter_upgrades:
+                upline_changes["$set"] = {ROLE: Role.BOSS.value}
+        writes.guard(MEMBERS, member_filter,
+                     {"$set": {**relation, "subtree_stale": brings_team and not rewrite_team_now},
                       "$push": {FOLLOW_UPS: {"entry": log_entry, "counter_deltas": deferred}}})
         # A document without a status reads as NONE (`snapshot`): the guard must match it the same way.
         status = bind.upline_status.value
@@ -275,14 +336,17 @@ class MemberStore:
         if bind.upline_spent_at_least is not None:
             eligible["spent_fen"] = {"$gte": bind.upline_spent_at_least}
         writes.guard(MEMBERS, {"_id": upline.id, "ancestor_ids": list(upline.ancestor_ids), "frozen": {"$ne": True},
-                               **eligible},
-                     {"$inc": _increments(deltas, upline.id),
+                               **eligible, **upline_filter},
+                     {**upline_changes,
                       "$max": {NEWEST_FIELDS[1]: bind.bound_at, NEWEST_FIELDS[None]: bind.bound_at}})
         if moves_version is not None:
             writes.guard(TREE_MOVES, {"_id": MOVES_ID, "version": moves_version}, {"$inc": {"version": 1}})
         if team_size and rewrite_team_now:
             writes.update(MEMBERS, UpdateMany({"ancestor_ids": bind.member_id},
                                               _rewrite_below(bind.member_id, bind.ancestor_ids)))
+        if joined is not None and joined.team_size and rewrite_team_now:
+            writes.update(MEMBERS, UpdateMany({OWNER_IDS: bind.member_id},
+                                              _rewrite_below(bind.member_id, joined.join.owner_ids, OWNER_IDS)))
 
     async def with_binds_to_follow_up(self, limit: int) -> list[dict]:
         return await self.collection.find({AWAITING_FOLLOW_UP: {"$exists": True}},
@@ -309,32 +373,37 @@ class MemberStore:
                                                                   "$max": {NEWEST_FIELDS[None]: newest[member_id]}}))
 
     async def resync_subtree(self, member: dict, batch_size: int) -> int:
-        """Rewrite the ancestors of `member`'s descendants after it moved, `batch_size` at a time.
+        """Rewrite the ancestors of `member`'s descendants after it moved, `batch_size` at a time, and the owner
+        chains of its owner team (members whose `owner_ids` hold it) the same way.
 
         Each descendant keeps its path down to the member and takes the
         member's current ancestors after it; running this again changes
         nothing, so a crashed or repeated run is harmless. Passes repeat until
         one changes nothing: a member that bound under a not yet rewritten
         descendant during a pass, behind its position, is caught by the next.
-        Returns how many descendants changed.
+        Returns how many chains changed.
         """
-        member_id = member["_id"]
-        rewrite = _rewrite_below(member_id, member["ancestor_ids"])
+        changed = 0
+        for chain_field in ("ancestor_ids", OWNER_IDS):
+            changed += await self._resync_chains(member["_id"], chain_field, member.get(chain_field, []), batch_size)
+        await self.collection.update_one({"_id": member["_id"], "bound_at": member["bound_at"]},
+                                         {"$set": {"subtree_stale": False}})
+        return changed
+
+    async def _resync_chains(self, member_id: str, chain_field: str, chain: Sequence[str], batch_size: int) -> int:
+        rewrite = _rewrite_below(member_id, chain, chain_field)
         changed, changed_in_pass, after = 0, 0, ""
         while True:
             ids = [d["_id"] async for d in self.collection.find(
-                {"ancestor_ids": member_id, "_id": {"$gt": after}}, {"_id": 1}).sort("_id", 1).limit(batch_size)]
+                {chain_field: member_id, "_id": {"$gt": after}}, {"_id": 1}).sort("_id", 1).limit(batch_size)]
             if ids:
                 result = await self.collection.bulk_write([UpdateMany({"_id": {"$in": ids}}, rewrite)])
                 changed_in_pass += result.modified_count
                 after = ids[-1]
                 continue
             if not changed_in_pass:
-                break
+                return changed
             changed, changed_in_pass, after = changed + changed_in_pass, 0, ""
-        await self.collection.update_one({"_id": member_id, "bound_at": member["bound_at"]},
-                                         {"$set": {"subtree_stale": False}})
-        return changed
 
     async def unionid_unasked(self, before: datetime, limit: int) -> list[dict]:
         """Followers not asked for their unionid since `before`: `{_id, oa_openid}`."""
@@ -380,11 +449,19 @@ class MemberStore:
         return await newest_first(self.collection, {TEAM_LEVEL_FIELDS[level]: member["_id"]}, "bound_at", limit,
                                   after, newest)
 
+    async def owned_page(self, member: dict, limit: int, after: tuple[datetime, str] | None) -> list[dict]:
+        """Newest first, `limit` members whose team owner is `member` (chain-move mode) after the cursor
+        `(bound_at, _id)`. Each joined while its owner was among its ancestors, so the newest time below
+        `member` bounds them all."""
+        newest = member.get(NEWEST_FIELDS[None]) if member.get(TEAM_SIZE, 0) > SHORT_TEAM else None
+        return await newest_first(self.collection, {TEAM_OWNER_ID: member["_id"]}, "bound_at", limit, after, newest)
 
-def _rewrite_below(member_id: str, chain: Sequence[str]) -> list[dict]:
-    """The update pipeline giving a descendant of `member_id` its path down to the member, then `chain`."""
-    return [{"$set": {"ancestor_ids": {"$concatArrays": [
-        {"$slice": ["$ancestor_ids", {"$add": [{"$indexOfArray": ["$ancestor_ids", member_id]}, 1]}]},
+
+def _rewrite_below(member_id: str, chain: Sequence[str], chain_field: str = "ancestor_ids") -> list[dict]:
+    """The update pipeline giving a member whose `chain_field` holds `member_id` its chain down to the member,
+    then `chain`."""
+    return [{"$set": {chain_field: {"$concatArrays": [
+        {"$slice": [f"${chain_field}", {"$add": [{"$indexOfArray": [f"${chain_field}", member_id]}, 1]}]},
         list(chain),
     ]}}}]
 
