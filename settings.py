@@ -134,6 +134,7 @@ _ADMIN_ORDER_FIELDS = (("order_no", "keyword1"), ("amount", "keyword2"), ("items
 _WITHDRAWAL_FIELDS = (("amount", "amount1"), ("status", "phrase2"), ("time", "time3"), ("note", "thing4"))
 _NEW_MEMBER_FIELDS = (("member", "thing1"), ("team", "number2"), ("time", "time3"))
 _APPLICATION_FIELDS = (("result", "phrase1"), ("note", "thing2"), ("time", "time3"))
+_PROMOTION_FIELDS = (("role", "phrase1"), ("referrals", "number2"), ("time", "time3"))
 SANDBOX_NOTIFY_TEMPLATES: dict[str, dict[str, NotifyTemplate]] = {
     "commission_arrived": {
         "miniapp": NotifyTemplate("sandbox_mp_commission_arrived", _COMMISSION_FIELDS),
@@ -152,6 +153,7 @@ SANDBOX_NOTIFY_TEMPLATES: dict[str, dict[str, NotifyTemplate]] = {
     "withdrawal_requested_admin": {"template": NotifyTemplate("sandbox_tpl_withdrawal_request", _WITHDRAWAL_FIELDS)},
     "application_decided": {"template": NotifyTemplate("sandbox_tpl_application_decided", _APPLICATION_FIELDS)},
     "new_direct_member": {"template": NotifyTemplate("sandbox_tpl_new_direct_member", _NEW_MEMBER_FIELDS)},
+    "promoted_to_boss": {"template": NotifyTemplate("sandbox_tpl_promoted_to_boss", _PROMOTION_FIELDS)},
 }
 
 

@@ -14,16 +14,23 @@ and only those, are deleted at the end) and the sandbox WeChat in-process:
    promoters' daily stats, and four notifications (three promoters by
    bizsend, one merchant admin by template message) sent to the sandbox.
    Timed from the first request to the last notification sent.
+2b. checkouts: mini-program orders per second end to end (`--checkouts`, 0 for none): POST /api/v1/orders,
+   the buyer pays at the sandbox's WeChat Pay, its callback comes back over HTTP, the worker posts the
+   commissions; printed beside phase 2's merchant-API rate.
 3. commands per paid order, counted with a pymongo CommandListener on the
    app's own client (and Redis commands with a counting client): a buyer
    3 deep and a buyer 30 deep, 3 commission levels either way, the same
-   sequence of requests and jobs.
+   sequence of requests and jobs. Then the same in the chain-move mode
+   (链动2+1: direct, team and peer rewards) for a buyer whose team-owner
+   chain is 3 long and one whose chain is 300 long, the two bosses at its
+   top: the payment reads the buyer and its owners' roles (one `$in`),
+   whatever the length.
 4. a burst of `--burst` paid events: `--burst` orders created unpaid, then
    their `paid` events POSTed as fast as the API takes them while the
    workers drain; then checked: every order paid, every commission there,
    nothing pending, retried or dead in the queue, `ledger verify` clean.
 
-Flags: --orders, --depth-orders, --burst, --workers, --clients, --chains,
+Flags: --orders, --checkouts, --depth-orders, --burst, --workers, --clients, --chains,
 --no-retry-writes, and --mongodb-uri to run against another MongoDB (a
 scratch database in it, dropped at the end) instead of an embedded SecantusDB.
 """
@@ -32,6 +39,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import shutil
 import sys
 import tempfile
@@ -46,6 +54,7 @@ from typing import Any
 import httpx
 import redis.asyncio as aioredis
 from bson import ObjectId
+import pymongo
 from pymongo import AsyncMongoClient, monitoring
 
 import bot.runtime
@@ -53,6 +62,7 @@ import stores.mongo
 from bot.app import make_app
 from bot.runtime import open_runtime
 from bot.worker import job_handlers
+from distribution.chain_move import ChainMoveSettings, Role
 from distribution.commission_rules import CommissionRules
 from sandbox import start_sandbox
 from settings import load_settings
@@ -62,6 +72,7 @@ from stores.members import new_member_fields
 REDIS_URL = "redis://127.0.0.1:6379/0"
 TOKEN = "bench-merchant-token-0123456789abcdef"
 T0 = datetime(2026, 5, 1, 4, 0, tzinfo=timezone.utc)
+DROP_SECONDS = 120.0
 
 
 class CommandCounter(monitoring.CommandListener):
@@ -112,6 +123,17 @@ def members_chain(depth: int, openids: bool) -> list[dict]:
             document.update(upline_id=upline["_id"], ancestor_ids=[upline["_id"], *upline["ancestor_ids"]],
                             bound_at=T0 - timedelta(days=20), bind_source="oa_scan")
         members.append(document)
+    return members
+
+
+def chain_move_chain(depth: int) -> list[dict]:
+    """`members_chain` as the chain-move mode keeps it: each member's team owner is its upline, the two at the
+    top are bosses and the rest agents, so the buyer's rewards go to its upline (direct), the second member
+    (team) and the root (peer) whatever the depth."""
+    members = members_chain(depth, True)
+    for index, member in enumerate(members):
+        member.update(role=Role.BOSS if index < 2 else Role.AGENT, owner_ids=member["ancestor_ids"],
+                      referral_count=0 if index == depth else 1)
     return members
 
 
@@ -190,6 +212,9 @@ async def run(args: argparse.Namespace) -> int:
         "WECHAT_API_BASE": sandbox.base_url, "MERCHANT_API_TOKEN": TOKEN, "VAR_DIR": str(workdir / "var"),
         "MERCHANT_ADMIN_OPENIDS": "bench_admin",
     }, env_file=None)
+    # The sandbox's WeChat Pay merchant, for the checkout run (its callbacks are rerouted to this server).
+    settings = dataclasses.replace(settings, wechat_pay=sandbox.state.pay.demo_settings(),
+                                   wechat_pay_api_base=sandbox.base_url, public_base_url="https://bench.example.test")
     try:
         async with open_runtime(settings) as runtime:
             port = free_port()
@@ -204,7 +229,8 @@ async def run(args: argparse.Namespace) -> int:
                     keys = [key async for key in runtime.redis.scan_iter(match=f"{prefix}*", count=1000)]
                     if keys:
                         await runtime.redis.delete(*keys)
-                    await runtime.mongo.drop_database(settings.mongodb_db)
+                    with pymongo.timeout(DROP_SECONDS):  # a full run's database takes SecantusDB longer than 5 s
+                        await runtime.mongo.drop_database(settings.mongodb_db)
                     print(f"\ncleanup: deleted {len(keys)} Redis key(s) under {prefix}, dropped {settings.mongodb_db}")
     finally:
         await sandbox.stop()
@@ -226,11 +252,14 @@ async def measure(runtime: Any, http: httpx.AsyncClient, args: argparse.Namespac
     print(f"  rules: 3 levels (10%, 5%, 2%); workers: {args.workers} queue consumers; HTTP clients: {args.clients}")
 
     shallow, deep = members_chain(3, True), members_chain(30, True)
+    chain_move_shallow, chain_move_deep = chain_move_chain(3), chain_move_chain(300)
     # Buyers of the throughput and burst phases: each under its own 3-deep chain, so concurrent workers
     # contend as little as real traffic spread over many promoters would (one hot chain: --chains 1).
     loud = [members_chain(3, True) for _ in range(args.chains)]
     quiet = [members_chain(3, False) for _ in range(args.chains)]
-    await db["members"].insert_many(shallow + deep + [m for chain in loud + quiet for m in chain])
+    everyone = shallow + deep + chain_move_shallow + chain_move_deep + [m for chain in loud + quiet for m in chain]
+    for start in range(0, len(everyone), 20):  # small batches: a 300-deep member's chains index 600 entries
+        await db["members"].insert_many(everyone[start:start + 20])
 
     # ---- 1. the raw single-insert rate, half before and half after the orders (the database's state,
     # e.g. SecantusDB's table of retryable writes, changes as it fills: both see the same)
@@ -243,9 +272,13 @@ async def measure(runtime: Any, http: httpx.AsyncClient, args: argparse.Namespac
             await db["bench_raw"].insert_one({"_id": str(ObjectId()), "n": number, "at": T0})
         raw_seconds += time.perf_counter() - start
 
-    # Warm up: connections, the access token, the settings cache.
+    # Warm up: connections, the access token, the settings cache, and each counted buyer's first order (which
+    # alone records the buyer's first purchase).
+    counted_buyers = (shallow, deep, chain_move_shallow, chain_move_deep)
     await through_the_worker(runtime, http, [("/api/merchant/v1/orders", order_body(f"W{n}", shallow[-1], True))
                                              for n in range(10)], args)
+    await through_the_worker(runtime, http, [("/api/merchant/v1/orders", order_body(f"WB{index}", members[-1], True))
+                                             for index, members in enumerate(counted_buyers)], args)
     await raw_inserts(raw_n // 2)
 
     # ---- 2. paid orders per second, end to end
@@ -268,39 +301,20 @@ async def measure(runtime: Any, http: httpx.AsyncClient, args: argparse.Namespac
     print(f"  ratio paid orders / raw inserts = {order_rate / raw_rate:.3f}")
     print(f"  check: {paid}/{args.orders} paid, HTTP {dict(Counter(statuses))}, {sent} promoter notifications sent "
           f"(expected {3 * args.orders}); {conflicts} commands failed and retried (write conflicts)")
+    checkouts_ok = await checkout_throughput(runtime, http, args, sandbox, order_rate) if args.checkouts else True
 
-    # ---- 3. commands per paid order, depth 3 and depth 30
+    # ---- 3. commands per paid order, depth 3 and depth 30; then the chain-move mode at 3 and 300
     print(f"\n3. Commands per paid order ({args.depth_orders} orders each, one at a time: the API request, then the "
           "worker's jobs until the queue is empty):")
-    rows = {}
-    for label, members in (("buyer 3 deep", shallow), ("buyer 30 deep", deep)):
-        before_mongo, before_redis = Counter(listener.commands), Counter(CountingRedis.counts)
-        before_micros, started = Counter(listener.micros), time.perf_counter()
-        for number in range(args.depth_orders):
-            await through_the_worker(runtime, http, [("/api/merchant/v1/orders", order_body(
-                f"D{len(members)}-{number}", members[-1], True))], args)
-        mongo = {key: count / args.depth_orders for key, count in (Counter(listener.commands) - before_mongo).items()}
-        redis_counts = Counter(CountingRedis.counts) - before_redis
-        # The queue polls while idle (XREADGROUP/XAUTOCLAIM/EVALSHA per poll): counted apart, timing-dependent.
-        polling = {"XREADGROUP", "XAUTOCLAIM", "EVALSHA", "XPENDING", "XLEN", "ZCARD"}
-        redis_work = {key: count / args.depth_orders for key, count in redis_counts.items() if key not in polling}
-        rows[label] = (sum(mongo.values()), mongo, sum(redis_work.values()))
-        micros = Counter(listener.micros) - before_micros
-        elapsed_ms = (time.perf_counter() - started) * 1000 / args.depth_orders
-        db_ms = sum(micros.values()) / 1000 / args.depth_orders
-        commissions = await db["commissions"].count_documents({"order_no": f"D{len(members)}-0"})
-        print(f"  {label:16} Mongo {sum(mongo.values()):5.1f} commands, Redis {sum(redis_work.values()):4.1f} "
-              f"(queue polling aside), {commissions} commissions per order; {elapsed_ms:.0f} ms per order, "
-              f"{db_ms:.0f} ms of it waiting on Mongo")
-        slowest = sorted(micros.items(), key=lambda kv: -kv[1])[:4]
-        print("    slowest: " + ", ".join(f"{name} {coll} {us / 1000 / args.depth_orders:.1f} ms"
-                                         for (name, coll), us in slowest))
-    shallow_row, deep_row = rows["buyer 3 deep"], rows["buyer 30 deep"]
-    same = shallow_row[1] == deep_row[1] and shallow_row[2] == deep_row[2]
-    print(f"  the same at depth 3 and 30: {'yes' if same else 'NO'}")
-    print("  by command and collection (per order):")
-    for (name, collection), count in sorted(shallow_row[1].items()):
-        print(f"    {name:18} {collection:24} {count:g}")
+    same = await commands_per_order(runtime, http, args, listener, "", (("buyer 3 deep", shallow),
+                                                                         ("buyer 30 deep", deep)))
+    await runtime.merchant_settings.put(ChainMoveSettings(enabled=True, acknowledge_legal_risk=True,
+                                                          peer_reward_bp=200))
+    await runtime.merchant_settings.get(ChainMoveSettings)  # cached again before counting
+    print("  the chain-move mode (direct 10%, team 5%, peer 2%):")
+    same_chain_move = await commands_per_order(runtime, http, args, listener, "CM", (
+        ("owner chain 3", chain_move_shallow), ("owner chain 300", chain_move_deep)))
+    await runtime.merchant_settings.put(ChainMoveSettings())
 
     # ---- 4. a burst of paid events
     print(f"\n4. A burst of {args.burst} paid events (orders created unpaid first; buyer 3 deep, promoters "
@@ -341,10 +355,100 @@ async def measure(runtime: Any, http: httpx.AsyncClient, args: argparse.Namespac
           f"unapplied, queue {queue}")
     print(f"  ledger verify: {'clean' if report.clean else 'NOT BALANCED'} ({report.accounts} accounts, "
           f"{report.entries} entries, {len(report.differences)} differences)")
-    ok = (same and report.clean and paid == args.burst and commissions == 3 * args.burst and unapplied == 0
-          and queue["dead"] == 0)
+    ok = (same and same_chain_move and checkouts_ok and report.clean and paid == args.burst and commissions == 3 * args.burst
+          and unapplied == 0 and queue["dead"] == 0)
     print(f"\n{'OK' if ok else 'FAILED'}")
     return 0 if ok else 1
+
+
+async def checkout_throughput(runtime: Any, http: httpx.AsyncClient, args: argparse.Namespace, sandbox: Any,
+                              merchant_rate: float) -> bool:
+    """Mini-program orders per second end to end: each buyer (3 deep, under `--chains` chains) checks out one
+    unit (`POST /api/v1/orders`: priced, stock reserved, order created, prepay made at the sandbox's WeChat
+    Pay), pays at the sandbox, whose signed, encrypted callback comes back over HTTP, and the worker applies
+    the payment: commissions frozen, notifications sent. Timed from the first checkout to the queue empty,
+    beside the merchant API's paid orders of phase 2."""
+    count = args.checkouts
+    pay = sandbox.state.pay
+    pay.deliver_to = str(http.base_url)
+    product = await http.post("/api/merchant/v1/products", json={"title": "龙井茶", "skus": [
+        {"sku": "bench-tea", "title": "250g", "price_fen": 10_000, "stock": count}]})
+    assert product.status_code == 201, product.text
+    chains = [members_chain(3, True) for _ in range(args.chains)]
+    for chain in chains:
+        chain[-1]["miniapp_openid"] = f"mini_{chain[-1]['_id']}"
+        await runtime.db["members"].insert_many(chain)
+    tokens = [await runtime.sessions.issue(chain[-1]["_id"]) for chain in chains]
+    done = asyncio.Event()
+    workers = asyncio.create_task(workers_until(runtime, args.workers, done))
+    source = iter(range(count))
+    statuses: Counter[int] = Counter()
+
+    async def buyer() -> None:
+        for number in source:
+            answer = await http.post("/api/v1/orders", headers={"Authorization": f"Bearer {tokens[number % len(tokens)]}"},
+                                     json={"items": [{"sku": "bench-tea", "qty": 1}], "idempotency_key": f"b{number}"})
+            statuses[answer.status_code] += 1
+            if answer.status_code == 201:
+                prepay_id = answer.json()["request_payment"]["package"].removeprefix("prepay_id=")
+                await pay.pay(pay.prepays[prepay_id])
+
+    start = time.perf_counter()
+    await asyncio.gather(*(buyer() for _ in range(args.clients)))
+    while not await queue_idle(runtime):
+        await asyncio.sleep(0.05)
+    seconds = time.perf_counter() - start
+    done.set()
+    await workers
+    rate = count / seconds
+    paid = await runtime.db["orders"].count_documents({"checkout.source": "miniapp", "status": "paid"})
+    posted = await runtime.db["orders"].count_documents({"checkout.source": "miniapp", "commissions_posted": True})
+    print(f"  {'checkouts, API -> pay -> callback -> worker':44}{rate:>9.1f} orders/s ({seconds:.2f} s for {count})")
+    print(f"  ratio checkouts / merchant-API paid orders = {rate / merchant_rate:.3f}")
+    print(f"  check: {paid}/{count} paid, {posted}/{count} with commissions posted, HTTP {dict(statuses)}")
+    return paid == count == posted
+
+
+async def commands_per_order(runtime: Any, http: httpx.AsyncClient, args: argparse.Namespace,
+                             listener: CommandCounter, prefix: str, buyers: tuple[tuple[str, list[dict]], ...]) -> bool:
+    """Print the commands per paid order for each (label, chain) of `buyers`; whether they are all the same, with
+    three commissions per order."""
+    db = runtime.db
+    rows, commission_counts = {}, []
+    for label, members in buyers:
+        before_mongo, before_redis = Counter(listener.commands), Counter(CountingRedis.counts)
+        before_micros, started = Counter(listener.micros), time.perf_counter()
+        for number in range(args.depth_orders):
+            await through_the_worker(runtime, http, [("/api/merchant/v1/orders", order_body(
+                f"D{prefix}{len(members)}-{number}", members[-1], True))], args)
+        mongo = {key: count / args.depth_orders for key, count in (Counter(listener.commands) - before_mongo).items()}
+        redis_counts = Counter(CountingRedis.counts) - before_redis
+        # The queue polls while idle (XREADGROUP/XAUTOCLAIM/EVALSHA per poll), and its heartbeats, its
+        # acknowledgements and this bench's checks for an empty queue share pipelines (PIPELINE, TIME): counted
+        # apart, they depend on timing.
+        polling = {"XREADGROUP", "XAUTOCLAIM", "EVALSHA", "XPENDING", "XLEN", "ZCARD", "PIPELINE", "TIME"}
+        redis_work = {key: count / args.depth_orders for key, count in redis_counts.items() if key not in polling}
+        pipelines = redis_counts["PIPELINE"] / args.depth_orders
+        rows[label] = (mongo, redis_work)
+        micros = Counter(listener.micros) - before_micros
+        elapsed_ms = (time.perf_counter() - started) * 1000 / args.depth_orders
+        db_ms = sum(micros.values()) / 1000 / args.depth_orders
+        commissions = await db["commissions"].count_documents({"order_no": f"D{prefix}{len(members)}-0"})
+        commission_counts.append(commissions)
+        print(f"  {label:16} Mongo {sum(mongo.values()):5.1f} commands, Redis {sum(redis_work.values()):4.1f} "
+              f"(and {pipelines:.1f} pipelines, queue polling aside), {commissions} commissions per order; "
+              f"{elapsed_ms:.0f} ms per order, "
+              f"{db_ms:.0f} ms of it waiting on Mongo")
+        slowest = sorted(micros.items(), key=lambda kv: -kv[1])[:4]
+        print("    slowest: " + ", ".join(f"{name} {coll} {us / 1000 / args.depth_orders:.1f} ms"
+                                         for (name, coll), us in slowest))
+    first, *others = rows.values()
+    same = all(row == first for row in others)
+    print(f"  the same at {' and '.join(rows)}: {'yes' if same else 'NO'}")
+    print("  by command and collection (per order):")
+    for (name, collection), count in sorted(first[0].items()):
+        print(f"    {name:18} {collection:24} {count:g}")
+    return same and all(count == 3 for count in commission_counts)
 
 
 def main() -> int:
@@ -354,6 +458,8 @@ def main() -> int:
     parser.add_argument("--burst", type=int, default=10_000, help="paid events in the burst (default 10,000)")
     parser.add_argument("--workers", type=int, default=1, help="queue consumers in this process (default 1: on "
                                                                 "one SecantusDB more add no throughput)")
+    parser.add_argument("--checkouts", type=int, default=200, help="mini-program checkouts paid end to end, beside "
+                                                                   "the merchant API's orders (default 200; 0: none)")
     parser.add_argument("--clients", type=int, default=8, help="concurrent HTTP clients (default 8)")
     parser.add_argument("--chains", type=int, default=50, help="distinct promoter chains of the buyers (default 50)")
     parser.add_argument("--no-retry-writes", action="store_true",

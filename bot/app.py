@@ -15,13 +15,14 @@ from handlers.health import HealthHandler, MetricsHandler
 from handlers.merchant import MemberHandler, MemberSearchHandler
 from handlers.merchant_settings import SETTINGS_ROUTES, UNKNOWN_SETTINGS_ROUTE
 from handlers.oa_menu import ROUTES as OA_MENU_ROUTES
-from handlers.orders import CommissionsHandler, OrderEventsHandler, OrderHandler, OrdersHandler
+from handlers.orders import CommissionsHandler, OrderEventsHandler, OrderHandler, OrderRefundsHandler, OrdersHandler
 from handlers.posters import BackgroundHandler, BackgroundsHandler, MemberPosterHandler
+from handlers.products import ROUTES as PRODUCT_ROUTES
 from handlers.relations import (BindLogHandler, FreezeHandler, GradeHandler, TeamHandler, UnfreezeHandler,
                                 UplineHandler)
 from handlers.share_links import ShareBindHandler, ShareLinkHandler
 from handlers.stats import OverviewHandler, PromoterStatsHandler
-from handlers.wechatpay_notify import TransferNotifyHandler
+from handlers.wechatpay_notify import PaymentNotifyHandler, RefundNotifyHandler, TransferNotifyHandler
 from handlers.withdrawals import (
     BankAccountHandler,
     MarkBankFailedHandler,
@@ -32,7 +33,9 @@ from handlers.withdrawals import (
 from miniapp_api.applications import PromoterApplicationHandler
 from miniapp_api.me import MeHandler, MyTeamHandler
 from miniapp_api.money import MyCommissionsHandler, MyLedgerHandler
+from miniapp_api.orders import ConfirmOrderHandler, MyOrderHandler, MyOrdersHandler, PayOrderHandler
 from miniapp_api.posters import MyPosterHandler
+from miniapp_api.products import ROUTES as SHOP_ROUTES
 from miniapp_api.session import SessionHandler
 from miniapp_api.subscriptions import SubscriptionsHandler
 from miniapp_api.withdrawals import CancelWithdrawalHandler, MyWithdrawalHandler, MyWithdrawalsHandler
@@ -40,7 +43,7 @@ from services.runtime import Runtime
 from web.base import NotFoundHandler
 from web.docs import docs_routes
 from web.openapi import OpenApiHandler, build_document
-from wechatpay.transfer_bills import TRANSFER_NOTIFY_PATH
+from wechatpay import PAYMENT_NOTIFY_PATH, REFUND_NOTIFY_PATH, TRANSFER_NOTIFY_PATH
 
 MEMBER_ID = r"(?P<member_id>[^/]+)"
 # Tornado refuses a chunk of a body that would take it past its limit before the handler sees any of it, with
@@ -83,9 +86,16 @@ API_ROUTES: list[tuple[str, type[tornado.web.RequestHandler]]] = [
     (r"/api/merchant/v1/orders", OrdersHandler),
     (r"/api/merchant/v1/orders/(?P<order_no>[^/]+)", OrderHandler),
     (r"/api/merchant/v1/orders/(?P<order_no>[^/]+)/events", OrderEventsHandler),
+    (r"/api/merchant/v1/orders/(?P<order_no>[^/]+)/refunds", OrderRefundsHandler),
+    (r"/api/v1/orders", MyOrdersHandler),
+    (r"/api/v1/orders/(?P<order_no>[^/]+)", MyOrderHandler),
+    (r"/api/v1/orders/(?P<order_no>[^/]+)/pay", PayOrderHandler),
+    (r"/api/v1/orders/(?P<order_no>[^/]+)/confirm", ConfirmOrderHandler),
     (r"/api/merchant/v1/commissions", CommissionsHandler),
     (r"/api/merchant/v1/stats/promoters", PromoterStatsHandler),
     (r"/api/merchant/v1/stats/overview", OverviewHandler),
+    *SHOP_ROUTES,
+    *PRODUCT_ROUTES,
 ]
 
 # The H5 share link's pages, opened by browsers: HTML, not the JSON API, so not in /openapi.json.
@@ -99,7 +109,10 @@ def make_app(runtime: Runtime, door: PushDoor | None = None) -> tornado.web.Appl
     with_runtime = {"runtime": runtime}
     routes = [
         (r"/wechat", WeChatPushHandler, {**with_runtime, "door": door or push_door(runtime)}),
-        (TRANSFER_NOTIFY_PATH, TransferNotifyHandler, with_runtime),  # WeChat Pay's callbacks: not the JSON API
+        # WeChat Pay's callbacks: not the JSON API
+        (TRANSFER_NOTIFY_PATH, TransferNotifyHandler, with_runtime),
+        (PAYMENT_NOTIFY_PATH, PaymentNotifyHandler, with_runtime),
+        (REFUND_NOTIFY_PATH, RefundNotifyHandler, with_runtime),
         (r"/healthz", HealthHandler, with_runtime),
         (r"/metrics", MetricsHandler, with_runtime),
         (r"/openapi.json", OpenApiHandler, {"document": build_document(API_ROUTES)}),

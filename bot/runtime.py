@@ -16,6 +16,8 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 
 from services.applications import ApplicationService
 from services.audit import AuditLog
+from services.catalogue import CatalogueService
+from services.checkout import CheckoutService
 from services.chat import ChatService
 from services.commissions import CommissionService
 from services.dashboard import DashboardService
@@ -48,15 +50,27 @@ from stores.members import MemberStore
 from stores.mongo import ensure_indexes, open_mongo
 from stores.orders import OrderStore
 from stores.posters import PosterStore
+from stores.products import ProductStore
 from stores.staff import StaffStore
 from stores.stats import StatsStore
 from wechat import WeChatClient
-from wechatpay import ReplayGuard, TransferBills, TransferScene, WeChatPayClient, merchant_keys
-from wechatpay.transfer_bills import TRANSFER_NOTIFY_PATH
+from wechatpay import (
+    PAYMENT_NOTIFY_PATH,
+    REFUND_NOTIFY_PATH,
+    TRANSFER_NOTIFY_PATH,
+    Refunds,
+    ReplayGuard,
+    Transactions,
+    TransferBills,
+    TransferScene,
+    WeChatPayClient,
+    merchant_keys,
+)
 
 log = logging.getLogger(__name__)
 
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
+DEMO_REFUND_SECONDS = 3.0  # the demo's refunds succeed by themselves, as WeChat Pay's do after a while
 
 
 async def _mongo_uri(settings: Settings, stack: AsyncExitStack) -> str:
@@ -106,25 +120,40 @@ async def _demo_wechat(settings: Settings, stack: AsyncExitStack) -> Settings:
         server, state, api_base = await start_sandbox("127.0.0.1", 0)
         stack.callback(server.stop)
         log.info("WeChat API: demo mode, sandbox WeChat at %s", api_base)
+        state.pay.refunds_succeed_after = DEMO_REFUND_SECONDS
         settings = dataclasses.replace(settings, wechat_pay=settings.wechat_pay or state.pay.demo_settings())
     return dataclasses.replace(settings, wechat_api_base=api_base,
                                wechat_pay_api_base=settings.wechat_pay_api_base or api_base,
                                wechat_open_base=settings.wechat_open_base or api_base)
 
 
-def _transfer_bills(settings: Settings, redis: aioredis.Redis, stack: AsyncExitStack) -> TransferBills | None:
-    """WeChat Pay's merchant transfers, signed with the merchant's keys; None when WeChat Pay is not configured."""
+@dataclasses.dataclass(frozen=True)
+class WeChatPayApis:
+    """WeChat Pay's API groups, on one client signed with the merchant's keys."""
+
+    transfer_bills: TransferBills
+    transactions: Transactions
+    refunds: Refunds
+
+
+def _wechat_pay(settings: Settings, redis: aioredis.Redis, stack: AsyncExitStack) -> WeChatPayApis | None:
+    """None when WeChat Pay is not configured."""
     pay = settings.wechat_pay
     if pay is None or settings.wechat_pay_api_base is None or settings.public_base_url is None:
-        log.warning("WeChat Pay is not configured: WeChat-balance withdrawals are refused")
+        log.warning("WeChat Pay is not configured: WeChat-balance withdrawals and mini-program payments are refused")
         return None
-    notify_url = settings.public_base_url + TRANSFER_NOTIFY_PATH
-    if not notify_url.startswith("https://") and not settings.demo:
-        log.warning("WeChat Pay's callbacks go to %s: WeChat Pay requires https in production", notify_url)
+    if not settings.public_base_url.startswith("https://") and not settings.demo:
+        log.warning("WeChat Pay's callbacks go to %s: WeChat Pay requires https in production",
+                    settings.public_base_url)
     client = WeChatPayClient(settings.wechat_pay_api_base, merchant_keys(pay), ReplayGuard(redis, settings.redis_prefix),
                              settings.wechat_timeout_seconds)
     stack.push_async_callback(client.aclose)
-    return TransferBills(client, notify_url, TransferScene(pay.transfer_scene_id, pay.transfer_report))
+    return WeChatPayApis(
+        TransferBills(client, settings.public_base_url + TRANSFER_NOTIFY_PATH,
+                      TransferScene(pay.transfer_scene_id, pay.transfer_report)),
+        # The buyer pays in the mini-program, so the order is the mini-program's and paySign is signed for it.
+        Transactions(client, settings.miniapp_app_id, settings.public_base_url + PAYMENT_NOTIFY_PATH),
+        Refunds(client, settings.public_base_url + REFUND_NOTIFY_PATH))
 
 
 def _without_password(url: str) -> str:
@@ -177,10 +206,13 @@ async def open_runtime(settings: Settings) -> AsyncIterator[Runtime]:
         grades = GradeService(mongo, db, merchant_settings)
         commissions = CommissionService(mongo, db, notifications, grades)
         relations = RelationService(mongo, member_store, BindLog(db), merchant_settings, queue, notifications)
-        identity = IdentityService(mongo, member_store, miniapp, oa, sealer)
+        identity = IdentityService(mongo, member_store, miniapp, oa, sealer, merchant_settings)
         stats = StatsService(mongo, db, lambda uplines, now: grades.evaluate(uplines, "bind", now))
-        members = MemberService(member_store)
+        members = MemberService(member_store, merchant_settings)
         ledger = LedgerService(db)
+        wechat_pay = _wechat_pay(settings, redis, stack)
+        orders = OrderService(mongo, db, queue, merchant_settings, notifications, grades, commissions)
+        catalogue = CatalogueService(ProductStore(mongo, db), merchant_settings, posters, miniapp)
 
         yield Runtime(
             settings=settings,
@@ -206,11 +238,13 @@ async def open_runtime(settings: Settings) -> AsyncIterator[Runtime]:
             stats=stats,
             dashboard=DashboardService(db, stats),
             commissions=commissions,
-            orders=OrderService(mongo, db, queue, merchant_settings, notifications, grades, commissions),
+            orders=orders,
             withdrawals=WithdrawalService(mongo, db, member_store, merchant_settings, queue,
-                                          _transfer_bills(settings, redis, stack),
+                                          wechat_pay.transfer_bills if wechat_pay else None,
                                           PayeeApps(settings.miniapp_app_id, settings.wechat_app_id), notifications,
                                           sealer, redis, settings.redis_prefix),
+            transactions=wechat_pay.transactions if wechat_pay else None,
+            refunds=wechat_pay.refunds if wechat_pay else None,
             share_links=ShareLinkService(ShareLinkSettings(settings.public_base_url, settings.share_link_secret),
                                          settings.wechat_open_base, oa, member_store, identity, relations),
             staff=StaffService(StaffStore(db), redis, settings.redis_prefix, sealer, settings.admin_idle_minutes * 60,
@@ -220,4 +254,7 @@ async def open_runtime(settings: Settings) -> AsyncIterator[Runtime]:
             chat=ChatService(merchant_settings, members, ledger, commissions, OrderStore(db), StatsStore(db), oa,
                              redis, settings.redis_prefix, settings.miniapp_app_id),
             oa_menu=OaMenuService(merchant_settings, oa, settings.miniapp_app_id),
+            catalogue=catalogue,
+            checkout=CheckoutService(mongo, db, orders, catalogue, wechat_pay.transactions if wechat_pay else None,
+                                     wechat_pay.refunds if wechat_pay else None, merchant_settings, sealer),
         )

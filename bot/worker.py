@@ -79,6 +79,12 @@ async def requeue_lost_jobs(runtime: Runtime, now: datetime | None = None) -> in
             + await runtime.withdrawals.requeue_due(now) + len(followers) + await runtime.posters.requeue_owed(now))
 
 
+async def advance_checkouts(runtime: Runtime, now: datetime | None = None) -> int:
+    """Mini-program orders: unpaid ones past their time closed (a lost payment found first), paid ones left
+    unconfirmed confirmed, refunds whose callback has not come asked about."""
+    return sum((await runtime.checkout.advance(now)).values())
+
+
 async def count_new_direct_members(runtime: Runtime, now: datetime | None = None) -> int:
     return await runtime.stats.count_binds(now)
 
@@ -96,6 +102,7 @@ async def run_due_tasks(runtime: Runtime, now: datetime) -> dict[str, int]:
     return {
         "settled": await settle_due_commissions(runtime, now),
         "requeued": await requeue_lost_jobs(runtime, now),
+        "checkouts_advanced": await advance_checkouts(runtime, now),
         "binds_counted": await count_new_direct_members(runtime, now),
         "totals_counted": await count_shop_totals(runtime, now),
         "rankings_kept": await rank_promoters(runtime, now),
@@ -123,6 +130,7 @@ PERIODIC: list[tuple[PeriodicTask, float]] = [
     (replay_kept_pushes, 1.0),  # pushes the /wechat door kept in MongoDB while Redis was down
     (settle_due_commissions, 60.0),
     (requeue_lost_jobs, 30.0),
+    (advance_checkouts, 60.0),
     (count_new_direct_members, 60.0),
     (count_shop_totals, 1.0),  # money, scans and visits into the totals the dashboard reads
     (rank_promoters, 60.0),  # the dashboard's rankings, read while fresh (services.stats.FRESH_RANKING)

@@ -1,5 +1,6 @@
 """Money is integer fen (分) and rates integer basis points (100 bp = 1%): no floats anywhere."""
 
+import re
 from typing import Annotated
 
 from pydantic import Field
@@ -18,6 +19,19 @@ BasisPoints = Annotated[Integer, Field(ge=0, le=BASIS_POINTS)]
 def share_fen(amount_fen: int, rate_bp: int) -> int:
     """`rate_bp` of `amount_fen`, rounded down to the fen."""
     return amount_fen * rate_bp // BASIS_POINTS
+
+
+_YUAN = re.compile(r"\s*([0-9]{1,9})(?:\.([0-9]{1,2}))?\s*")
+
+
+def fen_of_yuan(text: str) -> int:
+    """Yuan as people type them, exactly, in fen: "99" -> 9900, "12.5" -> 1250; ValueError unless it is a
+    non-negative amount of at most two decimals (and under a billion yuan)."""
+    matched = _YUAN.fullmatch(text)
+    if matched is None:
+        raise ValueError("must be an amount in yuan with at most two decimals, e.g. 99.00")
+    whole, cents = matched.groups()
+    return int(whole) * 100 + int((cents or "").ljust(2, "0"))
 
 
 def yuan_digits(fen: int, grouped: bool = False) -> str:

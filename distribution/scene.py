@@ -8,6 +8,11 @@ apart). The bare form fits both carriers: an official-account parametric QR
 mini-program code (`getwxacodeunlimit`, up to 32 characters from a
 restricted set, room for a template id of at most 5 characters). Scenes
 without a template, on codes drawn before templates were named, stay valid.
+
+A promoter's share of a product is `p:<member id>.<product id>` (a product id
+is 5 characters, `distribution.catalogue`): exactly 32 characters, a
+mini-program code's scene. It binds as any promoter scene does; the
+mini-program opens the product it names.
 """
 
 from __future__ import annotations
@@ -16,8 +21,11 @@ import re
 from dataclasses import dataclass
 from urllib.parse import unquote
 
+from distribution.catalogue import is_product_id
+
 PROMOTER_PREFIX = "p:"
 TEMPLATE_SEPARATOR = ":"
+PRODUCT_SEPARATOR = "."  # never in a template id, so neither form reads as the other
 MINIAPP_SCENE_MAX_LENGTH = 32
 
 _MEMBER_ID = re.compile(r"[0-9a-f]{24}")
@@ -40,6 +48,7 @@ def is_member_id(value: object) -> bool:
 class PromoterScene:
     member_id: str
     template_id: str | None = None  # the poster template whose code was scanned, when the code says
+    product_id: str | None = None  # the product the promoter shared, when the code says
 
 
 def promoter_scene(member_id: str, template_id: str | None = None) -> str:
@@ -54,8 +63,18 @@ def promoter_scene(member_id: str, template_id: str | None = None) -> str:
     return f"{PROMOTER_PREFIX}{member_id}{TEMPLATE_SEPARATOR}{template_id}"
 
 
+def product_scene(member_id: str, product_id: str) -> str:
+    """The scene of `member_id`'s share of a product: binds the scanner to them and opens the product;
+    ValueError if either is malformed."""
+    if not is_member_id(member_id):
+        raise ValueError(f"not a member id: {member_id!r}")
+    if not is_product_id(product_id):
+        raise ValueError(f"not a product id: {product_id!r}")
+    return f"{PROMOTER_PREFIX}{member_id}{PRODUCT_SEPARATOR}{product_id}"
+
+
 def parse_scene(raw: str | None) -> PromoterScene | None:
-    """The promoter (and template) a scene names, or None when it is not a well-formed promoter scene.
+    """The promoter (and template, or product) a scene names, or None when it is not a well-formed promoter scene.
 
     A mini-program receives its scene percent-encoded (`p%3A...`) and clients
     often pass it on without decoding, so one level of decoding is applied.
@@ -65,7 +84,12 @@ def parse_scene(raw: str | None) -> PromoterScene | None:
     scene = unquote(raw)
     if not scene.startswith(PROMOTER_PREFIX):
         return None
-    member_id, separator, template_id = scene[len(PROMOTER_PREFIX) :].partition(TEMPLATE_SEPARATOR)
+    named = scene[len(PROMOTER_PREFIX) :]
+    member_id, shared, product_id = named.partition(PRODUCT_SEPARATOR)
+    if shared:
+        return PromoterScene(member_id, product_id=product_id) if is_member_id(member_id) and is_product_id(
+            product_id) else None
+    member_id, separator, template_id = named.partition(TEMPLATE_SEPARATOR)
     if not is_member_id(member_id):
         return None
     if not separator:

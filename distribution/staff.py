@@ -2,7 +2,7 @@
 
 A role is a set of permissions; a console page or action names the one permission it needs, and
 `can` is the only check. Owners hold every permission; finance moves money and reads the books;
-operators run members, applications, posters and orders but never move money.
+operators run members, applications, posters, the catalogue and orders but never move money.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ class Permission(StrEnum):
     MEMBERS = "members"  # re-bind, freeze, change grade
     APPLICATIONS = "applications"  # approve or reject promoter applications
     POSTERS = "posters"  # poster templates and backgrounds
+    CATALOGUE = "catalogue"  # products, their SKUs, stock and pictures
     ORDERS = "orders"  # orders and their events
     MONEY = "money"  # approve, reject, retry and mark paid withdrawals
     LEDGER = "ledger"  # the ledger and commission books
@@ -36,7 +37,7 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
     Role.OWNER: frozenset(Permission),
     Role.FINANCE: frozenset({Permission.VIEW, Permission.MONEY, Permission.LEDGER, Permission.EXPORTS}),
     Role.OPERATOR: frozenset({Permission.VIEW, Permission.MEMBERS, Permission.APPLICATIONS, Permission.POSTERS,
-                              Permission.ORDERS}),
+                              Permission.ORDERS, Permission.CATALOGUE}),
 }
 
 # Failed logins before a user name or an address is locked, and for how long.

@@ -7,9 +7,10 @@ from __future__ import annotations
 
 from pydantic import Field
 
+from distribution.checkout import RefundRequest
 from distribution.orders import NewEvent, NewOrder
 from handlers.merchant import MerchantHandler
-from web.models import Commission, Order, OrderWithHistory, ReceivedOrderEvent
+from web.models import Answer, Commission, Order, OrderRefund, OrderWithHistory, ReceivedOrderEvent
 from web.openapi import Reply, operation
 from web.pages import CommissionsQuery, OrdersQuery, commission_page, order_page
 from web.paging import Page
@@ -57,6 +58,36 @@ class OrderEventsHandler(MerchantHandler):
         received = await self.runtime.orders.receive_event(order_no, self.parse_body(NewEvent))
         self.write_model(ReceivedOrderEvent.from_received(received.document, received.created),
                          status=202 if received.created else 200)
+
+
+class OrderRefunds(Answer):
+    items: list[OrderRefund] = Field(description="oldest first")
+
+
+class OrderRefundsHandler(MerchantHandler):
+    @operation("The refunds of a mini-program order through WeChat Pay",
+               responses={200: Reply("Its refunds", OrderRefunds)}, errors=(404,))
+    async def get(self, order_no: str) -> None:
+        await self.runtime.orders.get(order_no)
+        refunds = await self.runtime.checkout.refunds_of(order_no)
+        self.write_model(OrderRefunds(items=[OrderRefund.from_document(refund) for refund in refunds]))
+
+    @operation("Refund a mini-program order, whole or some items, through WeChat Pay; idempotent by idempotency_key",
+               description="Only orders placed and paid in the mini-program (409 not_a_checkout_order for the shop's "
+                           "own orders: report their refunds as a refunded event). The amount is the items' share "
+                           "of what was paid, never more than is left. 201 when sent now (usually PROCESSING: "
+                           "WeChat Pay's callback, or the worker's query, ends it), 200 for a replay; 409 "
+                           "refund_refused when WeChat Pay refuses it (recorded; the items may be refunded again).",
+               body=RefundRequest, responses={201: Reply("The refund, sent", OrderRefund),
+                                              200: Reply("The refund as first sent (a replay)", OrderRefund)},
+               errors=(404, 409))
+    async def post(self, order_no: str) -> None:
+        request = self.parse_body(RefundRequest)
+        refund, created = await self.runtime.checkout.refund(order_no, request)
+        answer = OrderRefund.from_document(refund)
+        if created:
+            await self.audit("order.refund", "order", order_no, after=answer.model_dump(), reason=request.reason)
+        self.write_model(answer, status=201 if created else 200)
 
 
 class MerchantCommissionsQuery(CommissionsQuery):

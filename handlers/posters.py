@@ -6,10 +6,8 @@ replaced through `GET|PUT /api/merchant/v1/settings/posters`.
 
 from __future__ import annotations
 
-from distribution.errors import Invalid
 from handlers.merchant import MerchantHandler
 from posters.backgrounds import MAX_BACKGROUND_BYTES
-from web.base import ApiError
 from web.models import PosterBackground
 from web.openapi import Reply, operation
 from web.posters import POSTER, POSTER_ERRORS, BackgroundWriter, PosterQuery, PosterWriter
@@ -34,13 +32,7 @@ class BackgroundsHandler(MerchantHandler):
                body_media_types=BACKGROUND_TYPES, responses={201: Reply("The stored background", PosterBackground)},
                errors=(400, 413, 415))
     async def post(self) -> None:
-        content_type = self.request.headers.get("Content-Type", "").split(";")[0].strip().lower()
-        if content_type not in BACKGROUND_TYPES:
-            raise ApiError(415, "unsupported_media_type",
-                           f"send the picture itself as the body, Content-Type {' or '.join(BACKGROUND_TYPES)}")
-        data = self.received_body
-        if not data:
-            raise Invalid("the body is empty: send the picture", field="body")
+        data = self.picture_body(BACKGROUND_TYPES)
         background = PosterBackground.from_document(await self.runtime.posters.add_background(data))
         await self.audit("poster.background_add", "poster_background", background.id,
                          after=background.model_dump(exclude={"id", "created_at"}))

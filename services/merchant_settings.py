@@ -14,7 +14,9 @@ from typing import TypeVar
 from pymongo.asynchronous.database import AsyncDatabase
 
 from distribution.binding import BindingSettings
+from distribution.chain_move import ChainMoveSettings
 from distribution.chat import ChatSettings
+from distribution.checkout import CheckoutSettings
 from distribution.commission_rules import CommissionRules
 from distribution.errors import NotFound
 from distribution.grades import GradeSettings
@@ -35,6 +37,8 @@ SETTINGS_KINDS: dict[str, type[Record]] = {
     "posters": PosterSettings,
     "chat": ChatSettings,
     "oa_menu": OaMenu,
+    "chain_move": ChainMoveSettings,
+    "checkout": CheckoutSettings,
 }
 
 
@@ -49,8 +53,11 @@ def settings_kind(name: str) -> type[Record]:
         raise UnknownSettings(f"no settings named {name!r}; known: {', '.join(sorted(SETTINGS_KINDS))}") from None
 
 
+_NAMES = {kind: name for name, kind in SETTINGS_KINDS.items()}
+
+
 def _name_of(kind: type[Record]) -> str:
-    return next(name for name, each in SETTINGS_KINDS.items() if each is kind)
+    return _NAMES[kind]
 
 
 def _stored_or_default(kind: type[R], stored: dict | None) -> R:
@@ -75,7 +82,11 @@ class MerchantSettings:
     async def put(self, value: Record) -> None:
         name = _name_of(type(value))
         await self.store.put(name, value.to_dict(), datetime.now(timezone.utc))
-        self._cache.pop(name, None)
+        self.forget(type(value))
+
+    def forget(self, kind: type[Record]) -> None:
+        """Read `kind` from the store next time: a transaction elsewhere has just changed it."""
+        self._cache.pop(_name_of(kind), None)
 
     async def stored(self, kind: type[R]) -> R:
         """The settings as stored now, past this process's cache: another process may have changed them within

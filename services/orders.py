@@ -8,7 +8,8 @@ Receiving is fast and idempotent:
 
 - `create` stores the order with the buyer's upline chain copied onto it (a
   later re-bind never moves its commissions), and whether the buyer is a
-  promoter (for self-purchase: one the binding rules let be an upline). A
+  promoter (for self-purchase: one the binding rules let be an upline).
+  The level mode's commissions come from this chain. A
   replay of the same order number returns the stored order; a replay with
   other content is a conflict. An order sent with `paid_at` carries an
   implied `paid` event, stored in the order's own transaction.
@@ -26,6 +27,16 @@ applied by the run that applies the payment. A job done twice, or two
 workers on one order, apply each event once: the loser's guard fails and it
 re-reads.
 
+The payment fixes which rules the order's commissions follow
+(`commission_mode`): the level rules, or the chain-move mode
+(`distribution.chain_move`) when it is enabled then. In that mode the order
+also keeps the `reward_beneficiaries` it was paid under (the buyer's
+recruiter and the first two bosses of its team-owner chain, found with two
+reads whatever the depth) and the `reward_settings` whose rates apply, so
+that switching the mode on or off, or a later join or upgrade, never changes
+what an order already paid pays or reverses. Commissions that wait for
+the confirmation are computed from that snapshot too.
+
 The buyer's `order_count` and `order_fen` (what their upline's team page
 shows) count the orders they paid and what those orders still hold: a paid
 order adds one and its total; a refund takes its fen off, and the refund
@@ -41,7 +52,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
@@ -51,7 +62,8 @@ from pymongo.asynchronous.database import AsyncDatabase
 from distribution import errors
 from distribution.binding import BindingSettings, may_be_upline
 from distribution.calendar import china_time
-from distribution.commission import beneficiary_chain, compute_commissions
+from distribution.chain_move import ChainMoveSettings, RewardBeneficiaries, compute_rewards, reward_beneficiaries
+from distribution.commission import CommissionLine, CommissionMode, beneficiary_chain, compute_commissions
 from distribution.commission_rules import CommissionRules, Trigger
 from distribution.orders import (
     BUYER_KEYS,
@@ -81,6 +93,7 @@ from services.grades import GradeService
 from services.merchant_settings import MerchantSettings
 from services.notifications import NotificationService, thing, yuan
 from stores.job_queue import JobQueue
+from stores.member_roles import MemberRoles
 from stores.members import MEMBERS, MemberStore, order_totals_update, snapshot
 from stores.notifications import NOTIFICATIONS
 from stores.orders import COMMISSIONS, IN_BUYER_TOTALS, ORDER_EVENTS, ORDERS, OrderStore, event_key
@@ -133,6 +146,7 @@ class OrderService:
         self.db = db
         self.store = OrderStore(db)
         self.members = MemberStore(db)
+        self.member_roles = MemberRoles(db)
         self.queue = queue
         self.merchant_settings = merchant_settings
         self.notifications = notifications
@@ -142,13 +156,17 @@ class OrderService:
 
     # receiving
 
-    async def create(self, new: NewOrder, now: datetime | None = None) -> Received:
-        """Store the order (InvalidField: paid in the future, or a buyer named as two members; OrderConflict)."""
+    async def create(self, new: NewOrder, now: datetime | None = None, checkout: Mapping[str, Any] | None = None,
+                     ) -> Received:
+        """Store the order (InvalidField: paid in the future, or a buyer named as two members; OrderConflict).
+        `checkout`: what an order placed in the mini-program carries besides (`services.checkout`), stored with it."""
         now = now or _now()
         check_not_ahead("paid_at", new.paid_at, now)
         request_hash = new.request_hash()
         buyer = await self._find_buyer(new.buyer.ids())
         document = await self._order_document(new, buyer, request_hash, now)
+        if checkout is not None:
+            document["checkout"] = dict(checkout)
         # The order and the payment it implies are stored together: whatever fails, never one without the other.
         writes = WriteSet()
         writes.insert(ORDERS, [document])
@@ -356,7 +374,14 @@ class OrderService:
 
     async def _paid(self, order: dict, at: datetime, now: datetime, writes: WriteSet, changes: dict) -> str:
         rules = await self.merchant_settings.get(CommissionRules)
+        chain_move = await self.merchant_settings.get(ChainMoveSettings)
         changes.update(status=OrderStatus.PAID, paid_at=at)
+        if chain_move.enabled:
+            beneficiaries = await self._reward_beneficiaries(order.get("buyer_id"))
+            changes.update(commission_mode=CommissionMode.CHAIN_MOVE, reward_beneficiaries=asdict(beneficiaries),
+                           reward_settings=chain_move.to_dict())
+        else:
+            changes["commission_mode"] = CommissionMode.LEVEL
         if order.get("buyer_id"):
             writes.update(MEMBERS, order_totals_update(order["buyer_id"], 1, order["total_fen"]))
             changes[IN_BUYER_TOTALS] = True
@@ -367,7 +392,7 @@ class OrderService:
         }, now))
         if rules.trigger is not Trigger.PAID:
             return "paid; commissions wait for confirmation"
-        posted = await self._post(order, rules, at, None, now, writes, changes)
+        posted = await self._post({**order, **changes}, rules, at, None, now, writes, changes)
         return f"paid; {posted} commission fen frozen"
 
     async def _confirmed(self, order: dict, at: datetime, now: datetime, writes: WriteSet, changes: dict) -> str:
@@ -385,15 +410,33 @@ class OrderService:
 
     async def _post(self, order: dict, rules: CommissionRules, at: datetime, unfreeze_at: datetime | None,
                     now: datetime, writes: WriteSet, changes: dict) -> int:
+        # Orders paid before the mode was recorded were all paid under the level rules.
+        mode = CommissionMode(order.get("commission_mode", CommissionMode.LEVEL))
+        if mode is CommissionMode.CHAIN_MOVE:
+            lines = compute_rewards(order_items(order), RewardBeneficiaries(**order["reward_beneficiaries"]),
+                                    ChainMoveSettings.from_dict(order["reward_settings"]))
+        else:
+            lines = await self._level_lines(order, rules, changes)
+        posted = post_commissions(writes, self.notifications, order, lines, mode, at, unfreeze_at, now)
+        changes.update(commissions_posted=True, commission_fen=posted.total_fen)
+        return posted.total_fen
+
+    async def _level_lines(self, order: dict, rules: CommissionRules, changes: dict) -> list[CommissionLine]:
         chain: tuple[str, ...] = ()
         if order.get("buyer_id"):
             chain = beneficiary_chain(order["buyer_id"], order["upline_chain"], order["buyer_is_promoter"], rules)
         grades = await self.grades.grades_of(list(chain)) if chain and rules.grade_rates_bp else {}
-        lines = compute_commissions(order_items(order), chain, rules, grades)
-        posted = post_commissions(writes, self.notifications, order, lines, at, unfreeze_at, now)
-        changes.update(commissions_posted=True, commission_fen=posted.total_fen,
-                       beneficiary_chain=list(chain), grades_at_posting=grades)
-        return posted.total_fen
+        changes.update(beneficiary_chain=list(chain), grades_at_posting=grades)
+        return compute_commissions(order_items(order), chain, rules, grades)
+
+    async def _reward_beneficiaries(self, buyer_id: str | None) -> RewardBeneficiaries:
+        """Who earns on the buyer's payment in the chain-move mode, as the members stand now: the buyer's recruiter
+        and the first two bosses of its team-owner chain, read with one `$in` whatever the chain's length."""
+        buyer = await self.members.get(buyer_id) if buyer_id else None
+        if buyer is None:
+            return RewardBeneficiaries()
+        owner_ids = buyer.get("owner_ids", [])
+        return reward_beneficiaries(buyer.get("upline_id"), owner_ids, await self.member_roles.of(owner_ids))
 
     async def _refunded(self, order: dict, refund_ref: str, refunds: Refunds | None, at: datetime, now: datetime,
                         writes: WriteSet, changes: dict) -> str:

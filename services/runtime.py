@@ -15,6 +15,8 @@ from pymongo.asynchronous.database import AsyncDatabase
 
 from services.applications import ApplicationService
 from services.audit import AuditLog
+from services.catalogue import CatalogueService
+from services.checkout import CheckoutService
 from services.chat import ChatService
 from services.commissions import CommissionService
 from services.dashboard import DashboardService
@@ -40,6 +42,7 @@ from services.withdrawals import WithdrawalService
 from settings import Settings
 from stores.job_queue import JobQueue, QueueStatus
 from wechat import WeChatClient
+from wechatpay import Refunds, Transactions
 
 
 @dataclass
@@ -68,12 +71,16 @@ class Runtime:
     commissions: CommissionService
     orders: OrderService
     withdrawals: WithdrawalService
+    transactions: Transactions | None  # None: WeChat Pay is not configured
+    refunds: Refunds | None
     share_links: ShareLinkService
     staff: StaffService
     audit: AuditLog
     exports: ExportService
     chat: ChatService
     oa_menu: OaMenuService
+    catalogue: CatalogueService
+    checkout: CheckoutService
 
     async def store_health(self) -> dict[str, str]:
         return await check_stores(self.db, self.redis)

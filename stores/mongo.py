@@ -25,6 +25,10 @@ INDEXES: dict[str, list[IndexModel]] = {
         IndexModel([("ancestor_ids.1", ASCENDING), ("bound_at", DESCENDING), ("_id", DESCENDING)]),
         # A moved subtree is rewritten in _id order, a batch per indexed range read.
         IndexModel([("ancestor_ids", ASCENDING), ("_id", ASCENDING)]),
+        # The chain-move mode: the members a boss owns, newest first (read backwards), and its owner team's
+        # chains rewritten after a move like the subtree's ancestors.
+        IndexModel([("team_owner_id", ASCENDING), ("bound_at", ASCENDING), ("_id", ASCENDING)]),
+        IndexModel([("owner_ids", ASCENDING), ("_id", ASCENDING)]),
         # Members whose binds await the worker's follow-up (a second's worth at any time).
         IndexModel("binds_to_follow_up.entry._id", sparse=True),
         # Subtrees whose ancestors still await a rewrite after a move (a handful at any time).
@@ -64,7 +68,16 @@ INDEXES: dict[str, list[IndexModel]] = {
         IndexModel([("upline_chain.0", ASCENDING), ("created_at", ASCENDING), ("_id", ASCENDING)]),
         IndexModel([("upline_chain.0", ASCENDING), ("status", ASCENDING), ("created_at", ASCENDING),
                     ("_id", ASCENDING)]),
+        # Mini-program orders (services.checkout): a buyer's own, newest first; the one a WeChat Pay payment
+        # names; unpaid ones due to close and paid ones due to be confirmed (merchant-API orders have neither time).
+        IndexModel([("buyer_id", ASCENDING), ("created_at", ASCENDING), ("_id", ASCENDING)]),
+        IndexModel("checkout.out_trade_no", sparse=True),
+        IndexModel([("status", ASCENDING), ("checkout.close_at", ASCENDING)]),
+        IndexModel([("status", ASCENDING), ("checkout.confirm_at", ASCENDING)]),
     ],
+    # Refunds of mini-program orders through WeChat Pay (stores.refunds): an order's, and those under way.
+    "order_refunds": [IndexModel([("order_no", ASCENDING), ("created_at", ASCENDING)]),
+                      IndexModel([("status", ASCENDING), ("check_at", ASCENDING)])],
     "order_events": [
         IndexModel("order_no"),
         IndexModel([("state", ASCENDING), ("retry_at", ASCENDING)]),  # the outbox sweep
@@ -115,6 +128,11 @@ INDEXES: dict[str, list[IndexModel]] = {
     "audit_log": [IndexModel([("target.kind", ASCENDING), ("target.id", ASCENDING), ("_id", DESCENDING)]),
                   IndexModel([("target.kind", ASCENDING), ("_id", DESCENDING)]),
                   IndexModel([("actor.name", ASCENDING), ("_id", DESCENDING)])],
+    # The catalogue (stores.products): products newest first, all or those on sale; a product's SKUs (a SKU
+    # itself is found by its code, its `_id`, which keeps codes unique across the catalogue).
+    "products": [IndexModel([("created_at", ASCENDING), ("_id", ASCENDING)]),
+                 IndexModel([("on_sale", ASCENDING), ("created_at", ASCENDING), ("_id", ASCENDING)])],
+    "skus": [IndexModel("product_id")],
     # Pushes kept while Redis was down, replayed oldest first (stores.kept_pushes).
     "pending_pushes": [IndexModel([("received_at", ASCENDING), ("_id", ASCENDING)])],
 }

@@ -2,15 +2,23 @@
 
 - `orders`: `{_id: order_no, buyer, buyer_id, buyer_is_promoter, upline_chain, items: [{sku, title, qty,
   paid_fen, category, refunded_fen}], total_fen, refunded_fen, status, paid_at, confirmed_at,
-  unfreeze_at, closed_at, commissions_posted, in_buyer_totals, request_hash, created_at, version}`.
+  unfreeze_at, closed_at, commissions_posted, in_buyer_totals, request_hash, created_at, version}`, and
+  from the payment `commission_mode` (level | chain_move; absent on orders paid before it was kept: level)
+  with, in the chain-move mode, `reward_beneficiaries: {direct_id, team_id, peer_id}` and
+  `reward_settings` (the `ChainMoveSettings` it was paid under).
   `version` rises with every applied event: each step is guarded on the version it was planned on.
   `in_buyer_totals` is set with the payment that added the order to its buyer's `order_count` and
   `order_fen`, so that only such an order's refunds take anything off them.
+  An order placed in the mini-program also holds `checkout: {source, member_id, request_hash, out_trade_no,
+  reservation_id, address_sealed, close_at, confirm_at, prepay_id, transaction_id, payment_problem,
+  refund_qty: [units refunded or being refunded, by item index], closed_unpaid}` (`services.checkout`).
 - `order_events`: `{_id: "<order_no>:<event_id>", order_no, event_id, type, at, items, request_hash,
   received_at, state: pending | waiting | applied, outcome, applied_at, retry_at}`.
 - `commissions`: `{_id: "<order_no>:<item index>:<level>", order_no, item_index, sku, beneficiary_id,
-  level, amount_fen, item_paid_fen, refunded_fen, cancelled_fen, clawed_back_fen, status, unfreeze_at,
-  created_at, settled_at, sort_key}`; lists go newest first by `(created_at, _id)`, exports by `sort_key`.
+  level, mode, reward, amount_fen, item_paid_fen, refunded_fen, cancelled_fen, clawed_back_fen, status,
+  unfreeze_at, created_at, settled_at, sort_key}`; `mode` is the order's `commission_mode` (absent on
+  older ones: level), `reward` the chain-move reward's kind (direct | team | peer) or null; lists go
+  newest first by `(created_at, _id)`, exports by `sort_key`.
 """
 
 from __future__ import annotations
@@ -147,3 +155,28 @@ class OrderStore:
         if order_no:
             return await newest_first(self.commissions, {**query, "order_no": order_no}, "created_at", limit, after)
         return await newest_first(self.commissions, query, "created_at", limit, after, now)
+
+    # orders placed in the mini-program (`checkout`)
+
+    async def by_out_trade_no(self, out_trade_no: str) -> dict | None:
+        return await self.orders.find_one({"checkout.out_trade_no": out_trade_no})
+
+    async def checkout_due(self, status: str, due_field: str, now: datetime, limit: int) -> list[dict]:
+        """Mini-program orders in `status` whose `checkout.<due_field>` time has come, soonest first."""
+        key = f"checkout.{due_field}"
+        return await self.orders.find({"status": status, key: {"$lte": now}}).sort(key, 1).limit(limit).to_list()
+
+    async def set_checkout(self, order_no: str, fields: dict[str, Any], unless_set: str | None = None) -> bool:
+        """Set `checkout.<name>` fields; with `unless_set`, only while that one is still null. False when the
+        order is not there (or `unless_set` was set first)."""
+        query: dict[str, Any] = {"_id": order_no, "checkout": {"$type": "object"}}
+        if unless_set is not None:
+            query[f"checkout.{unless_set}"] = None
+        result = await self.orders.update_one(query, {"$set": {f"checkout.{name}": value
+                                                               for name, value in fields.items()}})
+        return result.modified_count == 1
+
+    async def buyer_page(self, buyer_id: str, limit: int, after: tuple[datetime, str] | None,
+                         now: datetime) -> list[dict]:
+        """The buyer's orders, newest first by `created_at`, after the cursor `(created_at, _id)`."""
+        return await newest_first(self.orders, {"buyer_id": buyer_id}, "created_at", limit, after, now)

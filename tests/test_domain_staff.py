@@ -14,7 +14,8 @@ from distribution.staff import (
 )
 
 MONEY_AND_BOOKS = {Permission.MONEY, Permission.LEDGER, Permission.EXPORTS}
-RUNNING_THE_SHOP = {Permission.MEMBERS, Permission.APPLICATIONS, Permission.POSTERS, Permission.ORDERS}
+RUNNING_THE_SHOP = {Permission.MEMBERS, Permission.APPLICATIONS, Permission.POSTERS, Permission.ORDERS,
+                    Permission.CATALOGUE}
 OWNERS_ONLY = {Permission.SETTINGS, Permission.AUDIT}
 
 

@@ -118,6 +118,17 @@ class BaseHandler(tornado.web.RequestHandler):
     def received_body(self) -> bytes:
         return b"".join(self._body_parts)
 
+    def picture_body(self, media_types: tuple[str, ...]) -> bytes:
+        """A picture uploaded as the body itself (not multipart), of one of `media_types`; 415 or 400 if not."""
+        content_type = self.request.headers.get("Content-Type", "").split(";")[0].strip().lower()
+        if content_type not in media_types:
+            raise ApiError(415, "unsupported_media_type",
+                           f"send the picture itself as the body, Content-Type {' or '.join(media_types)}")
+        data = self.received_body
+        if not data:
+            raise Invalid("the body is empty: send the picture", field="body")
+        return data
+
     def _too_large(self) -> ApiError:
         return ApiError(413, "too_large", f"the body may be at most {self.max_body_bytes:,} bytes", field="body")
 

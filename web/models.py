@@ -12,6 +12,8 @@ from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, WithJsonSche
 from distribution import preview
 from distribution.applications import ApplicationStatus
 from distribution.binding import BindSource, PromoterStatus
+from distribution.chain_move import Role, stored_role
+from distribution.commission import CommissionMode
 from distribution.commission_rules import RuleKind
 from distribution.ledger import Bucket, EntryKind
 from distribution.names import mask_name
@@ -61,7 +63,30 @@ class Error(Answer):
 # --- members -------------------------------------------------------------------------------------
 
 
-class Member(Stored):
+def team_fields(member: dict) -> dict:
+    """The chain-move mode's fields of a stored member: its role as that mode reads it (one who joined while the
+    mode was off has none stored: a boss without an upline, an agent with one), and team_size for a boss."""
+    role = stored_role(member.get("role"), member.get("upline_id"))
+    owner_ids = member.get("owner_ids") or []
+    return {"role": role, "team_owner_id": owner_ids[0] if owner_ids else None,
+            "referral_count": member.get("referral_count", 0),
+            "team_size": member.get("team_size", 0) if role is Role.BOSS else None}
+
+
+class TeamRelation(Answer):
+    """Where a member stands in the chain-move mode (链动2+1); members who joined while it was off read as bosses
+    without an upline and agents with one, with no referrals and no team owner."""
+
+    role: Role = Field(description="agent (代理) or boss (老板): an agent becomes a boss once it has invited the "
+                                   "settings' required_directs members")
+    team_owner_id: str | None = Field(None, description="the boss (or inviter) whose team the member is in: its "
+                                                        "inviter, or the boss above it the position passed it up to")
+    referral_count: int = Field(0, description="the positions its referrals have used, 1 first; never given back")
+    team_size: int | None = Field(None, description="for a boss: the members whose team-owner chain reaches it "
+                                                    "(counted by the worker within seconds); null for an agent")
+
+
+class Member(Stored, TeamRelation):
     """A member as the merchant sees them."""
 
     oa_openid: str | None = None
@@ -80,6 +105,10 @@ class Member(Stored):
     promoter_status: PromoterStatus | None = None
     grade: str | None = Field(None, description="the promoter grade they hold, if any")
     created_at: Time | None = None
+
+    @classmethod
+    def from_document(cls, document: dict) -> Self:
+        return cls.model_validate({**document, "id": document["_id"], **team_fields(document)})
 
 
 class Teammate(Answer):
@@ -135,10 +164,11 @@ class ListedMember(Member):
             "orders_brought": totals.get("orders_brought", 0),
             "sales_brought_fen": totals.get("sales_brought_fen", 0),
             "settled_sales_fen": totals.get("team_settled_sales_fen", 0),
+            **team_fields(member),
         })
 
 
-class Me(Answer):
+class Me(TeamRelation):
     """The member's own profile, upline, balances and counters."""
 
     id: str
@@ -163,6 +193,7 @@ class Me(Answer):
             "upline": {"nickname": upline.get("nickname")} if upline else None,
             "balances": balances,
             "joined_at": member["created_at"],
+            **team_fields(member),
         })
 
 
@@ -179,6 +210,12 @@ class BindAttempt(Stored):
     note: str | None = Field(None, description="the merchant's reason for a re-bind by hand")
     scene: str | None = Field(None, description="the scene of a scan that named no member")
     new_member: str | None = Field(None, description="the bound member's nickname then")
+    position: int | None = Field(None, description="chain-move mode: the position among the inviter's referrals "
+                                                   "the bind used, 1 first")
+    passed_up: bool | None = Field(None, description="chain-move mode: whether the position left the member to the "
+                                                     "nearest boss above its inviter")
+    passed_to: str | None = Field(None, description="chain-move mode: that boss, when passed up and one was above")
+    team_owner_id: str | None = Field(None, description="chain-move mode: the member's team owner after the bind")
 
 
 # --- money ---------------------------------------------------------------------------------------
@@ -242,7 +279,12 @@ class Commission(Answer):
     item_index: int
     sku: str
     beneficiary_id: str
-    level: int = Field(description="1 is the buyer's nearest upline")
+    level: int = Field(description="level mode: 1 is the buyer's nearest beneficiary; chain-move mode: the reward's "
+                                   "kind, 1 direct, 2 team, 3 peer (see `reward`)")
+    mode: CommissionMode = Field(CommissionMode.LEVEL, description="the rules the order was paid under")
+    reward: Literal["direct", "team", "peer"] | None = Field(
+        None, description="chain-move mode: direct (the buyer's recruiter), team (the nearest boss on the buyer's "
+                          "team-owner chain) or peer (平级奖, the next boss above); null in the level mode")
     status: CommissionStatus
     amount_fen: Fen
     cancelled_fen: Fen = 0
@@ -332,6 +374,25 @@ class ReceivedOrderEvent(OrderEvent):
         return cls.model_validate({**event, "duplicate": not created})
 
 
+class RewardBeneficiaries(Answer):
+    direct_id: str | None = Field(None, description="the buyer's recruiter (its upline)")
+    team_id: str | None = Field(None, description="the nearest boss on the buyer's team-owner chain")
+    peer_id: str | None = Field(None, description="the next boss above the team boss (平级奖)")
+
+
+class OrderCheckout(Answer):
+    """How an order placed in the mini-program is paid."""
+
+    out_trade_no: str = Field(description="the order's number at WeChat Pay")
+    transaction_id: str | None = Field(None, description="WeChat Pay's payment, once paid")
+    payment_problem: str | None = Field(None, description="a payment WeChat Pay told of that does not match the "
+                                                          "order (amount, merchant, app), not applied: the "
+                                                          "merchant settles it with the buyer")
+    close_at: Time | None = Field(None, description="while unpaid: when it is closed and its stock released")
+    confirm_at: Time | None = Field(None, description="once paid: when receipt is confirmed for the buyer, unless "
+                                                      "they confirm first")
+
+
 class Order(Answer):
     order_no: str
     status: OrderStatus
@@ -343,11 +404,18 @@ class Order(Answer):
     total_fen: Fen
     refunded_fen: Fen = 0
     commission_fen: Fen = 0
+    commission_mode: CommissionMode | None = Field(
+        None, description="the rules the payment put the order under; null before it is paid (and on orders paid "
+                          "before the mode was kept, all under the level rules)")
+    reward_beneficiaries: RewardBeneficiaries | None = Field(
+        None, description="chain-move mode: who earns on the order, as the members stood when it was paid")
     paid_at: Time | None = None
     confirmed_at: Time | None = None
     unfreeze_at: Time | None = None
     closed_at: Time | None = None
     created_at: Time
+    checkout: OrderCheckout | None = Field(None, description="orders placed in the mini-program only: how they "
+                                                             "are paid through WeChat Pay")
 
     @classmethod
     def from_document(cls, order: dict) -> Self:
@@ -365,6 +433,30 @@ class OrderWithHistory(Order):
         return cls.model_validate({**order, "order_no": order["_id"],
                                    "commissions": [Commission.from_document(each) for each in order["commissions"]],
                                    "events": [OrderEvent.from_document(each) for each in order["events"]]})
+
+
+class OrderRefundLine(Answer):
+    item_index: int
+    sku: str
+    qty: int
+    refund_fen: Fen
+
+
+class OrderRefund(Stored):
+    """A refund of a mini-program order through WeChat Pay; `id` is its out_refund_no."""
+
+    order_no: str
+    lines: list[OrderRefundLine]
+    refund_fen: Fen = Field(description="what goes back: the items' share of what was paid")
+    reason: str
+    status: Literal["PROCESSING", "SUCCESS", "CLOSED", "ABNORMAL", "REFUSED"] = Field(
+        description="PROCESSING until WeChat Pay says; SUCCESS (the order's refund applied, the items back in "
+                    "stock), CLOSED or REFUSED (nothing given back: the items may be refunded again), ABNORMAL "
+                    "(WeChat Pay could not pay the buyer back: the merchant sees to it)")
+    refund_id: str | None = Field(None, description="WeChat Pay's id of the refund")
+    error: str | None = Field(None, description="what WeChat Pay last answered, when it refused or did not answer")
+    created_at: Time
+    success_time: Time | None = None
 
 
 # --- applications, posters, stats -----------------------------------------------------------------

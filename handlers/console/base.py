@@ -13,6 +13,7 @@ import tornado.httputil
 import tornado.web
 
 from distribution.calendar import CHINA
+from distribution.chat import level_words
 from distribution.errors import DomainError, Forbidden
 from distribution.money import yuan_digits
 from distribution.staff import Permission, can
@@ -33,6 +34,7 @@ LOGIN_PATH = "/admin/login"
 NAVIGATION: list[tuple[str, str, Permission]] = [
     ("/admin", "概况", Permission.VIEW),
     ("/admin/promoters", "推广员", Permission.VIEW),
+    ("/admin/products", "商品", Permission.VIEW),
     ("/admin/orders", "订单", Permission.VIEW),
     ("/admin/commissions", "佣金", Permission.VIEW),
     ("/admin/withdrawals", "提现", Permission.MONEY),
@@ -163,6 +165,7 @@ class ConsoleHandler(BaseHandler):
             can=lambda permission: bool(staff and can(staff.role, Permission(permission))),
             yuan=yuan,
             china_time=china_time,
+            level_words=level_words,
             errors={},
             values={},
             notice=None,

@@ -6,16 +6,16 @@ from pathlib import Path
 
 import tornado.web
 
-from handlers.console import (applications, audit, auth, dashboard, exports, oa_menu, orders, posters, promoters,
-                              shop_settings, withdrawals)
+from handlers.console import (applications, audit, auth, dashboard, exports, oa_menu, orders, posters, products,
+                              promoters, shop_settings, withdrawals)
 from handlers.console.base import STATIC
 
 # `npm ci` (run by make) installs ECharts here; the console serves it itself, so no page loads from a CDN.
 VENDOR = Path(__file__).resolve().parents[2] / "node_modules" / "echarts" / "dist"
 
 PAGE_ROUTES: list[tuple[str, type[tornado.web.RequestHandler]]] = [
-    *auth.ROUTES, *dashboard.ROUTES, *promoters.ROUTES, *orders.ROUTES, *withdrawals.ROUTES, *applications.ROUTES,
-    *shop_settings.ROUTES, *oa_menu.ROUTES, *posters.ROUTES, *exports.ROUTES, *audit.ROUTES,
+    *auth.ROUTES, *dashboard.ROUTES, *promoters.ROUTES, *products.ROUTES, *orders.ROUTES, *withdrawals.ROUTES,
+    *applications.ROUTES, *shop_settings.ROUTES, *oa_menu.ROUTES, *posters.ROUTES, *exports.ROUTES, *audit.ROUTES,
 ]
 
 STATIC_ROUTES: list[tuple[str, type[tornado.web.RequestHandler], dict]] = [

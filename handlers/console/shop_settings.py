@@ -31,6 +31,9 @@ KIND_WORDS: dict[str, Words] = {
     "posters": Words("海报设置", "推广海报模板、索取海报的关键词与海报上的二维码类型。"),
     "chat": Words("公众号问答", "分销员在公众号发送哪些词查询佣金、团队、提现和帮助，以及回答中打开的页面。"),
     "oa_menu": Words("公众号菜单", "公众号聊天界面下方的菜单；保存后点“安装到公众号”才会发送到微信。"),
+    "checkout": Words("小程序下单", "未付款订单多久关闭并释放库存、付款后多久自动确认收货，以及微信支付中显示的商品描述前缀。"),
+    "chain_move": Words("链动2+1", "代理、老板与“走人”（第 2 位推荐留给上方最近的老板）；开启后按直推奖、团队奖、平级奖分佣，"
+                                  "取代分佣层级。"),
 }
 
 FIELD_WORDS: dict[str, Words] = {
@@ -52,6 +55,10 @@ FIELD_WORDS: dict[str, Words] = {
     "trigger": Words("佣金记账时机", "付款时或确认收货时记为冻结佣金。"),
     "freeze_days": Words("冻结天数", "确认收货后再过多少天佣金结算、可提现。"),
     "cap_bp": Words("单件封顶（基点）", "每件商品各级佣金合计最多占实付金额的比例；3000 基点 = 30%。"),
+    # checkout
+    "unpaid_close_minutes": Words("未付款关闭（分钟）", "下单后多少分钟未付款即关闭订单（微信支付同时关单）并释放库存。"),
+    "auto_confirm_days": Words("自动确认收货（天）", "付款后多少天买家仍未确认收货时自动确认；对此后付款的订单生效。"),
+    "description_prefix": Words("支付描述前缀", "显示在微信支付账单中商品名称之前，如店铺名。"),
     # withdrawals
     "min_fen": Words("最低提现金额（分）", "不能超过每日提现金额上限。"),
     "daily_count_cap": Words("每日提现次数上限"),
@@ -102,6 +109,21 @@ FIELD_WORDS: dict[str, Words] = {
     "upline_grades": Words("买家的上级链（由近到远）", "每位上级写其等级名，无等级写 -，用逗号分隔；例如 gold, -, - 表示三位上级。"),
 }
 
+# Fields that mean something else in one kind than the same name in FIELD_WORDS.
+KIND_FIELD_WORDS: dict[str, dict[str, Words]] = {
+    "chain_move": {
+        "enabled": Words("开启链动2+1", "开启后新加入的会员按代理、老板组队，佣金按下方三种奖励计算；已付款的订单不受影响。"),
+        "acknowledge_legal_risk": Words("我已知晓按整个团队的销售给老板计酬可能被认定为传销（团队计酬）的法律风险"),
+        "required_directs": Words("升级老板所需直推人数", "代理直接邀请满此人数即成为老板：2 即 2+1，3 即 3+1。"),
+        "pass_up_positions": Words("“走人”的推荐位次", "用逗号分隔，由小到大，不超过升级所需人数；代理的这些位次的推荐留给上方最近的老板。"
+                                                  "留空表示不走人。"),
+        "direct_reward_bp": Words("直推奖（基点）", "买家的推荐人获得每件实付金额的此比例；1000 基点 = 10%。"),
+        "team_reward_bp": Words("团队奖（基点）", "买家团队链上最近的老板获得的比例；推荐人本人是老板时可同时获得。"),
+        "peer_reward_bp": Words("平级奖（基点）", "获得团队奖的老板之上的下一位老板获得的比例；0 表示不设。"),
+        "cap_bp": Words("单件封顶（基点）", "三种奖励合计最多占每件实付金额的比例；3000 基点 = 30%。"),
+    },
+}
+
 CHOICE_WORDS: dict[str, str] = {
     "everyone": "所有人",
     "reviewed": "审核通过的分销员",
@@ -121,7 +143,8 @@ CHOICE_WORDS: dict[str, str] = {
 }
 
 FORMS: dict[str, RecordForm] = {
-    name: RecordForm(kind, FIELD_WORDS, CHOICE_WORDS) for name, kind in SETTINGS_KINDS.items()
+    name: RecordForm(kind, {**FIELD_WORDS, **KIND_FIELD_WORDS.get(name, {})}, CHOICE_WORDS)
+    for name, kind in SETTINGS_KINDS.items()
 }
 PREVIEW_FORM = RecordForm(PreviewOrder, FIELD_WORDS, CHOICE_WORDS)
 
