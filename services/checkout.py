@@ -24,12 +24,9 @@ notifications follow exactly as for the merchant's own orders:
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
-import weakref
 from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
-from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import TypeVar
@@ -58,6 +55,7 @@ from services.catalogue import CatalogueService
 from services.merchant_settings import MerchantSettings
 from services.orders import OrderConflict, OrderNotFound, OrderService
 from services.sealing import Sealer
+from services.turns import Turns
 from stores.orders import ORDERS, OrderStore
 from stores.refunds import ORDER_REFUNDS, UNDER_WAY, RefundStore
 from stores.writes import Conflict, WriteSet, commit
@@ -129,7 +127,7 @@ class CheckoutService:
         self.sealer = sealer
         self.store = OrderStore(db)
         self.refund_store = RefundStore(db)
-        self._sku_locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
+        self.sku_turns = Turns()
 
     # --- the buyer ---------------------------------------------------------------------------------
 
@@ -173,13 +171,8 @@ class CheckoutService:
         return await self._payable(received.document, transactions, now, reuse=False)
 
     async def _reserve(self, reservation_id: str, wanted: Sequence[tuple[str, int]]) -> bool:
-        """The catalogue's reservation, taken in turn within this process for each SKU: concurrent transactions
-        on one SKU conflict and are retried at once, over and over, which a popular SKU's buyers would pay
-        for in seconds; waiting in line costs each one transaction's time."""
-        async with AsyncExitStack() as held:
-            for sku in sorted({sku for sku, _ in wanted}):  # always in one order: no two checkouts wait on each other
-                lock = self._sku_locks.setdefault(sku, asyncio.Lock())
-                await held.enter_async_context(lock)
+        """The catalogue's reservation, its SKUs' turns taken within this process (`services.turns`)."""
+        async with self.sku_turns.one_at_a_time(*(sku for sku, _ in wanted)):
             return await self.catalogue.reserve(reservation_id, wanted)
 
     async def pay(self, member: dict, order_no: str, now: datetime | None = None) -> Placed:

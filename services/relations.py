@@ -40,12 +40,10 @@ into the team then is counted on that old chain above the mover.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 from collections import Counter, OrderedDict, defaultdict
-from collections.abc import AsyncIterator, Iterable
-from contextlib import asynccontextmanager
+from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from datetime import datetime
 
@@ -62,6 +60,7 @@ from services.funnel import FunnelService
 from services.members import MemberNotFound
 from services.merchant_settings import MerchantSettings
 from services.notifications import NotificationService, thing
+from services.turns import Turns
 from stores.bind_log import BIND_LOG, BindLog, bind_entry
 from stores.grades import GRADE_CHANGES, role_upgrade
 from stores.job_queue import JobQueue
@@ -126,27 +125,6 @@ class RecentUplines:
         self._documents.move_to_end(document["_id"])
         while len(self._documents) > self.size:
             self._documents.popitem(last=False)
-
-
-class Turns:
-    """One holder at a time per key, in this process; a key's lock lives only while someone holds or awaits it."""
-
-    def __init__(self) -> None:
-        self._locks: dict[str, tuple[asyncio.Lock, int]] = {}
-
-    @asynccontextmanager
-    async def one_at_a_time(self, key: str) -> AsyncIterator[None]:
-        lock, users = self._locks.get(key, (asyncio.Lock(), 0))
-        self._locks[key] = (lock, users + 1)
-        try:
-            async with lock:
-                yield
-        finally:
-            lock, users = self._locks[key]
-            if users == 1:
-                del self._locks[key]
-            else:
-                self._locks[key] = (lock, users - 1)
 
 
 @dataclass(frozen=True)
