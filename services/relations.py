@@ -155,9 +155,9 @@ class RelationService:
         self.resync_batch = resync_batch
         self.funnel = FunnelService(members.db, merchant_settings)
         self.roles = MemberRoles(members.db)
-        # Joins through one inviter take its positions one after the other: run at once, all but one would lose
-        # the position and decide again. Across processes the position's guard decides.
-        self.inviter_turns = Turns()
+        # Binds of one member take turns, as do joins through one inviter (its next position): run at once, all
+        # but one would conflict on the same document and decide again. Across processes the guards decide.
+        self.bind_turns = Turns()
 
     async def bind_scene(self, member: dict, scene: str | None, source: BindSource, at: datetime,
                          created_by_this_push: bool) -> BindOutcome:
@@ -198,11 +198,9 @@ class RelationService:
         settings = await self.merchant_settings.get(BindingSettings)
         chain_settings = await self.merchant_settings.get(ChainMoveSettings)
         detail = {name: value for name, value in (("note", note), ("template", template_id)) if value} or None
-        if not chain_settings.enabled:
-            return await self._bind(member, upline_id, source, at, created_by_this_push, detail, settings, None)
-        async with self.inviter_turns.one_at_a_time(upline_id):
-            return await self._bind(member, upline_id, source, at, created_by_this_push, detail, settings,
-                                    chain_settings)
+        teams = chain_settings if chain_settings.enabled else None
+        async with self.bind_turns.one_at_a_time(member["_id"], *([upline_id] if teams else [])):
+            return await self._bind(member, upline_id, source, at, created_by_this_push, detail, settings, teams)
 
     async def _bind(self, member: dict, upline_id: str, source: BindSource, at: datetime, created_by_this_push: bool,
                     detail: dict | None, settings: BindingSettings, teams: ChainMoveSettings | None) -> BindOutcome:

@@ -167,7 +167,13 @@ class MemberStore:
 
     async def mark_oa_subscribed(self, openid: str, subscribed: bool, at: datetime,
                                  role: Role | None = None) -> Upserted:
-        """Create the member on first sight (with `role`, if given), else flip `subscribed`; never deletes."""
+        """Create the member on first sight (with `role`, if given), else flip `subscribed`; never deletes.
+
+        A follower's every scan says "subscribed" again: the member is read first and rewritten only when the flag
+        changes, so a burst of scans by one person does not queue as writes of one document."""
+        member = await self.by_oa_openid(openid)
+        if member is not None and member.get("subscribed") is subscribed:
+            return Upserted(member, created=False)
         changes = {"subscribed": subscribed, ("subscribed_at" if subscribed else "unsubscribed_at"): at}
         for attempt in range(2):
             try:
