@@ -17,6 +17,7 @@ import json
 import os
 import secrets
 from dataclasses import dataclass
+from ipaddress import IPv4Network, IPv6Network, ip_network
 from pathlib import Path
 from typing import Any, Callable, Mapping
 from urllib.parse import urlparse
@@ -102,6 +103,8 @@ class Settings:
     public_base_url: str | None = None  # None: no H5 share links (outside demo mode, until set)
     share_link_secret: str | None = None  # None: no H5 share links; generated in demo mode
     avatar_hosts: tuple[str, ...] = WECHAT_AVATAR_HOSTS  # where avatars are fetched from: `host` or `host:port`
+    # Peers whose X-Forwarded-For names the client (a load balancer in front); from others it is ignored.
+    trusted_proxies: tuple[IPv4Network | IPv6Network, ...] = ()
 
 
 # --- Notifications: templates and merchant admins ---------------------------------------------
@@ -135,6 +138,7 @@ _WITHDRAWAL_FIELDS = (("amount", "amount1"), ("status", "phrase2"), ("time", "ti
 _NEW_MEMBER_FIELDS = (("member", "thing1"), ("team", "number2"), ("time", "time3"))
 _APPLICATION_FIELDS = (("result", "phrase1"), ("note", "thing2"), ("time", "time3"))
 _PROMOTION_FIELDS = (("role", "phrase1"), ("referrals", "number2"), ("time", "time3"))
+_TAX_FIELDS = (("year", "character_string1"), ("amount", "amount2"), ("note", "thing3"))
 SANDBOX_NOTIFY_TEMPLATES: dict[str, dict[str, NotifyTemplate]] = {
     "commission_arrived": {
         "miniapp": NotifyTemplate("sandbox_mp_commission_arrived", _COMMISSION_FIELDS),
@@ -154,6 +158,7 @@ SANDBOX_NOTIFY_TEMPLATES: dict[str, dict[str, NotifyTemplate]] = {
     "application_decided": {"template": NotifyTemplate("sandbox_tpl_application_decided", _APPLICATION_FIELDS)},
     "new_direct_member": {"template": NotifyTemplate("sandbox_tpl_new_direct_member", _NEW_MEMBER_FIELDS)},
     "promoted_to_boss": {"template": NotifyTemplate("sandbox_tpl_promoted_to_boss", _PROMOTION_FIELDS)},
+    "tax_declare_reminder": {"template": NotifyTemplate("sandbox_tpl_tax_declare_reminder", _TAX_FIELDS)},
 }
 
 
@@ -237,6 +242,22 @@ def _host_list(raw: str | None, name: str) -> tuple[str, ...]:
                 or parts.fragment:
             raise SettingsError(name, f"{host!r} is not a host or host:port")
     return hosts
+
+
+# TRUSTED_PROXIES: comma-separated addresses or networks (`10.0.0.5`, `10.0.0.0/8`, `::1`) of the proxies in
+# front of the server. A request from one of them is counted against the rate limits of the client its
+# X-Forwarded-For names; from any other peer that header is ignored (anybody can send it).
+
+
+def _networks(raw: str | None, name: str) -> tuple[IPv4Network | IPv6Network, ...]:
+    networks = []
+    for each in (raw or "").split(","):
+        if each.strip():
+            try:
+                networks.append(ip_network(each.strip(), strict=False))
+            except ValueError:
+                raise SettingsError(name, f"{each.strip()!r} is not an IP address or network") from None
+    return tuple(networks)
 
 
 # --- WeChat Pay: the merchant's keys, and the transfer scene of payouts ------------------------------
@@ -427,6 +448,7 @@ def _parse(env: Mapping[str, str]) -> Settings:
         worker_stale_seconds=_positive_int(get("WORKER_STALE_SECONDS") or "60", "WORKER_STALE_SECONDS", minimum=15),
         merchant_admin_openids=_openids(get("MERCHANT_ADMIN_OPENIDS"), "MERCHANT_ADMIN_OPENIDS"),
         notify_templates=_notify_templates(get("NOTIFY_TEMPLATES"), "NOTIFY_TEMPLATES", demo),
+        trusted_proxies=_networks(get("TRUSTED_PROXIES"), "TRUSTED_PROXIES"),
         **_poster_settings(get, demo),
     )
 

@@ -86,9 +86,35 @@ async def jobs(now) -> None:
     print(json.dumps({"now": now.isoformat(), **done}))
 
 
-async def ledger(action: str) -> int:
+def _day(raw: str):
+    """A China calendar day for --day, YYYY-MM-DD."""
+    from datetime import date
+
+    try:
+        return date.fromisoformat(raw)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{raw!r} is not a day (YYYY-MM-DD)") from None
+
+
+async def reconcile(day) -> int:
+    """The day's finance report against the ledger and WeChat Pay; non-zero on any difference."""
+    from datetime import datetime, timedelta
+
+    from bot.runtime import open_runtime
+    from distribution.calendar import CHINA
+
+    day = day or datetime.now(CHINA).date() - timedelta(days=1)
+    async with open_runtime(load_settings()) as runtime:
+        report = await runtime.finance.day_report(day)
+    print("\n".join(report.summary()))
+    return 0 if report.clean else 1
+
+
+async def ledger(action: str, day=None) -> int:
     from bot.runtime import open_runtime
 
+    if action == "reconcile":
+        return await reconcile(day)
     async with open_runtime(load_settings()) as runtime:
         report = await runtime.ledger.verify()
     for difference in report.differences:
@@ -206,7 +232,10 @@ def _parser() -> argparse.ArgumentParser:
     jobs_cmd = commands.add_parser("jobs", help="run the due periodic tasks once: settle commissions, sweeps")
     jobs_cmd.add_argument("--now", type=_iso_time, help="ISO 8601 time to run them as of (default: now; no offset: UTC)")
     ledger_cmd = commands.add_parser("ledger", help="check the ledger")
-    ledger_cmd.add_argument("action", choices=["verify"], help="verify: recompute every balance from the entries")
+    ledger_cmd.add_argument("action", choices=["verify", "reconcile"],
+                            help="verify: recompute every balance from the entries; reconcile: a day's finance "
+                                 "report, the business records against the ledger and WeChat Pay's bills")
+    ledger_cmd.add_argument("--day", type=_day, help="reconcile: the China day, YYYY-MM-DD (default: yesterday)")
     admin_cmd = commands.add_parser("admin", help="the console's staff accounts")
     admin_actions = admin_cmd.add_subparsers(dest="action", required=True)
     create_cmd = admin_actions.add_parser("create-user", help="a new user; password from ADMIN_PASSWORD or a prompt")
@@ -245,7 +274,7 @@ def main(argv: list[str] | None = None) -> int:
         elif args.command == "admin":
             return asyncio.run(admin(args))
         elif args.command == "ledger":
-            return asyncio.run(ledger(args.action))
+            return asyncio.run(ledger(args.action, args.day))
         elif args.command == "menu":
             return asyncio.run(menu(args.action))
         else:

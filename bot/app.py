@@ -9,8 +9,11 @@ from tornado.httpserver import HTTPServer
 
 from bot.push_handler import PushDoor, WeChatPushHandler, push_door
 from distribution.share_links import BIND_SUFFIX, SHARE_PATH
+from handlers.agreements import AgreementsHandler
 from handlers.applications import ApplicationDecisionHandler, ApplicationsHandler
 from handlers.console.routes import PAGE_ROUTES as CONSOLE_ROUTES, STATIC_ROUTES as CONSOLE_STATIC_ROUTES
+from handlers.deletions import DeletionProcessHandler, DeletionsHandler
+from handlers.finance import ROUTES as FINANCE_ROUTES
 from handlers.health import HealthHandler, MetricsHandler
 from handlers.merchant import MemberHandler, MemberSearchHandler
 from handlers.merchant_settings import SETTINGS_ROUTES, UNKNOWN_SETTINGS_ROUTE
@@ -21,6 +24,7 @@ from handlers.products import ROUTES as PRODUCT_ROUTES
 from handlers.relations import (BindLogHandler, FreezeHandler, GradeHandler, TeamHandler, UnfreezeHandler,
                                 UplineHandler)
 from handlers.share_links import ShareBindHandler, ShareLinkHandler
+from handlers.statements import ROUTES as STATEMENT_ROUTES
 from handlers.stats import OverviewHandler, PromoterStatsHandler
 from handlers.wechatpay_notify import PaymentNotifyHandler, RefundNotifyHandler, TransferNotifyHandler
 from handlers.withdrawals import (
@@ -30,13 +34,16 @@ from handlers.withdrawals import (
     WithdrawalDecisionHandler,
     WithdrawalsHandler,
 )
+from miniapp_api.agreement import AcceptAgreementHandler, AgreementHandler
 from miniapp_api.applications import PromoterApplicationHandler
+from miniapp_api.data_rights import MyDeletionHandler, MyExportHandler
 from miniapp_api.me import MeHandler, MyTeamHandler
 from miniapp_api.money import MyCommissionsHandler, MyLedgerHandler
 from miniapp_api.orders import ConfirmOrderHandler, MyOrderHandler, MyOrdersHandler, PayOrderHandler
 from miniapp_api.posters import MyPosterHandler
 from miniapp_api.products import ROUTES as SHOP_ROUTES
 from miniapp_api.session import SessionHandler
+from miniapp_api.statements import MyStatementsHandler
 from miniapp_api.subscriptions import SubscriptionsHandler
 from miniapp_api.withdrawals import CancelWithdrawalHandler, MyWithdrawalHandler, MyWithdrawalsHandler
 from services.runtime import Runtime
@@ -54,11 +61,19 @@ BODY_SLACK_BYTES = 1024 * 1024
 API_ROUTES: list[tuple[str, type[tornado.web.RequestHandler]]] = [
     (r"/api/v1/session", SessionHandler),
     (r"/api/v1/me", MeHandler),
+    (r"/api/v1/me/export", MyExportHandler),
+    (r"/api/v1/me/deletion", MyDeletionHandler),
+    (r"/api/v1/agreement", AgreementHandler),
+    (r"/api/v1/agreement/accept", AcceptAgreementHandler),
+    (r"/api/merchant/v1/agreements", AgreementsHandler),
+    (r"/api/merchant/v1/deletions", DeletionsHandler),
+    (rf"/api/merchant/v1/deletions/{MEMBER_ID}/process", DeletionProcessHandler),
     (r"/api/v1/team", MyTeamHandler),
     (r"/api/v1/promoter-application", PromoterApplicationHandler),
     (r"/api/v1/subscriptions", SubscriptionsHandler),
     (r"/api/v1/commissions", MyCommissionsHandler),
     (r"/api/v1/ledger", MyLedgerHandler),
+    (r"/api/v1/me/statements", MyStatementsHandler),
     (r"/api/v1/withdrawals", MyWithdrawalsHandler),
     (r"/api/v1/withdrawals/(?P<withdrawal_id>[^/]+)", MyWithdrawalHandler),
     (r"/api/v1/withdrawals/(?P<withdrawal_id>[^/]+)/cancel", CancelWithdrawalHandler),
@@ -92,10 +107,12 @@ API_ROUTES: list[tuple[str, type[tornado.web.RequestHandler]]] = [
     (r"/api/v1/orders/(?P<order_no>[^/]+)/pay", PayOrderHandler),
     (r"/api/v1/orders/(?P<order_no>[^/]+)/confirm", ConfirmOrderHandler),
     (r"/api/merchant/v1/commissions", CommissionsHandler),
+    *STATEMENT_ROUTES,
     (r"/api/merchant/v1/stats/promoters", PromoterStatsHandler),
     (r"/api/merchant/v1/stats/overview", OverviewHandler),
     *SHOP_ROUTES,
     *PRODUCT_ROUTES,
+    *FINANCE_ROUTES,
 ]
 
 # The H5 share link's pages, opened by browsers: HTML, not the JSON API, so not in /openapi.json.

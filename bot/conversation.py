@@ -9,9 +9,11 @@ from wechatpy.replies import BaseReply, ImageReply
 from bot.dedup import push_id
 from bot.router import (Handler, KeywordMatcher, MessageRouter, Push, Route, event, fallback, keywords, menu_click,
                         push_kind)
+from distribution.agreements import AgreementAct
 from distribution.binding import BindSource
 from distribution.chat import MENU_KEYS, POSTER, Topic
 from distribution.scene import scene_from_event_key
+from services.agreements import AgreementRequired
 from services.members import promoter_name
 from services.posters import REPLY_SECONDS, NotAPromoter, PosterUnavailable
 from services.relations import BindOutcome
@@ -78,6 +80,7 @@ async def _member_of(push: Push) -> dict:
 
 NOT_A_PROMOTER = "你还不是推广员，暂时不能生成推广海报。"
 POSTER_UNAVAILABLE = "海报暂时无法生成，请稍后再试。"
+AGREEMENT_REQUIRED = "请先在小程序中阅读并同意推广员协议，再生成推广海报。"
 
 
 async def send_poster(push: Push) -> BaseReply | None:
@@ -87,7 +90,10 @@ async def send_poster(push: Push) -> BaseReply | None:
     runtime = push.runtime
     member = await _member_of(push)
     try:
+        await runtime.agreements.require(member, AgreementAct.SHARE)
         media_id = await runtime.posters.for_chat(member, push.openid, push_id(push.message), deadline)
+    except AgreementRequired:
+        return push.text(AGREEMENT_REQUIRED)
     except NotAPromoter:
         return push.text(NOT_A_PROMOTER)
     except PosterUnavailable:

@@ -14,6 +14,7 @@ from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
 
+from services.agreements import AgreementService
 from services.applications import ApplicationService
 from services.audit import AuditLog
 from services.catalogue import CatalogueService
@@ -21,7 +22,10 @@ from services.checkout import CheckoutService
 from services.chat import ChatService
 from services.commissions import CommissionService
 from services.dashboard import DashboardService
+from services.data_rights import DataRightsService
 from services.exports import ExportService
+from services.finance import FinanceService
+from services.finance_exports import FinanceExports
 from services.grades import GradeService
 from services.identity import IdentityService
 from services.ledger import LedgerService
@@ -32,25 +36,32 @@ from services.notifications import NotificationService
 from services.oa_menu import OaMenuService
 from services.orders import OrderService
 from services.posters import ShareLinkSettings, open_poster_service
+from services.rate_limits import RateLimitService
 from services.relations import RelationService
 from services.runtime import Runtime
 from services.sealing import Sealer
 from services.sessions import SessionService
 from services.share_links import ShareLinkService
 from services.staff import StaffService
+from services.statements import StatementService
 from services.stats import StatsService
+from services.tax import TaxService
 from services.withdrawals import PayeeApps, WithdrawalService
 from settings import Settings
 from stores import embedded
+from stores.agreements import AgreementStore
 from stores.applications import ApplicationStore
 from stores.audit_log import AuditLogStore
 from stores.bind_log import BindLog
+from stores.exports import ExportStore
 from stores.job_queue import JobQueue
 from stores.members import MemberStore
 from stores.mongo import ensure_indexes, open_mongo
 from stores.orders import OrderStore
+from stores.personal_data import PersonalDataStore
 from stores.posters import PosterStore
 from stores.products import ProductStore
+from stores.rate_limits import RateLimiter
 from stores.staff import StaffStore
 from stores.stats import StatsStore
 from wechat import WeChatClient
@@ -198,21 +209,26 @@ async def open_runtime(settings: Settings) -> AsyncIterator[Runtime]:
         oa = wechat_client(settings.wechat_app_id, settings.wechat_app_secret)
         miniapp = wechat_client(settings.miniapp_app_id, settings.miniapp_app_secret)
 
+        limits = RateLimitService(merchant_settings, RateLimiter(redis, settings.redis_prefix))
         # Posters: the CJK font is checked now; drawing happens in a process pool closed with the runtime.
         posters = open_poster_service(settings, PosterStore(db), member_store, merchant_settings, redis, oa, miniapp,
-                                      queue)
+                                      queue, limits)
         stack.push_async_callback(posters.aclose)
         notifications = NotificationService(db, queue, oa, miniapp, settings)
         grades = GradeService(mongo, db, merchant_settings)
-        commissions = CommissionService(mongo, db, notifications, grades)
-        relations = RelationService(mongo, member_store, BindLog(db), merchant_settings, queue, notifications)
+        commissions = CommissionService(mongo, db, notifications, grades, merchant_settings)
+        relations = RelationService(mongo, member_store, BindLog(db), merchant_settings, queue, notifications,
+                                    limits=limits)
         identity = IdentityService(mongo, member_store, miniapp, oa, sealer, merchant_settings)
         stats = StatsService(mongo, db, lambda uplines, now: grades.evaluate(uplines, "bind", now))
         members = MemberService(member_store, merchant_settings)
         ledger = LedgerService(db)
         wechat_pay = _wechat_pay(settings, redis, stack)
         orders = OrderService(mongo, db, queue, merchant_settings, notifications, grades, commissions)
+        finance = FinanceService(db, wechat_pay.transfer_bills if wechat_pay else None)
+        tax = TaxService(db, merchant_settings, notifications, sealer)
         catalogue = CatalogueService(ProductStore(mongo, db), merchant_settings, posters, miniapp)
+        sessions = SessionService(redis, settings.redis_prefix, settings.session_secret, settings.session_days)
 
         yield Runtime(
             settings=settings,
@@ -228,7 +244,7 @@ async def open_runtime(settings: Settings) -> AsyncIterator[Runtime]:
             notifications=notifications,
             members=members,
             relations=relations,
-            sessions=SessionService(redis, settings.redis_prefix, settings.session_secret, settings.session_days),
+            sessions=sessions,
             identity=identity,
             applications=ApplicationService(mongo, ApplicationStore(db), member_store, merchant_settings, sealer,
                                             notifications),
@@ -238,6 +254,7 @@ async def open_runtime(settings: Settings) -> AsyncIterator[Runtime]:
             stats=stats,
             dashboard=DashboardService(db, stats),
             commissions=commissions,
+            statements=StatementService(mongo, db, merchant_settings, commissions, grades),
             orders=orders,
             withdrawals=WithdrawalService(mongo, db, member_store, merchant_settings, queue,
                                           wechat_pay.transfer_bills if wechat_pay else None,
@@ -251,10 +268,16 @@ async def open_runtime(settings: Settings) -> AsyncIterator[Runtime]:
                                settings.admin_session_hours * 3600),
             audit=AuditLog(AuditLogStore(db)),
             exports=ExportService(db, sealer),
+            finance=finance,
+            tax=tax,
+            finance_exports=FinanceExports(finance, tax, ExportStore(db)),
             chat=ChatService(merchant_settings, members, ledger, commissions, OrderStore(db), StatsStore(db), oa,
                              redis, settings.redis_prefix, settings.miniapp_app_id),
             oa_menu=OaMenuService(merchant_settings, oa, settings.miniapp_app_id),
             catalogue=catalogue,
             checkout=CheckoutService(mongo, db, orders, catalogue, wechat_pay.transactions if wechat_pay else None,
                                      wechat_pay.refunds if wechat_pay else None, merchant_settings, sealer),
+            agreements=AgreementService(AgreementStore(mongo, db)),
+            data_rights=DataRightsService(PersonalDataStore(mongo, db), ledger, sealer, sessions),
+            limits=limits,
         )

@@ -63,7 +63,8 @@ async def send_notification(runtime: Runtime, payload: dict[str, Any]) -> None:
 
 
 async def settle_due_commissions(runtime: Runtime, now: datetime | None = None) -> int:
-    return (await runtime.commissions.settle_due(now)).settled
+    """Commissions one by one, or the statements of the period just closed: the settlement policy says which."""
+    return (await runtime.commissions.settle_due(now)).settled + (await runtime.statements.build_due(now)).settled
 
 
 async def requeue_lost_jobs(runtime: Runtime, now: datetime | None = None) -> int:
@@ -97,6 +98,11 @@ async def rank_promoters(runtime: Runtime, now: datetime | None = None) -> int:
     return await runtime.stats.save_rankings(now)
 
 
+async def remind_tax_declarations(runtime: Runtime, now: datetime | None = None) -> int:
+    """Promoters whose income this year passed the merchant's threshold, told once a year."""
+    return await runtime.tax.notify_above_threshold(now or datetime.now(timezone.utc))
+
+
 async def run_due_tasks(runtime: Runtime, now: datetime) -> dict[str, int]:
     """What the periodic order tasks do, once, as of `now`: `python -m bot jobs --now`."""
     return {
@@ -106,6 +112,7 @@ async def run_due_tasks(runtime: Runtime, now: datetime) -> dict[str, int]:
         "binds_counted": await count_new_direct_members(runtime, now),
         "totals_counted": await count_shop_totals(runtime, now),
         "rankings_kept": await rank_promoters(runtime, now),
+        "tax_reminders": await remind_tax_declarations(runtime, now),
     }
 
 
@@ -134,6 +141,7 @@ PERIODIC: list[tuple[PeriodicTask, float]] = [
     (count_new_direct_members, 60.0),
     (count_shop_totals, 1.0),  # money, scans and visits into the totals the dashboard reads
     (rank_promoters, 60.0),  # the dashboard's rankings, read while fresh (services.stats.FRESH_RANKING)
+    (remind_tax_declarations, 3600.0),  # a year's payouts read once an hour; each promoter told once a year
 ]
 
 

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import StrEnum
 
 
@@ -52,16 +52,20 @@ class Entry:
     kind: EntryKind
     ref: str  # the commission or withdrawal id
     idempotency_key: str
+    statement_id: str | None = None  # a settlement made by a statement (distribution.settlement): which one
 
 
 def commission_frozen(account_id: str, commission_id: str, amount_fen: int) -> list[Entry]:
     return _movement(account_id, EntryKind.COMMISSION_FROZEN, commission_id, amount_fen, [(Bucket.FROZEN, +1)])
 
 
-def commission_settled(account_id: str, commission_id: str, amount_fen: int) -> list[Entry]:
-    """Settle what is left of a commission after any cancellations."""
+def commission_settled(account_id: str, commission_id: str, amount_fen: int,
+                       statement_id: str | None = None) -> list[Entry]:
+    """Settle what is left of a commission after any cancellations; by a statement, the entries name it (their
+    key stays the commission's: a commission settles once, however)."""
     moves = [(Bucket.FROZEN, -1), (Bucket.AVAILABLE, +1)]
-    return _movement(account_id, EntryKind.COMMISSION_SETTLED, commission_id, amount_fen, moves)
+    entries = _movement(account_id, EntryKind.COMMISSION_SETTLED, commission_id, amount_fen, moves)
+    return [replace(entry, statement_id=statement_id) for entry in entries]
 
 
 def commission_cancelled(account_id: str, commission_id: str, amount_fen: int, refund_id: str) -> list[Entry]:

@@ -13,6 +13,7 @@ import logging
 from datetime import datetime, timezone
 from typing import Any
 
+from distribution.errors import TooMany
 from distribution.share_links import TEMPLATE_PARAMETER
 from services.members import promoter_name
 from services.relations import BindOutcome
@@ -26,6 +27,7 @@ WECHAT_DOWN = "微信暂时没有响应，请稍后重新打开分享链接。"
 BROKEN_PAGE = "页面出错了，请稍后再试。"
 # A refused bind is not the visitor's problem: they see a welcome; the reason is in the bind log.
 WELCOME = "欢迎光临！"
+TOO_MANY = "访问过于频繁，请稍后再打开分享链接。"
 
 _PAGE = """<!doctype html>
 <html lang="zh-CN">
@@ -54,6 +56,9 @@ class SharePageHandler(BaseHandler):
         error = kwargs.get("exc_info", (None, None, None))[1]
         if isinstance(error, ShareLinkRefused):
             self.write_page(error.message, error_status(error))
+        elif isinstance(error, TooMany):
+            self.set_header("Retry-After", str(error.retry_after))
+            self.write_page(TOO_MANY, error_status(error))
         elif isinstance(error, WeChatError):
             log.warning("share link %s: WeChat did not answer: %s", self.request.path, error)
             self.write_page(WECHAT_DOWN, error_status(error))
@@ -72,5 +77,5 @@ class ShareBindHandler(SharePageHandler):
     async def get(self, member_id: str) -> None:
         outcome = await self.runtime.share_links.bind_visitor(
             member_id, self.get_query_argument("state", None), self.get_query_argument("code", None),
-            datetime.now(timezone.utc), self.get_query_argument(TEMPLATE_PARAMETER, None))
+            datetime.now(timezone.utc), self.get_query_argument(TEMPLATE_PARAMETER, None), self.client_ip)
         self.write_page(bind_page_text(outcome))

@@ -23,6 +23,7 @@ class MiniappHandler(BaseHandler):
         member = await self.runtime.members.get(member_id) if member_id else None
         if member is not None and member.get("merged_into"):
             member = await self.runtime.members.get(member["merged_into"])
-        if member is None:
+        # An erased member's sessions end with its deletion, on every server at once.
+        if member is None or member.get("erased_at"):
             raise ApiError(401, "unauthorized", "log in first: a valid session token is required")
         self.member = member

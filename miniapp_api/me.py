@@ -6,6 +6,7 @@ from typing import Literal
 
 from pydantic import Field
 
+from distribution.rate_limits import Action
 from miniapp_api.auth import MiniappHandler
 from miniapp_api.requests import ProfileChange
 from web.models import Me, Teammate
@@ -26,9 +27,10 @@ class MeHandler(MiniappHandler):
     async def get(self) -> None:
         await self.write_me()
 
-    @operation("Change my nickname, avatar or phone", body=ProfileChange, responses={200: ME})
+    @operation("Change my nickname, avatar or phone", body=ProfileChange, responses={200: ME}, errors=(429,))
     async def patch(self) -> None:
         change = self.parse_body(ProfileChange)
+        await self.runtime.limits.check(Action.PROFILE_CHANGE, member=self.member["_id"])
         if change.avatar_url is not None:
             self.runtime.posters.check_avatar_url(change.avatar_url)
         self.member = await self.runtime.identity.change_profile(self.member, change.nickname, change.avatar_url,

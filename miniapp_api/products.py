@@ -10,6 +10,7 @@ promoter's code.
 
 from __future__ import annotations
 
+from distribution.agreements import AgreementAct
 from distribution.catalogue import PRODUCT_ID, PRODUCT_PAGE
 from miniapp_api.auth import MiniappHandler
 from web.base import BaseHandler
@@ -46,6 +47,7 @@ class ProductShareHandler(MiniappHandler):
                            "member the merchant's rules let be an upline may share (403 not_a_promoter).",
                responses={200: Reply("The code", media_types=("image/png",))}, errors=(403, 404))
     async def get(self, product_id: str) -> None:
+        await self.runtime.agreements.require(self.member, AgreementAct.SHARE)
         png = await self.runtime.catalogue.share_code(self.member, product_id)
         self.set_header("Content-Type", "image/png")
         self.set_header("Cache-Control", SHARE_CACHE_CONTROL)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timezone
 
 from distribution.binding import BindSource
+from distribution.rate_limits import Action
 from miniapp_api.auth import MEMBER_SESSION, bearer_token
 from miniapp_api.requests import LoginRequest
 from services.identity import Profile
@@ -15,12 +16,15 @@ from web.openapi import Reply, operation
 
 class SessionHandler(BaseHandler):
     @operation("Log in with a wx.login code; a promoter's scene binds the member to that promoter",
-               body=LoginRequest, responses={200: Reply("A session token and the member", Session)})
+               body=LoginRequest, responses={200: Reply("A session token and the member", Session)}, errors=(429,))
     async def post(self) -> None:
         login = self.parse_body(LoginRequest)
+        limits = self.runtime.limits
+        await limits.check(Action.MINIAPP_LOGIN, ip=self.client_ip)
         now = datetime.now(timezone.utc)
         profile = Profile(**login.profile.model_dump()) if login.profile else Profile()
-        upserted = await self.runtime.identity.miniapp_login(login.code, profile, now)
+        upserted = await self.runtime.identity.miniapp_login(
+            login.code, profile, now, admit=lambda openid: limits.check(Action.MINIAPP_LOGIN, openid=openid))
         member = upserted.member
         upline = None
         if login.scene:

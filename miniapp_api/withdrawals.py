@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from datetime import datetime, timezone
 
+from distribution.agreements import AgreementAct
+from distribution.rate_limits import Action
 from miniapp_api.auth import MiniappHandler
 from miniapp_api.requests import WithdrawalRequest
 from web.models import MyWithdrawal, Withdrawal
@@ -22,9 +24,11 @@ class MyWithdrawalsHandler(MiniappHandler):
         self.write_model(await withdrawal_page(self.runtime, self.member["_id"], self.parse_query(WithdrawalsQuery)))
 
     @operation("Withdraw: the amount is locked at once; small ones are approved at once", body=WithdrawalRequest,
-               responses={201: WITHDRAWAL}, errors=(409,))
+               responses={201: WITHDRAWAL}, errors=(403, 409, 429))
     async def post(self) -> None:
         request = self.parse_body(WithdrawalRequest)
+        await self.runtime.limits.check(Action.WITHDRAWAL_REQUEST, member=self.member["_id"])
+        await self.runtime.agreements.require(self.member, AgreementAct.WITHDRAW)
         sealer = self.runtime.sealer
         bank = sealer.seal(json.dumps(request.bank.to_dict(), ensure_ascii=False)) if request.bank else None
         real_name = sealer.seal(request.real_name) if request.real_name else None

@@ -11,6 +11,7 @@ from distribution import errors
 from distribution.applications import ApplicationStatus
 from distribution.binding import BindingSettings, PromoterStatus, UplineEligibility
 from distribution.calendar import china_time
+from distribution.content import ContentSettings
 from services.merchant_settings import MerchantSettings
 from services.notifications import NotificationService, thing
 from services.sealing import Sealer
@@ -48,6 +49,8 @@ class ApplicationService:
             raise ApplicationRefused("review_not_required", "promoting needs no application at this shop")
         if member.get("promoter_status") in (PromoterStatus.APPROVED.value, PromoterStatus.APPOINTED.value):
             raise ApplicationRefused("already_promoter", "you are a promoter already")
+        # The reason is text the merchant keeps and may show; the name is a person's legal name, not checked.
+        (await self.merchant_settings.get(ContentSettings)).refuse_words([("reason", reason)])
         try:
             application = await self.applications.add(member["_id"], name, self.sealer.seal(phone), reason, at)
         except DuplicateKeyError:

@@ -13,7 +13,10 @@ mode the reward's kind (`reward`: direct, team or peer). Its life:
 
 - `frozen` when posted (`unfreeze_at` unset until the buyer confirms);
 - `settled` once `unfreeze_at` has passed (`settle_due`): what is left after
-  cancellations moves from frozen to available;
+  cancellations moves from frozen to available. Under a settlement period
+  policy a statement settles it instead (`services.statements`), and while a
+  statement waiting for review holds it, it names the statement in
+  `statement_id` and stays frozen;
 - a refund before settlement cancels its share (pro rata by refunded fen)
   out of frozen: `cancelled` when nothing is left; after settlement it claws
   its share back out of available, which may go negative: `clawed_back` when
@@ -41,9 +44,12 @@ from distribution.chain_move import RewardKind
 from distribution.commission import CommissionLine, CommissionMode, OrderItem, refund_share
 from distribution.ledger import commission_cancelled, commission_clawback, commission_frozen, commission_settled
 from distribution.orders import REFUNDED_BEFORE_POSTING
+from distribution.settlement import SettlementPolicy, SettlementSettings
 from services.grades import GradeService
+from services.merchant_settings import MerchantSettings
 from services.notifications import NotificationService, yuan
 from stores.grades import PROMOTER_TOTALS, brought_update, totals_update
+from stores.members import MemberStore
 from stores.notifications import NOTIFICATIONS, NotificationStore
 from stores.orders import COMMISSIONS, OrderStore, commission_id, sort_key
 from stores.stats import PROMOTER_DAILY, daily_update
@@ -61,6 +67,19 @@ class CommissionStatus(StrEnum):
 
 def remaining_fen(commission: dict) -> int:
     return commission["amount_fen"] - commission.get("cancelled_fen", 0) - commission.get("clawed_back_fen", 0)
+
+
+def reversal(status: str, refund_ref: str, share_fen: int, at: datetime) -> dict:
+    """One refund's share of a commission, as the commission keeps it: cancelled while frozen, clawed back once
+    settled."""
+    figure = CommissionStatus.CANCELLED if status == CommissionStatus.FROZEN else CommissionStatus.CLAWED_BACK
+    return {"figure": figure.value, "refund": refund_ref, "fen": share_fen, "at": at}
+
+
+def frozen_as_read(commission: dict) -> dict:
+    """A guard on a frozen commission as it was read: no refund, settlement or statement has changed it since."""
+    return {"_id": commission["_id"], "status": CommissionStatus.FROZEN.value,
+            "cancelled_fen": commission.get("cancelled_fen", 0), "statement_id": commission.get("statement_id")}
 
 
 @dataclass
@@ -110,6 +129,8 @@ def post_commissions(writes: WriteSet, notifications: NotificationService, order
             "refunded_fen": refunded_fen,
             "cancelled_fen": cancelled_fen,
             "clawed_back_fen": 0,
+            "reversals": [reversal(CommissionStatus.FROZEN, REFUNDED_BEFORE_POSTING, cancelled_fen, now)]
+            if cancelled_fen else [],
             "status": CommissionStatus.CANCELLED if cancelled_fen == line.amount_fen else CommissionStatus.FROZEN,
             "unfreeze_at": unfreeze_at,
             "created_at": now,
@@ -174,11 +195,10 @@ def reverse_commissions(writes: WriteSet, commissions: Sequence[dict], refund_by
                 beneficiary_id, -refund_fen if commission["level"] == 1 else 0, -refund_fen))
         elif share:
             raise ValueError(f"commission {cid} is {status} yet has {share} fen left to reverse")
-        writes.guard(
-            COMMISSIONS,
-            {"_id": cid, "status": status, "refunded_fen": before},
-            {"$inc": increments, "$set": {"status": new_status, "updated_at": now}},
-        )
+        update = {"$inc": increments, "$set": {"status": new_status, "updated_at": now}}
+        if share:  # the business record of the reversal, beside its ledger entries (services.finance reads both)
+            update["$push"] = {"reversals": reversal(status, refund_ref, share, now)}
+        writes.guard(COMMISSIONS, {"_id": cid, "status": status, "refunded_fen": before}, update)
         per_beneficiary[beneficiary_id] += share
         reversed_total += share
     day, refunded_fen = china_day(at), sum(refund_by_item.values())
@@ -197,10 +217,12 @@ class Settlement:
 
 class CommissionService:
     def __init__(self, client: AsyncMongoClient, db: AsyncDatabase, notifications: NotificationService,
-                 grades: GradeService, batch: int = 500):
+                 grades: GradeService, merchant_settings: MerchantSettings, batch: int = 500):
         self.client = client
         self.db = db
+        self.merchant_settings = merchant_settings
         self.store = OrderStore(db)
+        self.members = MemberStore(db)
         self.notification_records = NotificationStore(db)
         self.notifications = notifications
         self.grades = grades
@@ -214,11 +236,15 @@ class CommissionService:
                                                 now or datetime.now(timezone.utc))
 
     async def settle_due(self, now: datetime | None = None) -> Settlement:
-        """Settle every frozen commission whose `unfreeze_at` has passed at `now` (frozen -> available)."""
+        """Settle every frozen commission whose `unfreeze_at` has passed at `now` (frozen -> available), unless
+        a settlement period policy has statements settle them."""
         now = now or datetime.now(timezone.utc)
         result = Settlement()
+        if (await self.merchant_settings.get(SettlementSettings)).policy is not SettlementPolicy.PER_COMMISSION:
+            return result
+        frozen_members = await self.members.frozen_ids()  # their commissions are held while they are frozen
         for _ in range(10_000):
-            due = await self.store.due_commissions(now, self.batch)
+            due = await self.store.due_commissions(now, self.batch, frozen_members)
             if not due:
                 break
             settled_before = result.settled
@@ -239,6 +265,18 @@ class CommissionService:
 
     async def _settle(self, commissions: list[dict], now: datetime, result: Settlement) -> None:
         writes = WriteSet()
+        members = await self.add_settlement(writes, commissions, now)
+        await commit(self.client, self.db, writes)
+        result.settled += len(commissions)
+        result.settled_fen += sum(remaining_fen(commission) for commission in commissions)
+        result.members.update(members)
+
+    async def add_settlement(self, writes: WriteSet, commissions: list[dict], now: datetime,
+                             statement_id: str | None = None) -> set[str]:
+        """Add to `writes` the settlement of what is left of each of `commissions` (all frozen), with the
+        beneficiaries' totals and notifications; by a statement, the commissions and their entries name it.
+        Each commission is guarded on what was read of it, the statement holding it included. The
+        beneficiaries, for their grades once committed."""
         per_order_member: dict[tuple[str, str], int] = defaultdict(int)
         totals: dict[str, list[int]] = defaultdict(lambda: [0, 0])
         for commission in commissions:
@@ -246,12 +284,11 @@ class CommissionService:
             beneficiary_id = commission["beneficiary_id"]
             writes.guard(
                 COMMISSIONS,
-                {"_id": commission["_id"], "status": CommissionStatus.FROZEN,
-                 "cancelled_fen": commission.get("cancelled_fen", 0)},
+                frozen_as_read(commission),
                 {"$set": {"status": CommissionStatus.SETTLED, "settled_at": now, "settled_fen": amount_fen,
-                          "updated_at": now}},
+                          "updated_at": now, **({"statement_id": statement_id} if statement_id else {})}},
             )
-            writes.ledger(commission_settled(beneficiary_id, commission["_id"], amount_fen), now)
+            writes.ledger(commission_settled(beneficiary_id, commission["_id"], amount_fen, statement_id), now)
             net_sales = commission["item_paid_fen"] - commission.get("refunded_fen", 0)
             totals[beneficiary_id][0] += net_sales if commission["level"] == 1 else 0
             totals[beneficiary_id][1] += net_sales
@@ -272,10 +309,7 @@ class CommissionService:
         writes.insert(NOTIFICATIONS, fresh)
         fresh_ids = [record["_id"] for record in fresh]
         writes.then(lambda: self.notifications.enqueue(fresh_ids))
-        await commit(self.client, self.db, writes)
-        result.settled += len(commissions)
-        result.settled_fen += sum(remaining_fen(commission) for commission in commissions)
-        result.members.update(totals)
+        return set(totals)
 
 
 def order_items(order: dict) -> list[OrderItem]:

@@ -21,6 +21,7 @@ worker after a follow (`user/info`). A follower not asked for within
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -64,7 +65,10 @@ class IdentityService:
         self.oa = oa
         self.sealer = sealer
 
-    async def miniapp_login(self, code: str, profile: Profile, at: datetime) -> Upserted:
+    async def miniapp_login(self, code: str, profile: Profile, at: datetime,
+                            admit: Callable[[str], Awaitable[None]] | None = None) -> Upserted:
+        """Log in the user whose `wx.login` code this is; `admit` is asked with their openid before anything is
+        written, and may refuse by raising."""
         try:
             session = await self.miniapp.miniapp.code_to_session(code)
         except WeChatError as error:
@@ -72,6 +76,8 @@ class IdentityService:
                 raise InvalidLoginCode(f"WeChat refused the login code ({error.errcode}: {error.errmsg})",
                                        field="code") from None
             raise
+        if admit is not None:
+            await admit(session["openid"])
         upserted = await self.members.join_miniapp(session["openid"], session.get("unionid"), at,
                                                    await arrival_role(self.merchant_settings))
         changes = {"session_key_sealed": self.sealer.seal(session["session_key"]), "last_login_at": at}

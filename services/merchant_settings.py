@@ -18,11 +18,15 @@ from distribution.chain_move import ChainMoveSettings
 from distribution.chat import ChatSettings
 from distribution.checkout import CheckoutSettings
 from distribution.commission_rules import CommissionRules
+from distribution.content import ContentSettings, published_texts
 from distribution.errors import NotFound
 from distribution.grades import GradeSettings
 from distribution.oa_menu import OaMenu
 from distribution.poster_settings import PosterSettings
+from distribution.rate_limits import RateLimits
 from distribution.records import Record
+from distribution.settlement import SettlementSettings
+from distribution.tax import TaxSettings
 from distribution.withdrawals import WithdrawalRules
 from stores.settings import SettingsStore
 
@@ -39,6 +43,10 @@ SETTINGS_KINDS: dict[str, type[Record]] = {
     "oa_menu": OaMenu,
     "chain_move": ChainMoveSettings,
     "checkout": CheckoutSettings,
+    "content": ContentSettings,
+    "settlement": SettlementSettings,
+    "limits": RateLimits,
+    "tax": TaxSettings,
 }
 
 
@@ -94,7 +102,9 @@ class MerchantSettings:
         return _stored_or_default(kind, await self.store.value(_name_of(kind)))
 
     async def replace(self, value: R) -> R:
-        """Store `value`; the settings it replaced, read from the store."""
+        """Store `value`; the settings it replaced, read from the store. SensitiveWordFound when a text it publishes
+        carries one of the content rules' words."""
+        (await self.get(ContentSettings)).refuse_words(published_texts(value))
         before = await self.stored(type(value))
         await self.put(value)
         return before

@@ -77,6 +77,7 @@ KINDS: dict[str, Audience] = {
     "application_decided": Audience.PROMOTER,
     "new_direct_member": Audience.PROMOTER,
     "promoted_to_boss": Audience.PROMOTER,  # the chain-move mode: an agent's referrals made it a boss
+    "tax_declare_reminder": Audience.PROMOTER,  # a year's income paid out passed the merchant's threshold
 }
 
 

@@ -43,6 +43,7 @@ from redis.asyncio import Redis
 from wechat import WeChatClient, WeChatError, WeChatRateLimited, WeChatUnavailable
 from distribution import errors
 from distribution.binding import BindingSettings, may_be_upline
+from distribution.content import ContentSettings
 from distribution.poster_settings import PERMANENT_QR_LIMIT, CodeType, PosterSettings, TemplateChoice
 from distribution.scene import is_valid_miniapp_scene, promoter_scene
 from distribution.share_links import share_link
@@ -53,11 +54,12 @@ from posters.render import PosterRequest
 from posters.templates import BUILTIN_TEMPLATES, PosterTemplate
 from services.merchant_settings import MerchantSettings
 from services.poster_pool import PosterPool
+from services.rate_limits import RateLimitService
 from settings import Settings, SettingsError
 from stores.job_queue import JobQueue, RetryLater
 from stores.locks import held_once
 from stores.members import MemberStore, snapshot
-from stores.posters import PosterStore
+from stores.posters import PosterStore, image_id
 
 log = logging.getLogger(__name__)
 
@@ -193,6 +195,7 @@ class PosterService:
         share_links: ShareLinkSettings,
         avatars: AvatarFetcher,
         clock: Callable[[], datetime] | None = None,
+        limits: RateLimitService | None = None,
     ):
         self.store = store
         self.members = members
@@ -206,6 +209,7 @@ class PosterService:
         self.font_path = font_path
         self.share_links = share_links
         self.avatars = avatars
+        self.limits = limits  # None: redrawn whenever the member changes (tools, benchmarks)
         self.clock = clock or (lambda: datetime.now(timezone.utc))
         self._flights: dict[tuple[str, ...], asyncio.Task] = {}
         # Posters made at once by this process: enough to keep every drawing process busy, few enough
@@ -357,7 +361,8 @@ class PosterService:
         template = await self._template(template_id, choice)
         return PosterPlan(
             member_id=member["_id"],
-            nickname=member.get("nickname"),
+            # The nickname is the member's own choice and nobody reviews it: one with a sensitive word is not printed.
+            nickname=(await self.merchant_settings.get(ContentSettings)).printable_name(member.get("nickname")),
             avatar_url=member.get("avatar_url"),
             template_id=template_id,
             template=template,
@@ -409,8 +414,8 @@ class PosterService:
         return await asyncio.shield(flight)
 
     async def _found(self, plan: PosterPlan, media: bool, now: datetime) -> Any:
-        poster = await self.store.current(plan.member_id, plan.template.cache_key, plan.slot, plan.person, now,
-                                          with_jpeg=not media)
+        poster = await self.store.current(plan.member_id, plan.template_id, plan.template.cache_key, plan.slot,
+                                          plan.person, now, with_jpeg=not media)
         if poster is None:
             return None
         if not media:
@@ -451,18 +456,33 @@ class PosterService:
 
     async def _make(self, plan: PosterPlan, media: bool) -> Any:
         now = self.clock()
-        poster = await self.store.current(plan.member_id, plan.template.cache_key, plan.slot, plan.person, now,
-                                          with_jpeg=True)
+        poster = await self.store.current(plan.member_id, plan.template_id, plan.template.cache_key, plan.slot,
+                                          plan.person, now, with_jpeg=True)
         if poster is None:
-            poster = await self._draw(plan, now)
+            poster = await self._kept_instead_of_redrawing(plan, now) or await self._draw(plan, now)
         if not media:
             return bytes(poster["jpeg"])
         if _media_fresh(poster, now):
             return poster["media_id"]
-        uploaded = await self.oa.media.upload("image", f"poster-{poster['_id'][:16]}.jpg", bytes(poster["jpeg"]))
+        uploaded = await self.oa.media.upload("image", f"poster-{poster['picture'][:16]}.jpg", bytes(poster["jpeg"]))
         self.uploads += 1
-        await self.store.set_media(poster["_id"], uploaded["media_id"], now)
+        await self.store.set_media(poster["_id"], poster["picture"], uploaded["media_id"], now)
         return uploaded["media_id"]
+
+    async def _kept_instead_of_redrawing(self, plan: PosterPlan, now: datetime) -> dict | None:
+        """The member's poster as last drawn, served again when only their name or picture changed since and
+        they have used up the day's redraws. A first drawing, the merchant's change of template and a code to
+        renew are always drawn."""
+        if self.limits is None:
+            return None
+        kept = await self.store.kept(plan.member_id, plan.template_id)
+        if kept is None or kept["template_key"] != plan.template.cache_key or kept["slot"] != plan.slot \
+                or kept["code_renew_at"] <= now:
+            return None
+        if await self.limits.may_redraw_poster(plan.member_id):
+            return None
+        log.info("poster of %s not redrawn: the day's redraws are used", plan.member_id)
+        return kept
 
     async def _draw(self, plan: PosterPlan, now: datetime) -> dict:
         code = await self._code(plan, now)
@@ -472,7 +492,8 @@ class PosterService:
         jpeg = await self.pool.render(request)
         self.renders += 1
         poster = {
-            "_id": _digest("|".join((*plan.key, code.identity)), 32),
+            "_id": image_id(plan.member_id, plan.template_id),
+            "picture": _digest("|".join((*plan.key, code.identity)), 32),
             "member_id": plan.member_id,
             "template": plan.template_id,
             "template_key": plan.template.cache_key,
@@ -567,7 +588,7 @@ class PosterService:
 
 def open_poster_service(settings: Settings, store: PosterStore, members: MemberStore,
                         merchant_settings: MerchantSettings, redis: Redis, oa: WeChatClient,
-                        miniapp: WeChatClient, queue: JobQueue) -> PosterService:
+                        miniapp: WeChatClient, queue: JobQueue, limits: RateLimitService | None = None) -> PosterService:
     """The service with its process pool; stops the start when no font draws Chinese."""
     try:
         font_path = find_cjk_font(settings.poster_font)
@@ -577,7 +598,7 @@ def open_poster_service(settings: Settings, store: PosterStore, members: MemberS
         store, members, merchant_settings, redis, settings.redis_prefix, oa, miniapp, queue,
         PosterPool(settings.poster_workers), font_path,
         ShareLinkSettings(settings.public_base_url, settings.share_link_secret),
-        open_avatar_fetcher(settings),
+        open_avatar_fetcher(settings), limits=limits,
     )
 
 

@@ -54,11 +54,13 @@ from pymongo import AsyncMongoClient
 from distribution.binding import Bind, BindingSettings, BindSource, Refusal, decide_bind
 from distribution.calendar import china_time
 from distribution.chain_move import ChainMoveSettings, Join, JoinDecision, Role, decide_join
+from distribution.rate_limits import Action
 from distribution.scene import parse_scene
 from distribution.tree import current_chain, move_counter_deltas
 from services.funnel import FunnelService
 from services.members import MemberNotFound
 from services.merchant_settings import MerchantSettings
+from services.rate_limits import RateLimitService
 from services.notifications import NotificationService, thing
 from services.turns import Turns
 from stores.bind_log import BIND_LOG, BindLog, bind_entry
@@ -77,6 +79,7 @@ log = logging.getLogger(__name__)
 # the member kept changing under us.
 MALFORMED_SCENE = "malformed_scene"
 CONTENDED = "contended"
+RATE_LIMITED = "rate_limited"
 
 RESYNC_JOB = "resync_subtree"
 FOLLOW_UP_COMMIT_SECONDS = 10.0
@@ -143,8 +146,9 @@ class RelationService:
 
     def __init__(self, client: AsyncMongoClient, members: MemberStore, bind_log: BindLog,
                  merchant_settings: MerchantSettings, queue: JobQueue, notifications: NotificationService, *,
-                 inline_resync_limit: int = 1000, resync_batch: int = 1000):
+                 inline_resync_limit: int = 1000, resync_batch: int = 1000, limits: RateLimitService | None = None):
         self.client = client
+        self.limits = limits  # None: scans are not rate limited (tools and benchmarks that bind directly)
         self.notifications = notifications
         self.members = members
         self.bind_log = bind_log
@@ -169,6 +173,11 @@ class RelationService:
                                        result="refused", reason=MALFORMED_SCENE, at=at,
                                        detail={"scene": (scene or "")[:128]})
             return BindOutcome.refused(MALFORMED_SCENE)
+        if self.limits is not None and await self.limits.wait(Action.BIND, member=member["_id"]):
+            # A scan is answered whatever happens: over the limit its bind is refused, and only logged.
+            await self.bind_log.record(member_id=member["_id"], upline_id=scanned.member_id, source=source.value,
+                                       result="refused", reason=RATE_LIMITED, at=at)
+            return BindOutcome.refused(RATE_LIMITED)
         template_id = await self.funnel.offered_template(scanned.template_id)
         outcome = await self.bind(member, scanned.member_id, source, at, created_by_this_push,
                                   template_id=template_id)

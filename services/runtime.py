@@ -13,6 +13,7 @@ import redis.asyncio as aioredis
 from pymongo import AsyncMongoClient
 from pymongo.asynchronous.database import AsyncDatabase
 
+from services.agreements import AgreementService
 from services.applications import ApplicationService
 from services.audit import AuditLog
 from services.catalogue import CatalogueService
@@ -20,7 +21,10 @@ from services.checkout import CheckoutService
 from services.chat import ChatService
 from services.commissions import CommissionService
 from services.dashboard import DashboardService
+from services.data_rights import DataRightsService
 from services.exports import ExportService
+from services.finance import FinanceService
+from services.finance_exports import FinanceExports
 from services.grades import GradeService
 from services.health import check_stores, check_worker
 from services.identity import IdentityService
@@ -32,12 +36,15 @@ from services.notifications import NotificationService
 from services.oa_menu import OaMenuService
 from services.orders import OrderService
 from services.posters import PosterService
+from services.rate_limits import RateLimitService
 from services.relations import RelationService
 from services.sealing import Sealer
 from services.sessions import SessionService
 from services.share_links import ShareLinkService
 from services.staff import StaffService
+from services.statements import StatementService
 from services.stats import StatsService
+from services.tax import TaxService
 from services.withdrawals import WithdrawalService
 from settings import Settings
 from stores.job_queue import JobQueue, QueueStatus
@@ -69,6 +76,7 @@ class Runtime:
     stats: StatsService
     dashboard: DashboardService
     commissions: CommissionService
+    statements: StatementService
     orders: OrderService
     withdrawals: WithdrawalService
     transactions: Transactions | None  # None: WeChat Pay is not configured
@@ -77,10 +85,16 @@ class Runtime:
     staff: StaffService
     audit: AuditLog
     exports: ExportService
+    finance: FinanceService
+    tax: TaxService
+    finance_exports: FinanceExports
     chat: ChatService
     oa_menu: OaMenuService
     catalogue: CatalogueService
     checkout: CheckoutService
+    agreements: AgreementService
+    data_rights: DataRightsService
+    limits: RateLimitService
 
     async def store_health(self) -> dict[str, str]:
         return await check_stores(self.db, self.redis)

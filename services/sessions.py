@@ -3,6 +3,8 @@
 The token is Tornado's signed value of `<session id>:<member id>` (HMAC with
 SESSION_SECRET, checked for age); the session id lives in Redis until it
 expires or is revoked, so a revoked token stops working at once everywhere.
+Each member's live session ids are also listed under the member, so that all
+of them can be ended at once (a member frozen by the merchant).
 """
 
 from __future__ import annotations
@@ -25,9 +27,17 @@ class SessionService:
     def _key(self, session_id: str) -> str:
         return f"{self.key_prefix}session:{session_id}"
 
+    def _member_key(self, member_id: str) -> str:
+        return f"{self.key_prefix}sessions-of:{member_id}"
+
     async def issue(self, member_id: str) -> str:
         session_id = secrets.token_urlsafe(16)
-        await self.redis.set(self._key(session_id), member_id, ex=self.days * 86400)
+        lasts = self.days * 86400
+        async with self.redis.pipeline(transaction=True) as pipe:
+            # The list lives as long as its newest session; ids of sessions that ended are harmless in it.
+            pipe.set(self._key(session_id), member_id, ex=lasts)
+            pipe.sadd(self._member_key(member_id), session_id).expire(self._member_key(member_id), lasts)
+            await pipe.execute()
         return create_signed_value(self.secret, _NAME, f"{session_id}:{member_id}").decode()
 
     def _parts(self, token: str) -> tuple[str, str] | None:
@@ -45,6 +55,17 @@ class SessionService:
         session_id, member_id = parts
         stored = await self.redis.get(self._key(session_id))
         return member_id if stored is not None and stored.decode() == member_id else None
+
+    async def end_all(self, member_id: str) -> int:
+        """End every session of the member at once; how many were live."""
+        session_ids = await self.redis.smembers(self._member_key(member_id))
+        if not session_ids:
+            return 0
+        keys = [self._key(session_id.decode()) for session_id in session_ids]
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.delete(*keys).srem(self._member_key(member_id), *session_ids)
+            ended, _ = await pipe.execute()
+        return ended
 
     async def revoke(self, token: str) -> None:
         parts = self._parts(token)

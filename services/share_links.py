@@ -20,6 +20,7 @@ from wechat import WeChatClient, WeChatError
 from wechat.api.web_auth import SPENT_CODE_ERRCODES
 from distribution import errors
 from distribution.binding import BindSource
+from distribution.rate_limits import Action
 from distribution.scene import is_member_id
 from distribution.share_links import share_bind_url, verify_share_signature
 from services.identity import IdentityService
@@ -88,11 +89,14 @@ class ShareLinkService:
         return self.oa.web_auth.authorize_url(self.open_base, bind_url, state=signature)
 
     async def bind_visitor(self, promoter_id: str, state: str | None, code: str | None, at: datetime,
-                           template_id: str | None) -> BindOutcome:
+                           template_id: str | None, ip: str | None = None) -> BindOutcome:
         """Bind whoever WeChat says `code` stands for to the promoter; a refusal by the rules is an outcome
         (logged with its reason), not an error. A `WeChatError` other than a spent code means WeChat is down.
-        `template_id`: the poster template the link named."""
+        `template_id`: the poster template the link named; `ip`: the visitor's address, whose binds are rate
+        limited (RateLimited before anything is written)."""
         promoter = await self._promoter(promoter_id, state)
+        if self.relations.limits is not None:
+            await self.relations.limits.check(Action.BIND, ip=ip)
         if not code:
             raise SpentCode()
         try:

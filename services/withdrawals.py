@@ -153,6 +153,17 @@ class PayeeApps:
         return None
 
 
+def is_frozen(member: dict | None) -> bool:
+    return bool(member and member.get("frozen"))
+
+
+def refuse_if_frozen(member: dict | None) -> None:
+    """A frozen member's money stays where it is: no withdrawal is requested, approved or paid."""
+    if is_frozen(member):
+        raise WithdrawalRefused("member_frozen", "the member is frozen: their withdrawals wait until the merchant "
+                                                 "unfreezes them")
+
+
 def _backoff(attempts: int) -> float:
     return min(MAX_BACKOFF_SECONDS, PAYOUT_BACKOFF_SECONDS * 2 ** (attempts - 1))
 
@@ -218,6 +229,7 @@ class WithdrawalService:
 
     async def request(self, member: dict, amount_fen: int, method: str, bank_sealed: str | None,
                       now: datetime, real_name_sealed: str | None = None) -> dict:
+        refuse_if_frozen(member)
         rules = await self.merchant_settings.get(WithdrawalRules)
         wechat = method == WithdrawalMethod.WECHAT_BALANCE.value
         if wechat and self.bills is None:
@@ -329,6 +341,7 @@ class WithdrawalService:
         withdrawal = await self._in_status(withdrawal_id, WithdrawalStatus.PENDING_REVIEW)
         if not approve:
             return await self._commit_move(withdrawal, WithdrawalStatus.REJECTED, now, note)
+        refuse_if_frozen(await self.members.get(withdrawal["member_id"]))
         check_at = _first_check(withdrawal["method"], WithdrawalStatus.APPROVED, now)
         approved = await self._commit_move(withdrawal, WithdrawalStatus.APPROVED, now, note,
                                            {"next_check_at": check_at})
@@ -366,6 +379,7 @@ class WithdrawalService:
     async def mark_bank_paid(self, withdrawal_id: str, reference: str, now: datetime) -> dict:
         """The merchant paid it: the locked amount is paid out. WithdrawalRefused unless an approved bank one."""
         withdrawal = await self._in_status(withdrawal_id, WithdrawalStatus.APPROVED, method=WithdrawalMethod.BANK)
+        refuse_if_frozen(await self.members.get(withdrawal["member_id"]))
         return await self._commit_move(withdrawal, WithdrawalStatus.PAID, now, "paid by the merchant",
                                        {"reference": reference})
 
@@ -393,6 +407,10 @@ class WithdrawalService:
                 await self._attempt_failed(withdrawal, "WeChat Pay is not configured", now, count=False)
                 return "WeChat Pay is not configured"
             if withdrawal["status"] == WithdrawalStatus.APPROVED.value:
+                if is_frozen(await self.members.get(withdrawal["member_id"])):
+                    # Left approved, and looked at again by the sweep: paid once the member is unfrozen.
+                    await self.store.postpone([withdrawal_id], now + SWEEP_AFTER)
+                    return "held: the member is frozen"
                 return await self._create(withdrawal, now)
             bill = await self._query(withdrawal, now)
             if bill is None:

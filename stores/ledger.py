@@ -40,6 +40,7 @@ def entry_document(entry: Entry, at: datetime) -> dict:
         "kind": entry.kind.value,
         "ref": entry.ref,
         "at": at,
+        **({"statement_id": entry.statement_id} if entry.statement_id else {}),
     }
 
 
@@ -51,6 +52,7 @@ def entry_from_document(document: Mapping) -> Entry:
         kind=EntryKind(document["kind"]),
         ref=document["ref"],
         idempotency_key=document["_id"],
+        statement_id=document.get("statement_id"),
     )
 
 

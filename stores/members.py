@@ -259,6 +259,10 @@ class MemberStore:
         result = await self.collection.update_one({"_id": member_id}, {"$set": {"frozen": frozen}})
         return result.matched_count == 1
 
+    async def frozen_ids(self) -> list[str]:
+        """Every frozen member (a few, read by the index on `frozen`)."""
+        return [found["_id"] for found in await self.collection.find({"frozen": True}, {"_id": 1}).to_list()]
+
     async def moves_version(self) -> int:
         """How many team moves have committed: a move commits only if none did since it read this."""
         found = await self.moves.find_one({"_id": MOVES_ID})

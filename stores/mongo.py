@@ -44,10 +44,13 @@ INDEXES: dict[str, list[IndexModel]] = {
         IndexModel([("grade", ASCENDING), ("created_at", DESCENDING), ("_id", DESCENDING)]),
         IndexModel([("frozen", ASCENDING), ("created_at", DESCENDING), ("_id", DESCENDING)]),
         IndexModel([("promoter_status", ASCENDING), ("created_at", DESCENDING), ("_id", DESCENDING)]),
+        # Bare documents folded into a member, erased with it (stores.personal_data).
+        IndexModel("merged_into", sparse=True),
     ],
     "applications": [
         # One pending application per member; decided ones are history.
         IndexModel("member_id", unique=True, partialFilterExpression={"status": "pending"}),
+        IndexModel("member_id", name="member_id_lookup"),  # every application of a member: SecantusDB reads no partial
         IndexModel([("status", ASCENDING), ("_id", DESCENDING)]),
     ],
     "bind_log": [
@@ -91,13 +94,28 @@ INDEXES: dict[str, list[IndexModel]] = {
         IndexModel([("beneficiary_id", ASCENDING), ("created_at", ASCENDING), ("_id", ASCENDING)]),
         IndexModel([("beneficiary_id", ASCENDING), ("status", ASCENDING), ("created_at", ASCENDING),
                     ("_id", ASCENDING)]),
+        # The commissions a statement holds, released together when it is rejected (stores.statements). Not
+        # sparse: the due ones are found as those without a statement.
+        IndexModel("statement_id"),
+        # The finance report's day (services.finance): commissions settled, and refunds' shares reversed, then.
+        IndexModel("settled_at"),
+        IndexModel("reversals.at"),
     ],
+    # Statements (stores.statements), newest first: all, by status, by promoter, by both.
+    "statements": [IndexModel([("created_at", ASCENDING), ("_id", ASCENDING)]),
+                   IndexModel([("status", ASCENDING), ("created_at", ASCENDING), ("_id", ASCENDING)]),
+                   IndexModel([("member_id", ASCENDING), ("created_at", ASCENDING), ("_id", ASCENDING)]),
+                   IndexModel([("member_id", ASCENDING), ("status", ASCENDING), ("created_at", ASCENDING),
+                               ("_id", ASCENDING)])],
     # A member's entries newest first; everyone's, for exports.
     "ledger_entries": [IndexModel([("account_id", ASCENDING), ("at", DESCENDING), ("_id", DESCENDING)]),
                        # Entries the worker has not added to the shop's totals yet (a second's worth at any time).
                        IndexModel("uncounted", sparse=True),
-                       IndexModel([("at", DESCENDING), ("_id", DESCENDING)])],
-    "notifications": [IndexModel([("status", ASCENDING), ("retry_at", ASCENDING)])],
+                       IndexModel([("at", DESCENDING), ("_id", DESCENDING)]),
+                       # The settled entries of one statement, which add up to its amount (stores.statements).
+                       IndexModel("statement_id", sparse=True)],
+    "notifications": [IndexModel([("status", ASCENDING), ("retry_at", ASCENDING)]),
+                      IndexModel("member_id")],  # a member's, for their export and erasure (stores.personal_data)
     # A day's promoters; one promoter's days, for exports.
     "promoter_daily": [IndexModel("day"), IndexModel([("member_id", ASCENDING), ("day", DESCENDING)])],
     # The shop's and the poster templates' days (stores.funnel): the dashboard reads a range of them.
@@ -105,16 +123,12 @@ INDEXES: dict[str, list[IndexModel]] = {
     # Scans and visits the worker has not counted yet (a second's worth at any time); counted ones are kept a week.
     "funnel_events": [IndexModel("uncounted", sparse=True), IndexModel("at", expireAfterSeconds=7 * 86400)],
     "grade_changes": [IndexModel([("member_id", ASCENDING), ("at", ASCENDING)])],
-    # Posters: a member's current poster of a template in one indexed read; drawn posters
-    # expire 40 days after drawing (asked for again, they are redrawn).
-    "poster_images": [
-        IndexModel([("member_id", ASCENDING), ("template_key", ASCENDING), ("slot", ASCENDING),
-                    ("person", ASCENDING), ("created_at", DESCENDING)]),
-        IndexModel("created_at", expireAfterSeconds=40 * 86400),
-    ],
+    # Posters: one per member and template, read by `_id`; drawn posters expire 40 days after drawing
+    # (asked for again, they are redrawn).
+    "poster_images": [IndexModel("created_at", expireAfterSeconds=40 * 86400)],
     # Posters owed by customer-service message: the sweep's pending ones; kept for WeChat's 48 hours and a day.
     "poster_deliveries": [IndexModel([("status", ASCENDING), ("due_at", ASCENDING)]),
-                          IndexModel("created_at", expireAfterSeconds=3 * 86400)],
+                          IndexModel("created_at", expireAfterSeconds=3 * 86400), IndexModel("member_id")],
     # Payouts under way, for the sweep of those nobody looked at in time (services.withdrawals.requeue_due);
     # lists newest first, in one status and/or of one member (with its history beside a review).
     "withdrawals": [IndexModel([("status", ASCENDING), ("next_check_at", ASCENDING)]),
@@ -123,7 +137,9 @@ INDEXES: dict[str, list[IndexModel]] = {
                     IndexModel([("member_id", ASCENDING), ("_id", DESCENDING)]),
                     # Exports read by creation time, a time window at a time (stores.exports).
                     IndexModel([("created_at", DESCENDING), ("_id", DESCENDING)]),
-                    IndexModel([("member_id", ASCENDING), ("created_at", DESCENDING), ("_id", DESCENDING)])],
+                    IndexModel([("member_id", ASCENDING), ("created_at", DESCENDING), ("_id", DESCENDING)]),
+                    # Paid or returned within a day (the finance report) or a year (tax figures): by their steps.
+                    IndexModel([("status", ASCENDING), ("history.at", ASCENDING)])],
     # The audit log, newest first: of one target, of one kind of target, or by one member of staff.
     "audit_log": [IndexModel([("target.kind", ASCENDING), ("target.id", ASCENDING), ("_id", DESCENDING)]),
                   IndexModel([("target.kind", ASCENDING), ("_id", DESCENDING)]),
@@ -133,6 +149,10 @@ INDEXES: dict[str, list[IndexModel]] = {
     "products": [IndexModel([("created_at", ASCENDING), ("_id", ASCENDING)]),
                  IndexModel([("on_sale", ASCENDING), ("created_at", ASCENDING), ("_id", ASCENDING)])],
     "skus": [IndexModel("product_id")],
+    # The promoter agreement (stores.agreements): each version's acceptances counted, a member's listed.
+    "agreement_acceptances": [IndexModel("version"), IndexModel([("member_id", ASCENDING), ("version", DESCENDING)])],
+    # Members' deletion requests (stores.personal_data), newest member first, all or in one status.
+    "deletion_requests": [IndexModel([("status", ASCENDING), ("_id", DESCENDING)])],
     # Pushes kept while Redis was down, replayed oldest first (stores.kept_pushes).
     "pending_pushes": [IndexModel([("received_at", ASCENDING), ("_id", ASCENDING)])],
 }

@@ -23,6 +23,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -123,8 +124,14 @@ class OrderStore:
     async def commissions_of(self, order_no: str) -> list[dict]:
         return await self.commissions.find({"order_no": order_no}).sort("_id", 1).to_list()
 
-    async def due_commissions(self, now: datetime, limit: int) -> list[dict]:
-        cursor = self.commissions.find({"status": "frozen", "unfreeze_at": {"$lte": now}}).limit(limit)
+    async def due_commissions(self, now: datetime, limit: int, held_beneficiaries: Sequence[str] = ()) -> list[dict]:
+        # A commission a statement holds waits for the statement's review, not for its own time; one of a
+        # held beneficiary (a frozen member) waits until they are not.
+        query = {"status": "frozen", "unfreeze_at": {"$lte": now}, "statement_id": None}
+        if held_beneficiaries:
+            query["beneficiary_id"] = {"$nin": list(held_beneficiaries)}
+        cursor = self.commissions.find(query)
+        cursor = cursor.limit(limit)
         return await cursor.to_list()
 
     async def order_page(self, status: str | None, promoter_id: str | None, direct: bool, order_no: str | None,

@@ -8,10 +8,12 @@ far below the 16 MB document limit, so one document is one round trip to
 read or write, where GridFS costs a files document and chunk documents each
 way.
 
-- `poster_images`: one per (member, template and version, code, nickname and
-  avatar); `_id` is a digest of those. Holds the JPEG, when its code must be
-  renewed, and the `media_id` WeChat gave its upload. Removed 40 days after
-  it was drawn (a TTL index in stores.mongo); one asked for again is redrawn.
+- `poster_images`: one per member and template, `_id` `<member id>|<template
+  id>`: the picture last drawn (`picture`, a digest of the template and
+  version, code, nickname and avatar it shows), replaced when one of those
+  changes. Holds the JPEG, when its code must be renewed, and the `media_id`
+  WeChat gave its upload. Removed 40 days after it was drawn (a TTL index in
+  stores.mongo); one asked for again is redrawn.
 - `poster_codes`: the code of a member per slot (official-account temporary
   or permanent QR, mini-program code of a page and width), `_id`
   `<member id>|<slot>`.
@@ -41,6 +43,10 @@ PERMANENT_QR_QUOTA = "permanent_oa_qr"
 DELIVERIES = "poster_deliveries"
 
 
+def image_id(member_id: str, template_id: str) -> str:
+    return f"{member_id}|{template_id}"
+
+
 class PosterStore:
     def __init__(self, db: AsyncDatabase):
         self.images = db["poster_images"]
@@ -51,26 +57,36 @@ class PosterStore:
 
     # --- drawn posters ---------------------------------------------------------------
 
-    async def current(self, member_id: str, template_key: str, slot: str, person: str, now: datetime,
-                      with_jpeg: bool) -> dict | None:
-        """The newest poster of these whose code need not be renewed yet."""
+    async def current(self, member_id: str, template_id: str, template_key: str, slot: str, person: str,
+                      now: datetime, with_jpeg: bool) -> dict | None:
+        """The member's poster of the template, if it shows these and its code need not be renewed yet."""
         return await self.images.find_one(
-            {"member_id": member_id, "template_key": template_key, "slot": slot, "person": person,
+            {"_id": image_id(member_id, template_id), "template_key": template_key, "slot": slot, "person": person,
              "code_renew_at": {"$gt": now}},
             None if with_jpeg else _WITHOUT_JPEG,
-            sort=[("created_at", DESCENDING)],
         )
 
-    async def save(self, poster: dict) -> None:
-        """Idempotent: a poster of the same `_id` is the same picture. Its code's renewal time is
-        updated, since a renewed code may say the same as the one before."""
-        inserted = {name: value for name, value in poster.items() if name != "code_renew_at"}
-        await self.images.update_one({"_id": poster["_id"]},
-                                     {"$setOnInsert": inserted, "$set": {"code_renew_at": poster["code_renew_at"]}},
-                                     upsert=True)
+    async def kept(self, member_id: str, template_id: str) -> dict | None:
+        """The member's poster of the template as last drawn, whatever it shows."""
+        return await self.images.find_one({"_id": image_id(member_id, template_id)})
 
-    async def set_media(self, poster_id: str, media_id: str, uploaded_at: datetime) -> None:
-        await self.images.update_one({"_id": poster_id}, {"$set": {"media_id": media_id, "media_at": uploaded_at}})
+    async def save(self, poster: dict) -> None:
+        """Keep `poster` as its member's of its template, replacing the one before. The same picture again
+        keeps its upload, and only its code's renewal time is updated, since a renewed code may say the same as
+        the one before."""
+        same = await self.images.update_one({"_id": poster["_id"], "picture": poster["picture"]},
+                                            {"$set": {"code_renew_at": poster["code_renew_at"]}})
+        if same.matched_count:
+            return
+        try:
+            await self.images.replace_one({"_id": poster["_id"]}, poster, upsert=True)
+        except DuplicateKeyError:  # a concurrent first drawing inserted it: the newer picture wins
+            await self.images.replace_one({"_id": poster["_id"]}, poster)
+
+    async def set_media(self, poster_id: str, picture: str, media_id: str, uploaded_at: datetime) -> None:
+        """Record the upload of `picture`, unless the poster has been replaced by another picture since."""
+        await self.images.update_one({"_id": poster_id, "picture": picture},
+                                     {"$set": {"media_id": media_id, "media_at": uploaded_at}})
 
     async def forget_media(self, media_id: str) -> None:
         """WeChat no longer knows `media_id`: the next request uploads again."""

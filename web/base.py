@@ -17,6 +17,7 @@ from services.audit import Actor
 from services.outages import store_outage
 from services.runtime import Runtime
 from wechat import WeChatError
+from web.client_ip import client_ip
 from web.models import Error, ErrorDetail
 
 R = TypeVar("R", bound=Record)
@@ -136,6 +137,11 @@ class BaseHandler(tornado.web.RequestHandler):
         self.runtime.metrics.requests.labels(type(self).__name__, self.request.method, str(self.get_status())).inc()
 
     # --- requests ------------------------------------------------------------------------------
+
+    @property
+    def client_ip(self) -> str:
+        """The client's address: the socket's peer, or behind TRUSTED_PROXIES the one X-Forwarded-For names."""
+        return client_ip(self.request, self.runtime.settings.trusted_proxies)
 
     def json_body(self) -> Any:
         body = self.received_body

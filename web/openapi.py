@@ -31,6 +31,7 @@ _WORDS = re.compile(r"\w+(\|\w+)+")
 ERROR_TEXT = {400: "Invalid input; `field` names the culprit", 401: "No valid bearer token",
               403: "Not allowed", 404: "Not found", 409: "Refused: it conflicts with what is stored, or a rule says no",
               413: "The body is too large", 415: "The body is of a media type this endpoint does not take",
+              429: "Too many requests: a rate limit (`settings/limits`); Retry-After says when to try again",
               503: "Something this depends on (a store, WeChat, a setting) cannot serve it now"}
 SECURITY_SCHEMES = {
     "merchantToken": {"type": "http", "scheme": "bearer", "description": "MERCHANT_API_TOKEN"},

@@ -51,6 +51,7 @@ class Bill:
     transfer_bill_no: str | None = None
     package_info: str | None = None  # only in the answer to create, while it waits for the payee
     fail_reason: str | None = None
+    amount_fen: int | None = None  # `transfer_amount`: in the query's answer and the callback
 
 
 def bill_of(answer: dict[str, Any], mch_id: str | None = None) -> Bill:
@@ -63,8 +64,9 @@ def bill_of(answer: dict[str, Any], mch_id: str | None = None) -> Bill:
         raise PayUnclear("BAD_ANSWER", f"not a transfer bill (state {answer.get('state')!r})") from None
     if mch_id is not None and answer.get("mch_id", answer.get("mchid")) != mch_id:
         raise PayUnclear("OTHER_MERCHANT", "the bill names another merchant")
+    amount = answer.get("transfer_amount")
     return Bill(out_bill_no, state, answer.get("transfer_bill_no"), answer.get("package_info") or None,
-                answer.get("fail_reason") or None)
+                answer.get("fail_reason") or None, amount if type(amount) is int else None)
 
 
 class TransferBills:

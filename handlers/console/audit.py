@@ -33,6 +33,7 @@ ACTIONS = {
     "member.freeze": "冻结推广员",
     "member.unfreeze": "解冻推广员",
     "member.grade": "修改等级",
+    "member.tax_profile": "修改税务身份",
     "poster.background_add": "上传海报背景",
     "poster.background_delete": "删除海报背景",
 }
@@ -41,7 +42,8 @@ ACTION_FAMILIES = {
     "settings": ("修改设置", {"binding": "绑定规则", "commission": "佣金规则", "withdrawals": "提现规则",
                               "grades": "等级规则", "posters": "海报设置"}),
     "export": ("导出", {"members": "推广员", "orders": "订单", "commissions": "佣金", "ledger": "账本",
-                        "withdrawals": "提现", "daily_stats": "每日统计"}),
+                        "withdrawals": "提现", "daily_stats": "每日统计", "reconciliation": "对账",
+                        "income_statement": "年度收入"}),
 }
 TARGET_KINDS = {
     "member": "推广员",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hmac
 
 from distribution.errors import TooMany
+from distribution.rate_limits import Action
 from handlers.console.base import (CSRF_FIELD, LOGIN_CSRF_COOKIE, LOGIN_PATH, SESSION_COOKIE, ConsoleHandler,
                                    domain_message, login_csrf_token)
 from services.staff import LoginFailed
@@ -34,6 +35,7 @@ class LoginHandler(ConsoleHandler):
             raise ApiError(403, "csrf", "the sign-in form's CSRF token is missing or wrong", field=CSRF_FIELD)
         username, target = form.get("username", ""), safe_next(form.get("next"))
         try:
+            await self.runtime.limits.check(Action.CONSOLE_LOGIN, ip=self.client_ip)
             token, session = await self.runtime.staff.sign_in(username, form.get("password", ""), form.get("code", ""),
                                                               self.request.remote_ip)
         except LoginFailed as error:

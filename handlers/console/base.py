@@ -38,9 +38,13 @@ NAVIGATION: list[tuple[str, str, Permission]] = [
     ("/admin/orders", "订单", Permission.VIEW),
     ("/admin/commissions", "佣金", Permission.VIEW),
     ("/admin/withdrawals", "提现", Permission.MONEY),
+    ("/admin/statements", "结算单", Permission.MONEY),
+    ("/admin/finance", "对账", Permission.LEDGER),
+    ("/admin/tax", "税务", Permission.LEDGER),
     ("/admin/applications", "申请", Permission.APPLICATIONS),
     ("/admin/posters", "海报", Permission.POSTERS),
     ("/admin/settings", "设置", Permission.SETTINGS),
+    ("/admin/privacy", "协议与注销", Permission.SETTINGS),
     ("/admin/exports", "导出", Permission.EXPORTS),
     ("/admin/audit", "审计日志", Permission.AUDIT),
 ]

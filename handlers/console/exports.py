@@ -1,31 +1,18 @@
 """The console's exports (导出): members, orders, commissions, ledger entries, withdrawals and the promoters'
 daily stats as CSV or XLSX, with the filters of their lists.
 
-Both formats stream: rows are read a batch at a time (`services.exports`). A CSV batch is written to the
-client and flushed before the next is read; an XLSX batch is added to a workbook in a temporary file (in a
-thread, off the event loop), which is sent in chunks once complete and then deleted. Memory holds a batch,
-whether the export has a thousand rows or a million. The first batch is read before anything is sent, so a
-bad filter or a store that cannot be reached still answers with its 4xx or 503; a failure after that cuts the
-connection, so that a truncated file never arrives looking complete.
+Both formats stream (`web.file_answers`): memory holds a batch of rows, however long the export.
 """
 
 from __future__ import annotations
 
-import asyncio
-import logging
-import tempfile
-from collections.abc import AsyncIterator, Callable
-from contextlib import aclosing
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
-from pathlib import Path
 from typing import Annotated, Any, Self
 
 from pydantic import Field, model_validator
-from tornado.iostream import StreamClosedError
 
 from distribution.binding import PromoterStatus
-from distribution.calendar import CHINA
 from distribution.grades import MAX_GRADE_NAME_LENGTH, GradeSettings
 from distribution.orders import OrderStatus
 from distribution.records import InvalidField
@@ -33,16 +20,11 @@ from distribution.staff import Permission
 from distribution.withdrawals import WithdrawalStatus
 from handlers.console.base import ConsoleHandler
 from services.commissions import CommissionStatus
-from services.export_files import XlsxBook, csv_header, csv_rows
 from services.exports import LABELS, Export, ExportService
+from web.file_answers import FILE_FORMATS, FileAnswers
 from web.pages import OrderDay, OrdersQuery
 from web.paging import Query
 
-log = logging.getLogger(__name__)
-
-FILE_CHUNK = 256 * 1024
-CONTENT_TYPES = {"csv": "text/csv; charset=utf-8",
-                 "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"}
 MemberId = Annotated[str, Field(max_length=64, description="only this promoter's")]
 
 
@@ -99,61 +81,21 @@ EXPORTS: dict[str, tuple[type[Query], Callable[[ExportService, Any], Export]]] =
 }
 
 
-class ExportHandler(ConsoleHandler):
+class ExportHandler(ConsoleHandler, FileAnswers):
+    """The kinds of `kinds`, each selected from what `exporter` gives (a subclass serves other kinds)."""
+
     permission = Permission.EXPORTS
+    kinds: dict[str, tuple[type[Query], Callable[[Any, Any], Export]]] = EXPORTS
+
+    def exporter(self) -> Any:
+        return self.runtime.exports
 
     async def get(self, kind: str, file_format: str) -> None:
-        model, select = EXPORTS[kind]
+        model, select = self.kinds[kind]
         query = self.parse_query(model)
-        export = select(self.runtime.exports, query)
-        async with aclosing(export.rows) as rows:
-            first = await anext(rows, None)
-            await self.audit(f"export.{kind}", "export", f"{kind}.{file_format}",
-                             after=query.model_dump(mode="json", by_alias=True, exclude_defaults=True))
-            try:
-                if file_format == "csv":
-                    await self._send_csv(export, first, rows)
-                else:
-                    await self._send_xlsx(export, first, rows)
-            except StreamClosedError:
-                return  # the client went away: nothing left to send to
-            except Exception:
-                if self._headers_written:
-                    # Too late for an error answer: without the end of the chunked body, the client knows the
-                    # file is incomplete.
-                    log.warning("export %s.%s cut off after it started", kind, file_format)
-                    self.request.connection.close()
-                raise
-
-    def _attachment(self, export: Export, file_format: str) -> None:
-        stamp = datetime.now(CHINA).strftime("%Y%m%d-%H%M")
-        self.set_header("Content-Type", CONTENT_TYPES[file_format])
-        self.set_header("Content-Disposition", f'attachment; filename="{export.name}-{stamp}.{file_format}"')
-
-    async def _send_csv(self, export: Export, batch: list | None, rows: AsyncIterator[list]) -> None:
-        self._attachment(export, "csv")
-        self.write(csv_header(export.columns))
-        while batch is not None:
-            self.write(csv_rows(export.columns, batch))
-            batch = None  # not held while the next one is read
-            await self.flush()
-            batch = await anext(rows, None)
-
-    async def _send_xlsx(self, export: Export, batch: list | None, rows: AsyncIterator[list]) -> None:
-        with tempfile.TemporaryDirectory(prefix="export-") as directory:
-            path = Path(directory) / f"{export.name}.xlsx"
-            book = await asyncio.to_thread(XlsxBook, path, export.columns)
-            while batch is not None:
-                await asyncio.to_thread(book.add, batch)
-                batch = None  # not held while the next one is read
-                batch = await anext(rows, None)
-            await asyncio.to_thread(book.close)
-            self._attachment(export, "xlsx")
-            self.set_header("Content-Length", str(path.stat().st_size))
-            with path.open("rb") as file:
-                while chunk := await asyncio.to_thread(file.read, FILE_CHUNK):
-                    self.write(chunk)
-                    await self.flush()
+        await self.send_export(select(self.exporter(), query), file_format, lambda: self.audit(
+            f"export.{kind}", "export", f"{kind}.{file_format}",
+            after=query.model_dump(mode="json", by_alias=True, exclude_defaults=True)))
 
 
 @dataclass(frozen=True)
@@ -202,6 +144,9 @@ def export_forms(grades: list[str]) -> tuple[ExportForm, ...]:
         ExportForm("withdrawals", "提现", (
             Filter("status", "状态", choices=_choices(LABELS[WithdrawalStatus])), MEMBER_ID, *_days("申请"))),
         ExportForm("daily_stats", "推广员每日数据（默认近 30 天，最多 366 天）", (MEMBER_ID, *_days("统计"))),
+        # services.finance_exports, served by handlers.console.finance
+        ExportForm("reconciliation", "对账（默认昨天，最多 31 天）", _days("对账")),
+        ExportForm("income_statement", "年度收入（税务，默认今年）", (Filter("year", "年度", "number"),)),
     )
 
 
@@ -215,5 +160,5 @@ class ExportsPage(ConsoleHandler):
 
 ROUTES = [
     (r"/admin/exports", ExportsPage),
-    (rf"/admin/export/(?P<kind>{'|'.join(EXPORTS)})\.(?P<file_format>csv|xlsx)", ExportHandler),
+    (rf"/admin/export/(?P<kind>{'|'.join(EXPORTS)})\.(?P<file_format>{FILE_FORMATS})", ExportHandler),
 ]

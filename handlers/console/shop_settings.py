@@ -31,7 +31,9 @@ KIND_WORDS: dict[str, Words] = {
     "posters": Words("海报设置", "推广海报模板、索取海报的关键词与海报上的二维码类型。"),
     "chat": Words("公众号问答", "分销员在公众号发送哪些词查询佣金、团队、提现和帮助，以及回答中打开的页面。"),
     "oa_menu": Words("公众号菜单", "公众号聊天界面下方的菜单；保存后点“安装到公众号”才会发送到微信。"),
+    "settlement": Words("结算周期", "佣金逐笔结算，或按日、周、月汇总为结算单；低于起结金额的顺延，超过复核金额的需人工复核。"),
     "checkout": Words("小程序下单", "未付款订单多久关闭并释放库存、付款后多久自动确认收货，以及微信支付中显示的商品描述前缀。"),
+    "content": Words("敏感词", "海报标题和推广员申请理由不得含有这些词（忽略大小写与全角半角）；海报上含有这些词的昵称改印中性称呼。"),
     "chain_move": Words("链动2+1", "代理、老板与“走人”（第 2 位推荐留给上方最近的老板）；开启后按直推奖、团队奖、平级奖分佣，"
                                   "取代分佣层级。"),
 }
@@ -59,6 +61,12 @@ FIELD_WORDS: dict[str, Words] = {
     "unpaid_close_minutes": Words("未付款关闭（分钟）", "下单后多少分钟未付款即关闭订单（微信支付同时关单）并释放库存。"),
     "auto_confirm_days": Words("自动确认收货（天）", "付款后多少天买家仍未确认收货时自动确认；对此后付款的订单生效。"),
     "description_prefix": Words("支付描述前缀", "显示在微信支付账单中商品名称之前，如店铺名。"),
+    # settlement
+    "policy": Words("结算方式", "逐笔：冻结期满即结算；按日/周/月：冻结期满的佣金在周期结束后汇总为结算单（北京时间）。"),
+    "weekday": Words("每周结算日", "按周时：每个周期从这一天开始，1 为周一，7 为周日。"),
+    "day_of_month": Words("每月结算日", "按月时：每个周期从这一天开始（1–28）。"),
+    "minimum_fen": Words("起结金额（分）", "结算单金额低于此数时不结算，顺延到下一周期；0 表示不限。"),
+    "review_above_fen": Words("复核金额（分）", "结算单金额超过此数时需财务复核通过后才可提现；默认 1000000 分 = 1 万元。"),
     # withdrawals
     "min_fen": Words("最低提现金额（分）", "不能超过每日提现金额上限。"),
     "daily_count_cap": Words("每日提现次数上限"),
@@ -99,6 +107,9 @@ FIELD_WORDS: dict[str, Words] = {
                     f"{BUTTON_NAME_BYTES} 字节、子按钮名 {SUB_BUTTON_NAME_BYTES} 字节（一个汉字 3 字节）。click 按钮的 "
                     f"key 须是公众号能回答的：{'、'.join(ClickKey)}；miniprogram 按钮需 pagepath 和旧版微信打开的 "
                     f"url，appid 留空即本服务的小程序。"),
+    # content
+    "sensitive_words": Words("敏感词库", "用逗号分隔；默认是广告法禁止的绝对化用语，如 最高级、第一、国家级。"),
+    "neutral_name": Words("中性称呼", "昵称含敏感词时，海报上印此称呼代替昵称。"),
     # the preview's order and chain
     "paid_fen": Words("商品实付金额（分）", "10000 分 = ¥100.00。"),
     "qty": Words("件数", "按件的固定金额乘以件数。"),
@@ -199,10 +210,10 @@ class SettingsFormHandler(SettingsPage):
         posted = self.posted()
         try:
             value = FORMS[name].validated(posted)
+            before = await self.runtime.merchant_settings.replace(value)  # refuses a sensitive word in a headline
         except InvalidField as error:
             self.render_settings(name, posted, refused=error)
             return
-        before = await self.runtime.merchant_settings.replace(value)
         await self.audit(f"settings.{name}", "settings", name, before.to_dict(), value.to_dict())
         # Shown by a GET, so that reloading the page does not post the form again.
         self.redirect(f"{SETTINGS_PAGE}/{name}?{SAVED}=1", status=303)
