@@ -139,6 +139,7 @@ _NEW_MEMBER_FIELDS = (("member", "thing1"), ("team", "number2"), ("time", "time3
 _APPLICATION_FIELDS = (("result", "phrase1"), ("note", "thing2"), ("time", "time3"))
 _PROMOTION_FIELDS = (("role", "phrase1"), ("referrals", "number2"), ("time", "time3"))
 _TAX_FIELDS = (("year", "character_string1"), ("amount", "amount2"), ("note", "thing3"))
+_FRAUD_FIELDS = (("rule", "thing1"), ("member", "character_string2"), ("action", "phrase3"), ("time", "time4"))
 SANDBOX_NOTIFY_TEMPLATES: dict[str, dict[str, NotifyTemplate]] = {
     "commission_arrived": {
         "miniapp": NotifyTemplate("sandbox_mp_commission_arrived", _COMMISSION_FIELDS),
@@ -159,6 +160,7 @@ SANDBOX_NOTIFY_TEMPLATES: dict[str, dict[str, NotifyTemplate]] = {
     "new_direct_member": {"template": NotifyTemplate("sandbox_tpl_new_direct_member", _NEW_MEMBER_FIELDS)},
     "promoted_to_boss": {"template": NotifyTemplate("sandbox_tpl_promoted_to_boss", _PROMOTION_FIELDS)},
     "tax_declare_reminder": {"template": NotifyTemplate("sandbox_tpl_tax_declare_reminder", _TAX_FIELDS)},
+    "fraud_flag": {"template": NotifyTemplate("sandbox_tpl_fraud_flag", _FRAUD_FIELDS)},
 }
 
 

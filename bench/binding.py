@@ -47,7 +47,12 @@ The service is the one bot.runtime.open_runtime builds (so it is wired as the
 server wires it); its Mongo client is given the listener (open_mongo's own
 options plus event_listeners) and its Redis client counts what it sends.
 
-Flags: --concurrency, --seconds (per phase), --rounds, --depth-binds.
+With --risk, the level mode's comparison is run again with the risk checks on (`services.risk`): every
+bind comes from an address of its own, as a mini-program scan or a share link does, and is counted towards
+its promoter's bind velocity before it is decided. Printed: the bind/raw ratio with and without them (target:
+within 20%), and the commands the checks add per bind.
+
+Flags: --concurrency, --seconds (per phase), --rounds, --depth-binds, --risk.
 Exit status 0 only when the ratio meets the target and the counters check out.
 Bounded: every phase stops after --seconds (or when its pool of fresh
 members runs out); the whole run is cut off after --max-seconds.
@@ -77,6 +82,7 @@ import stores.mongo
 from bot.runtime import open_runtime
 from distribution.binding import BindSource
 from distribution.chain_move import ChainMoveSettings
+from services.risk import Origin
 from bench.harness import run_bounded
 from settings import load_settings
 from stores.embedded import start_secantusdb
@@ -85,6 +91,7 @@ from stores.members import new_member_fields
 REDIS_URL = "redis://127.0.0.1:6379/0"
 TARGET_RATIO = 0.5
 CHAIN_MOVE_TARGET = 0.8  # its bind/raw ratio over the level mode's
+RISK_TARGET = 0.8  # with the risk checks on, the bind/raw ratio over the level mode's without them
 CHAIN_DEPTH = 30
 TOP_PROMOTERS = 10  # directly under the root
 SUB_PROMOTERS = 30  # under the top promoters
@@ -328,6 +335,9 @@ async def measure(bench: Bench, db: Any, args: argparse.Namespace, prefix: str, 
         "chain_raw": [member_doc(T0) for _ in range(args.raw_pool)],
         "chain_floor": [member_doc(T0) for _ in range(args.raw_pool // 2)],
         "chain_bind": [member_doc(T0) for _ in range(args.bind_pool)],
+        **({"risk_raw": [member_doc(T0) for _ in range(args.raw_pool)],
+            "risk_floor": [member_doc(T0) for _ in range(args.raw_pool // 2)],
+            "risk_bind": [member_doc(T0) for _ in range(args.bind_pool)]} if args.risk else {}),
     }
     started = time.perf_counter()
     all_docs = tree_docs + [doc for pool in pools.values() for doc in pool]
@@ -373,11 +383,14 @@ async def measure(bench: Bench, db: Any, args: argparse.Namespace, prefix: str, 
 
     bound_ids: list[str] = []
     latencies: list[float] = []  # of the binds in the phase being measured
+    with_origin = False  # the risk phases: each bind comes from an address of its own, and is checked
 
     async def bind(pair: tuple[dict, dict]) -> bool:
         member, upline = pair
         start = time.perf_counter()
-        outcome = await bench.relations.bind(member, upline["_id"], BindSource.OA_SCAN, now)
+        origin = Origin(ip=f"10.{int(member['_id'][-6:], 16) % 65536 // 256}.{int(member['_id'][-6:], 16) % 256}.1") \
+            if with_origin else None
+        outcome = await bench.relations.bind(member, upline["_id"], BindSource.OA_SCAN, now, origin=origin)
         latencies.append(time.perf_counter() - start)
         if outcome.bound:
             bound_ids.append(member["_id"])
@@ -458,6 +471,28 @@ async def measure(bench: Bench, db: Any, args: argparse.Namespace, prefix: str, 
     chain_met = chain_ratio >= CHAIN_MOVE_TARGET * ratio
     print(f"  ratio bind/raw: level mode {ratio:.3f}, chain-move mode {chain_ratio:.3f}: chain-move/level = "
           f"{chain_ratio / ratio:.3f}   (target >= {CHAIN_MOVE_TARGET}: {'met' if chain_met else 'NOT met'})")
+
+    risk_met = True
+    if args.risk:
+        with_origin = True
+        await run_phase(bind, bind_items(take(pools["risk_bind"], 2 * c)), c, 30)
+        risk_run = await compare(c, pools["risk_raw"], pools["risk_floor"], pools["risk_bind"], args.seconds)
+        with_origin = False
+        print(f"\nWith the risk checks on (bind velocity per promoter and address), concurrency {c}, "
+              f"{args.rounds} rounds of {args.seconds:g} s per phase:")
+        risk_ratio = show(risk_run, target=False, seconds=args.seconds)
+        risk_met = risk_ratio >= RISK_TARGET * ratio
+        print(f"  ratio bind/raw: without risk checks {ratio:.3f}, with {risk_ratio:.3f}: with/without = "
+              f"{risk_ratio / ratio:.3f}   (target >= {RISK_TARGET}: {'met' if risk_met else 'NOT met'})")
+        plain, checked = main_run["delta"], risk_run["delta"]
+        plain_bound, checked_bound = main_run["bind"][2], risk_run["bind"][2]
+        redis_added = (sum(checked.redis.values()) / max(checked_bound, 1)
+                       - sum(plain.redis.values()) / max(plain_bound, 1))
+        mongo_added = (mongo_total(checked, checked_bound, settings_reads=False)
+                       - mongo_total(plain, plain_bound, settings_reads=False))
+        print(f"  added per bind: Redis commands {redis_added:+.2f} (one MULTI/EXEC pipeline: one round trip), "
+              f"Mongo commands {mongo_added:+.2f}  [Redis with checks: "
+              f"{describe({k: v / max(checked_bound, 1) for k, v in checked.redis.items()})}]")
 
     bind_delta, bound = main_run["delta"], main_run["bind"][2]
     aborted = bind_delta.commands[("abortTransaction", "")]
@@ -552,7 +587,7 @@ async def measure(bench: Bench, db: Any, args: argparse.Namespace, prefix: str, 
           f"root team_count {root_now['team_count']} (expected {expected_team}); "
           f"bind_log 'bound' entries {bound_logged}; bound members with an upline {with_upline}: "
           f"{'consistent' if consistent else 'INCONSISTENT'}")
-    return 0 if consistent and ratio >= TARGET_RATIO and chain_met else 1
+    return 0 if consistent and ratio >= TARGET_RATIO and chain_met and risk_met else 1
 
 
 def main() -> int:
@@ -561,6 +596,7 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=4.0, help="length of each measured phase")
     parser.add_argument("--rounds", type=int, default=4, help="rounds of raw, floor and bind phases (every other one backwards)")
     parser.add_argument("--depth-binds", type=int, default=20, help="sequential binds per depth when counting")
+    parser.add_argument("--risk", action="store_true", help="compare the binds with the risk checks on, too")
     parser.add_argument("--raw-pool", type=int, default=5000, help="fresh members for the raw phases")
     parser.add_argument("--bind-pool", type=int, default=2000, help="fresh members for the bind phases")
     parser.add_argument("--max-seconds", type=float, default=240.0, help="hard stop for the whole run")

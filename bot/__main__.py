@@ -24,6 +24,7 @@ def _stop_event() -> asyncio.Event:
 
 async def serve(port: int | None) -> None:
     from bot.app import make_app
+    from bot.heap import settle_heap
     from bot.runtime import open_runtime
     from bot.worker import run_worker
 
@@ -33,6 +34,7 @@ async def serve(port: int | None) -> None:
         # The demo's data, sandbox and token are for the person at this machine, not for its network.
         address = "127.0.0.1" if settings.demo else "0.0.0.0"
         server = make_app(runtime).listen(settings.port, address=address, xheaders=True)
+        settle_heap()
         log.info("serving on %s:%d (%s mode)", address, settings.port, "demo" if settings.demo else "production")
         stop = _stop_event()
         # The demo is one command: its worker runs inside the server. Production runs `worker` processes.

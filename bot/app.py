@@ -23,6 +23,7 @@ from handlers.posters import BackgroundHandler, BackgroundsHandler, MemberPoster
 from handlers.products import ROUTES as PRODUCT_ROUTES
 from handlers.relations import (BindLogHandler, FreezeHandler, GradeHandler, TeamHandler, UnfreezeHandler,
                                 UplineHandler)
+from handlers.risk import RiskFlagDecisionHandler, RiskFlagsHandler
 from handlers.share_links import ShareBindHandler, ShareLinkHandler
 from handlers.statements import ROUTES as STATEMENT_ROUTES
 from handlers.stats import OverviewHandler, PromoterStatsHandler
@@ -82,6 +83,8 @@ API_ROUTES: list[tuple[str, type[tornado.web.RequestHandler]]] = [
     (r"/api/merchant/v1/withdrawals/(?P<withdrawal_id>[^/]+)/bank-account", BankAccountHandler),
     (r"/api/merchant/v1/withdrawals/(?P<withdrawal_id>[^/]+)/mark-paid", MarkBankPaidHandler),
     (r"/api/merchant/v1/withdrawals/(?P<withdrawal_id>[^/]+)/mark-failed", MarkBankFailedHandler),
+    (r"/api/merchant/v1/risk/flags", RiskFlagsHandler),
+    (r"/api/merchant/v1/risk/flags/(?P<flag_id>[^/]+)/(?P<decision>clear|void)", RiskFlagDecisionHandler),
     (r"/api/merchant/v1/applications", ApplicationsHandler),
     (r"/api/merchant/v1/applications/(?P<application_id>[^/]+)/(?P<decision>approve|reject)", ApplicationDecisionHandler),
     (r"/api/merchant/v1/members", MemberSearchHandler),

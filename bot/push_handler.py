@@ -23,6 +23,7 @@ from wechatpy.replies import BaseReply, ImageReply, TextReply
 from bot.conversation import build_router
 from bot.dedup import PushDeduplicator, Verdict, push_id
 from bot.push_codec import PushCodec, PushQuery, PushRejected
+from bot.push_xml import reply_xml
 from bot.router import MessageRouter, Push, Route, push_kind
 from services.outages import REDIS_UNAVAILABLE
 from services.runtime import Runtime
@@ -140,7 +141,7 @@ class WeChatPushHandler(BaseHandler):
         super().initialize(runtime)
         self.door = door
         self.codec = door.codec
-        self.query = PushQuery.from_arguments({k: self.get_query_argument(k) for k in self.request.query_arguments})
+        self.query = PushQuery.from_arguments(lambda name: self.get_query_argument(name, ""))
         self.body_parts: list[bytes] = []
         self.body_size = 0
         self.too_large = False
@@ -181,7 +182,7 @@ class WeChatPushHandler(BaseHandler):
         self.set_header("Content-Type", "application/xml; charset=utf-8")
         self.finish(self.codec.encode(self.query, reply))
         msg_type, event_name = push_kind(msg)
-        self.runtime.metrics.push_seconds.labels(event_name or msg_type).observe(time.perf_counter() - started)
+        self.runtime.metrics.observe_push(event_name or msg_type, time.perf_counter() - started)
 
     def _reject(self, rejected: PushRejected) -> None:
         log.info("push rejected (%d): %s", rejected.status, rejected)
@@ -197,7 +198,7 @@ def _replayed_nonce() -> PushRejected:
 def _rendered(reply: BaseReply | str | None) -> str:
     if isinstance(reply, str):
         return reply
-    return reply.render() if reply is not None else "success"
+    return reply_xml(reply) if reply is not None else "success"
 
 
 async def _send(runtime: Runtime, push: Push, reply: BaseReply | None) -> None:

@@ -38,6 +38,8 @@ from services.orders import OrderService
 from services.posters import ShareLinkSettings, open_poster_service
 from services.rate_limits import RateLimitService
 from services.relations import RelationService
+from services.risk import RiskService, ranked_by_wechat
+from services.risk_review import RiskReview
 from services.runtime import Runtime
 from services.sealing import Sealer
 from services.sessions import SessionService
@@ -62,6 +64,7 @@ from stores.personal_data import PersonalDataStore
 from stores.posters import PosterStore
 from stores.products import ProductStore
 from stores.rate_limits import RateLimiter
+from stores.risk import RiskStore
 from stores.staff import StaffStore
 from stores.stats import StatsStore
 from wechat import WeChatClient
@@ -215,20 +218,26 @@ async def open_runtime(settings: Settings) -> AsyncIterator[Runtime]:
                                       queue, limits)
         stack.push_async_callback(posters.aclose)
         notifications = NotificationService(db, queue, oa, miniapp, settings)
+        risk = RiskService(RiskStore(db, redis, settings.redis_prefix), merchant_settings, notifications, sealer,
+                           settings.data_key, risk_rank=ranked_by_wechat(miniapp))
         grades = GradeService(mongo, db, merchant_settings)
         commissions = CommissionService(mongo, db, notifications, grades, merchant_settings)
         relations = RelationService(mongo, member_store, BindLog(db), merchant_settings, queue, notifications,
-                                    limits=limits)
+                                    limits=limits, risk=risk)
         identity = IdentityService(mongo, member_store, miniapp, oa, sealer, merchant_settings)
         stats = StatsService(mongo, db, lambda uplines, now: grades.evaluate(uplines, "bind", now))
         members = MemberService(member_store, merchant_settings)
         ledger = LedgerService(db)
         wechat_pay = _wechat_pay(settings, redis, stack)
-        orders = OrderService(mongo, db, queue, merchant_settings, notifications, grades, commissions)
+        orders = OrderService(mongo, db, queue, merchant_settings, notifications, grades, commissions, risk=risk)
         finance = FinanceService(db, wechat_pay.transfer_bills if wechat_pay else None)
         tax = TaxService(db, merchant_settings, notifications, sealer)
         catalogue = CatalogueService(ProductStore(mongo, db), merchant_settings, posters, miniapp)
         sessions = SessionService(redis, settings.redis_prefix, settings.session_secret, settings.session_days)
+        withdrawals = WithdrawalService(mongo, db, member_store, merchant_settings, queue,
+                                        wechat_pay.transfer_bills if wechat_pay else None,
+                                        PayeeApps(settings.miniapp_app_id, settings.wechat_app_id), notifications,
+                                        sealer, redis, settings.redis_prefix, risk=risk)
 
         yield Runtime(
             settings=settings,
@@ -256,10 +265,7 @@ async def open_runtime(settings: Settings) -> AsyncIterator[Runtime]:
             commissions=commissions,
             statements=StatementService(mongo, db, merchant_settings, commissions, grades),
             orders=orders,
-            withdrawals=WithdrawalService(mongo, db, member_store, merchant_settings, queue,
-                                          wechat_pay.transfer_bills if wechat_pay else None,
-                                          PayeeApps(settings.miniapp_app_id, settings.wechat_app_id), notifications,
-                                          sealer, redis, settings.redis_prefix),
+            withdrawals=withdrawals,
             transactions=wechat_pay.transactions if wechat_pay else None,
             refunds=wechat_pay.refunds if wechat_pay else None,
             share_links=ShareLinkService(ShareLinkSettings(settings.public_base_url, settings.share_link_secret),
@@ -280,4 +286,6 @@ async def open_runtime(settings: Settings) -> AsyncIterator[Runtime]:
             agreements=AgreementService(AgreementStore(mongo, db)),
             data_rights=DataRightsService(PersonalDataStore(mongo, db), ledger, sealer, sessions),
             limits=limits,
+            risk=risk,
+            risk_review=RiskReview(mongo, risk.store, withdrawals),
         )

@@ -1,7 +1,8 @@
 """The worker: drains the job queue and runs the periodic tasks.
 
 Like the message router, both are tables: each feature adds a line to `JOBS`
-(job kind -> handler) or `PERIODIC` (task, interval).
+(job kind -> handler), `BATCHED_JOBS` (job kind -> handler of all of a read's
+jobs of that kind at once) or `PERIODIC` (task, interval).
 """
 
 from __future__ import annotations
@@ -23,11 +24,12 @@ from services.notifications import SEND_JOB
 from services.orders import APPLY_JOB
 from services.outages import store_outage
 from services.posters import POSTER_JOB
-from stores.job_queue import JobHandler
+from stores.job_queue import Batched, JobHandler
 
 log = logging.getLogger(__name__)
 
 RuntimeJob = Callable[[Runtime, dict[str, Any]], Awaitable[None]]
+RuntimeBatchJob = Callable[[Runtime, list[dict[str, Any]]], Awaitable[None]]
 PeriodicTask = Callable[[Runtime], Awaitable[Any]]
 
 
@@ -54,12 +56,13 @@ async def requeue_stale_subtrees(runtime: Runtime) -> int:
 
 
 # Orders and commissions: their events, notifications, settlement, the sweeps and the daily stats.
-async def apply_order_events(runtime: Runtime, payload: dict[str, Any]) -> None:
-    await runtime.orders.apply_pending(payload["order_no"])
+# Both take all their jobs of one read of the queue at once: many orders' events in one transaction.
+async def apply_order_events(runtime: Runtime, payloads: list[dict[str, Any]]) -> None:
+    await runtime.orders.apply_pending_many([payload["order_no"] for payload in payloads])
 
 
-async def send_notification(runtime: Runtime, payload: dict[str, Any]) -> None:
-    await runtime.notifications.send_many(payload["ids"])
+async def send_notifications(runtime: Runtime, payloads: list[dict[str, Any]]) -> None:
+    await runtime.notifications.send_many([each for payload in payloads for each in payload["ids"]])
 
 
 async def settle_due_commissions(runtime: Runtime, now: datetime | None = None) -> int:
@@ -103,6 +106,11 @@ async def remind_tax_declarations(runtime: Runtime, now: datetime | None = None)
     return await runtime.tax.notify_above_threshold(now or datetime.now(timezone.utc))
 
 
+async def carry_out_deletions(runtime: Runtime, now: datetime | None = None) -> int:
+    """Members' deletion requests whose money is all settled now, carried out without waiting for the merchant."""
+    return await runtime.data_rights.carry_out_ready(now or datetime.now(timezone.utc))
+
+
 async def run_due_tasks(runtime: Runtime, now: datetime) -> dict[str, int]:
     """What the periodic order tasks do, once, as of `now`: `python -m bot jobs --now`."""
     return {
@@ -113,6 +121,7 @@ async def run_due_tasks(runtime: Runtime, now: datetime) -> dict[str, int]:
         "totals_counted": await count_shop_totals(runtime, now),
         "rankings_kept": await rank_promoters(runtime, now),
         "tax_reminders": await remind_tax_declarations(runtime, now),
+        "deletions_carried_out": await carry_out_deletions(runtime, now),
     }
 
 
@@ -125,11 +134,13 @@ SHUTDOWN_GRACE_SECONDS = 3.0
 
 JOBS: dict[str, RuntimeJob] = {
     RESYNC_JOB: resync_subtree,
-    APPLY_JOB: apply_order_events,
-    SEND_JOB: send_notification,
     RESOLVE_UNIONID_JOB: resolve_unionid,
     PAY_JOB: pay_withdrawal,
     POSTER_JOB: send_poster_image,
+}
+BATCHED_JOBS: dict[str, RuntimeBatchJob] = {
+    APPLY_JOB: apply_order_events,
+    SEND_JOB: send_notifications,
 }
 PERIODIC: list[tuple[PeriodicTask, float]] = [
     (requeue_stale_subtrees, 60.0),
@@ -142,11 +153,13 @@ PERIODIC: list[tuple[PeriodicTask, float]] = [
     (count_shop_totals, 1.0),  # money, scans and visits into the totals the dashboard reads
     (rank_promoters, 60.0),  # the dashboard's rankings, read while fresh (services.stats.FRESH_RANKING)
     (remind_tax_declarations, 3600.0),  # a year's payouts read once an hour; each promoter told once a year
+    (carry_out_deletions, 300.0),  # each waiting request's balances read every 5 minutes
 ]
 
 
-def job_handlers(runtime: Runtime) -> dict[str, JobHandler]:
-    return {kind: partial(handler, runtime) for kind, handler in JOBS.items()}
+def job_handlers(runtime: Runtime) -> dict[str, JobHandler | Batched]:
+    return {**{kind: partial(handler, runtime) for kind, handler in JOBS.items()},
+            **{kind: Batched(partial(handler, runtime)) for kind, handler in BATCHED_JOBS.items()}}
 
 
 def consumer_name() -> str:

@@ -24,7 +24,7 @@ OTHERS_IN_NOTIFICATIONS = {"new_direct_member": ("member",)}
 
 
 class DeletionStatus(StrEnum):
-    WAITING = "waiting"  # requested; carried out when the merchant processes it and no money is pending
+    WAITING = "waiting"  # requested; carried out once no money is pending (by the worker, or the merchant sooner)
     DONE = "done"
 
 

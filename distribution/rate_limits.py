@@ -34,6 +34,7 @@ class Action(StrEnum):
     PROFILE_CHANGE = "profile_change"
     APPLICATION = "application"
     CONSOLE_LOGIN = "console_login"
+    MERCHANT_AUTH_FAILURE = "merchant_auth_failure"  # a wrong token at the merchant API
 
 
 class Subject(StrEnum):
@@ -68,7 +69,8 @@ def _limits(**per: tuple[int, int]) -> ActionLimits:
 
 class RateLimits(Record):
     """How often members, openids and client addresses may log in, bind, withdraw, draw posters, change their
-    profile, apply, and sign in to the console. Over a limit: 429 with Retry-After."""
+    profile, apply, sign in to the console, and present a wrong merchant-API token. Over a limit: 429 with
+    Retry-After."""
 
     model_config = ConfigDict(json_schema_extra={"examples": [{
         "miniapp_login": {"per_member": None, "per_openid": {"count": 20, "window_seconds": 60},
@@ -86,6 +88,10 @@ class RateLimits(Record):
     profile_change: ActionLimits = Field(_limits(member=(20, 60)), description="Profile changes (PATCH /api/v1/me).")
     application: ActionLimits = Field(_limits(member=(10, 3600)), description="Applications to become a promoter.")
     console_login: ActionLimits = Field(_limits(ip=(60, 300)), description="Console sign-in attempts.")
+    merchant_auth_failure: ActionLimits = Field(
+        _limits(ip=(30, 600)), description="Merchant-API requests with a wrong Authorization, per address (only "
+                                           "per_ip applies). Past the count every request from that address, "
+                                           "the right token's too, is answered 429 until the window lets go.")
     poster_redraws_per_day: Annotated[Integer, Field(ge=0, le=MAX_POSTER_REDRAWS_PER_DAY)] = Field(
         10, description="How many times within any 24 hours one member's poster of one template may be drawn anew "
                         "(a new nickname, avatar or design); the stored one is served meanwhile. 0: never redrawn "

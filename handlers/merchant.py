@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import hmac
+import inspect
 from typing import Annotated, Any
 
 from pydantic import Field
 
 from distribution.binding import PromoterStatus
 from distribution.grades import MAX_GRADE_NAME_LENGTH
+from distribution.rate_limits import Action
 from distribution.records import Record, Text, matching
 from services.audit import Actor
 from services.members import MAX_NICKNAME_PREFIX, MemberNotFound
@@ -23,21 +25,37 @@ MERCHANT_API_ACTOR = "merchant-api"
 
 
 class MerchantHandler(BaseHandler):
-    """Every merchant endpoint: `Authorization: Bearer $MERCHANT_API_TOKEN`."""
+    """Every merchant endpoint: `Authorization: Bearer $MERCHANT_API_TOKEN`.
+
+    Each wrong Authorization counts against the address's `merchant_auth_failure` limit; past it, that address
+    is answered 429 whatever it sends, the right token included, so that a guesser cannot tell a right guess
+    from a wrong one. A request without Authorization guesses nothing and is not counted.
+    """
 
     security = "merchantToken"
 
-    def prepare(self) -> None:
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        # A plain `prepare` could not await this one's: the token would go unchecked.
+        if not inspect.iscoroutinefunction(cls.prepare):
+            raise TypeError(f"{cls.__name__}.prepare must be async and await MerchantHandler.prepare")
+
+    async def prepare(self) -> None:
         super().prepare()
-        scheme, _, token = self.request.headers.get("Authorization", "").partition(" ")
+        authorization = self.request.headers.get("Authorization")
+        scheme, _, token = (authorization or "").partition(" ")
         expected = self.runtime.settings.merchant_api_token.encode()
-        if scheme.lower() != "bearer" or not hmac.compare_digest(token.strip().encode(), expected):
-            self.set_header("WWW-Authenticate", 'Bearer realm="merchant"')
-            raise ApiError(401, "unauthorized", "a valid merchant bearer token is required")
+        if scheme.lower() == "bearer" and hmac.compare_digest(token.strip().encode(), expected):
+            await self.runtime.limits.refuse_if_over(Action.MERCHANT_AUTH_FAILURE, ip=self.client_ip)
+            return
+        if authorization is not None:
+            await self.runtime.limits.check(Action.MERCHANT_AUTH_FAILURE, ip=self.client_ip)
+        raise ApiError(401, "unauthorized", "a valid merchant bearer token is required",
+                       headers={"WWW-Authenticate": 'Bearer realm="merchant"'})
 
     @property
     def actor(self) -> Actor:
-        return Actor(kind="api", name=MERCHANT_API_ACTOR, ip=self.request.remote_ip)
+        return Actor(kind="api", name=MERCHANT_API_ACTOR, ip=self.client_ip)
 
     async def member_or_404(self, member_id: str) -> dict:
         member = await self.runtime.members.get(member_id)

@@ -51,8 +51,8 @@ SETTINGS_ROUTES = [
 class UnknownSettingsHandler(MerchantHandler):
     """Any other name under the settings path: a 404 naming the kinds there are."""
 
-    def prepare(self) -> None:
-        super().prepare()
+    async def prepare(self) -> None:
+        await super().prepare()
         settings_kind(self.path_kwargs["name"])
 
 

@@ -41,6 +41,9 @@ class LoginRequest(Record):
         None, description="The scene of the mini-program code or link that opened the mini-program: it binds the "
                           "user to the promoter who shared it.")
     profile: ProfileFields | None = Field(None, description="The user's nickname and avatar, when they gave them.")
+    device_id: Annotated[Text, Field(max_length=128)] | None = Field(
+        None, description="An id the mini-program keeps for this device (in its storage), if it sends one: kept "
+                          "only as a keyed hash, to tell one person's accounts apart from different people's.")
 
 
 class ProfileChange(Record):

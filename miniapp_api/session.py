@@ -9,6 +9,7 @@ from distribution.rate_limits import Action
 from miniapp_api.auth import MEMBER_SESSION, bearer_token
 from miniapp_api.requests import LoginRequest
 from services.identity import Profile
+from services.risk import Origin
 from web.base import BaseHandler
 from web.models import Me, Session
 from web.openapi import Reply, operation
@@ -26,10 +27,12 @@ class SessionHandler(BaseHandler):
         upserted = await self.runtime.identity.miniapp_login(
             login.code, profile, now, admit=lambda openid: limits.check(Action.MINIAPP_LOGIN, openid=openid))
         member = upserted.member
+        await self.runtime.risk.note_login(member, login.device_id, self.client_ip)
         upline = None
         if login.scene:
             outcome = await self.runtime.relations.bind_scene(member, login.scene, BindSource.MINIAPP_SCENE, now,
-                                                              created_by_this_push=upserted.created)
+                                                              created_by_this_push=upserted.created,
+                                                              origin=Origin(login.device_id, self.client_ip))
             member = await self.runtime.members.get(member["_id"])
             upline = outcome.upline if outcome.bound else None
         if upline is None and member.get("upline_id"):

@@ -33,7 +33,8 @@ class MyWithdrawalsHandler(MiniappHandler):
         bank = sealer.seal(json.dumps(request.bank.to_dict(), ensure_ascii=False)) if request.bank else None
         real_name = sealer.seal(request.real_name) if request.real_name else None
         withdrawal = await self.runtime.withdrawals.request(self.member, request.amount_fen, request.method.value,
-                                                            bank, datetime.now(timezone.utc), real_name)
+                                                            bank, datetime.now(timezone.utc), real_name,
+                                                            ip=self.client_ip)
         self.write_model(Withdrawal.from_document(withdrawal), status=201)
 
 

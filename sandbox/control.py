@@ -62,6 +62,22 @@ class ExpireTokensControl(_ControlHandler):
         self._reply({"ok": True})
 
 
+class RiskRanksControl(_ControlHandler):
+    def post(self) -> None:
+        """Body: {openid, risk_rank (0-4)}: what getuserriskrank answers for that openid from now on."""
+        try:
+            self._state.risk_ranks.set(*_risk_rank_from_json(self.request.body))
+        except ValueError as error:
+            self._reply({"error": str(error)}, status=400)
+            return
+        self._reply({"ok": True})
+
+    def delete(self) -> None:
+        """Every openid ranks the lowest again."""
+        self._state.risk_ranks.clear()
+        self._reply({"ok": True})
+
+
 def _fault_from_json(body: bytes) -> Fault:
     fields = json.loads(body or b"null")
     if not isinstance(fields, dict) or "endpoint" not in fields:
@@ -72,3 +88,11 @@ def _fault_from_json(body: bytes) -> Fault:
         if isinstance(value, bool) or not isinstance(value, _FAULT_FIELDS[name]):
             raise ValueError(f"{name} has the wrong type")
     return Fault(**fields)
+
+
+def _risk_rank_from_json(body: bytes) -> tuple[str, int]:
+    fields = json.loads(body or b"null")
+    openid, rank = (fields.get("openid"), fields.get("risk_rank")) if isinstance(fields, dict) else (None, None)
+    if not isinstance(openid, str) or not openid or type(rank) is not int:
+        raise ValueError('the body must be {"openid": a string, "risk_rank": an integer}')
+    return openid, rank

@@ -21,6 +21,7 @@ from tornado.web import HTTPError
 
 from wechat.api.media import MEDIA_KINDS
 from wechat.api.miniapp import is_valid_scene
+from wechat.api.risk import RISK_RANK_PATH, RiskScene
 
 from .avatars import render_avatar_png
 from .errors import SandboxError
@@ -300,6 +301,26 @@ async def user_info(state: SandboxState, received: Received) -> Answer:
         "qr_scene": 0,
         "qr_scene_str": "",
     }
+
+
+@endpoint(RISK_RANK_PATH, "POST")
+async def user_risk_rank(state: SandboxState, received: Received) -> Answer:
+    """The rank a test set for the openid (`/_sandbox/risk-ranks`), else the lowest."""
+    body = received.json
+    if body.get("appid") != received.app_id:
+        raise SandboxError(43104)
+    openid = body.get("openid")
+    if not isinstance(openid, str) or not openid:
+        raise SandboxError(40003)
+    user = user_of(openid)
+    if user != openid and openid != openid_for(received.app_id, user):  # the user's openid in another app
+        raise SandboxError(43104)
+    if not _is_int(body.get("scene")) or body["scene"] not in set(RiskScene):
+        raise SandboxError(40129)
+    if not isinstance(body.get("client_ip"), str) or not body["client_ip"]:
+        raise SandboxError(44002)
+    return {"errcode": 0, "errmsg": "getuserriskrank succ", "risk_rank": state.risk_ranks.of(openid),
+            "unoin_id": state.risk_ranks.next_request_id()}
 
 
 # Each type of menu button WeChat knows, and the field it requires besides its name.

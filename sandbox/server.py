@@ -9,7 +9,7 @@ from tornado.httpserver import HTTPServer
 from tornado.netutil import bind_sockets
 from tornado.web import Application
 
-from .control import CallsControl, ExpireTokensControl, FaultsControl
+from .control import CallsControl, ExpireTokensControl, FaultsControl, RiskRanksControl
 from .pay import (
     BILLS,
     CERTIFICATES_ENDPOINT,
@@ -42,6 +42,7 @@ def make_sandbox_app(state: SandboxState) -> Application:
             (r"/_sandbox/calls", CallsControl, handler_args),
             (r"/_sandbox/faults", FaultsControl, handler_args),
             (r"/_sandbox/tokens/expire", ExpireTokensControl, handler_args),
+            (r"/_sandbox/risk-ranks", RiskRanksControl, handler_args),
             (r"/_sandbox/transfer-bills/([^/]+)/(confirm|cancel|fail)", TransferBillControl, handler_args),
             (rf"/{BILLS}", TransferBillsHandler, handler_args),
             (rf"/{BILLS}/out-bill-no/([^/]+)", TransferBillHandler, handler_args),

@@ -11,6 +11,7 @@ from .calls import CallLog
 from .errors import SandboxError
 from .faults import Faults
 from .media import MediaStore
+from .risk_ranks import RiskRanks
 from .tokens import TokenIssuer
 from .web_auth import AuthCodes
 from .wechat_pay import SandboxPay
@@ -31,6 +32,7 @@ class SandboxState:
         self.auth_codes = AuthCodes()  # web authorization codes, by value
         self.pay = SandboxPay()  # WeChat Pay: the merchant, the keys, the transfer bills
         self.menus: dict[str, dict[str, Any]] = {}  # official account's app id -> the menu menu/create took
+        self.risk_ranks = RiskRanks()  # what getuserriskrank answers, per openid
         self._message_ids = itertools.count(1_000_000_001)
 
     def authenticate(self, app_id: str | None, secret: str | None) -> str:

@@ -51,7 +51,7 @@ from services.notifications import NotificationService, yuan
 from stores.grades import PROMOTER_TOTALS, brought_update, totals_update
 from stores.members import MemberStore
 from stores.notifications import NOTIFICATIONS, NotificationStore
-from stores.orders import COMMISSIONS, OrderStore, commission_id, sort_key
+from stores.orders import COMMISSIONS, NOT_HELD, OrderStore, commission_id, sort_key
 from stores.stats import PROMOTER_DAILY, daily_update
 from stores.writes import Conflict, WriteSet, commit
 
@@ -77,9 +77,11 @@ def reversal(status: str, refund_ref: str, share_fen: int, at: datetime) -> dict
 
 
 def frozen_as_read(commission: dict) -> dict:
-    """A guard on a frozen commission as it was read: no refund, settlement or statement has changed it since."""
+    """A guard on a frozen commission as it was read: no refund, settlement or statement has changed it since, and
+    no risk flag holds it."""
     return {"_id": commission["_id"], "status": CommissionStatus.FROZEN.value,
-            "cancelled_fen": commission.get("cancelled_fen", 0), "statement_id": commission.get("statement_id")}
+            "cancelled_fen": commission.get("cancelled_fen", 0), "statement_id": commission.get("statement_id"),
+            **NOT_HELD}
 
 
 @dataclass

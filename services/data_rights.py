@@ -1,9 +1,10 @@
 """A member's data rights (个人信息保护法): the export of everything about them, and their deletion.
 
-Deletion is asked for by the member and carried out when the merchant processes the request, once no money is
-pending (`distribution.data_rights.money_pending`); until then it waits, and the member and the merchant see
-what it waits for. Carrying it out erases the person's data in every collection (`stores.personal_data`), then
-turns the member's document into a tombstone (frozen, no openid, nickname, avatar or phone) and closes the
+Deletion is asked for by the member and carried out once no money is pending
+(`distribution.data_rights.money_pending`): by the worker's periodic task (`carry_out_ready`), or sooner when
+the merchant processes the request; until then it waits, and the member and the merchant see what it waits
+for. Carrying it out erases the person's data in every collection (`stores.personal_data`), then turns the
+member's document into a tombstone (frozen, no openid, nickname, avatar or phone) and closes the
 request in one transaction guarded on the balances still being empty. The member's sessions end with it (and a
 session of an erased member is refused whatever Redis holds, `miniapp_api.auth`). Processing a request that is
 done changes nothing.
@@ -26,6 +27,7 @@ from stores.notifications import NOTIFICATIONS
 from stores.personal_data import PersonalDataStore
 
 SEALED_SUFFIX = "_sealed"
+WAITING_PER_READ = 100
 BIND_NOTICE_PREFIX = "bind:"  # services.relations keys the upline's notice of a bind by the bind log entry
 
 
@@ -98,6 +100,21 @@ class DataRightsService:
         for each in (member_id, *await self.store.folded_into(member_id)):  # tokens of a folded one lead here
             await self.sessions.end_all(each)
         return await self.deletion(member_id, at)
+
+    async def carry_out_ready(self, at: datetime) -> int:
+        """Carry out every waiting request whose member has no money pending any more: a deletion needs nobody
+        once the money is settled. How many this run carried out. Runs racing on one request take the same
+        idempotent steps, and its guarded last write marks it done once."""
+        carried_out, before = 0, None
+        while waiting := await self.store.page(DeletionStatus.WAITING.value, WAITING_PER_READ, before):
+            before = waiting[-1]["_id"]
+            for request in waiting:
+                try:
+                    await self.process(request["member_id"], at)
+                except DeletionWaiting:
+                    continue
+                carried_out += 1
+        return carried_out
 
     async def _with_pending(self, request: dict, at: datetime) -> dict:
         if request["status"] == DeletionStatus.DONE:

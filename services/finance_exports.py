@@ -24,38 +24,25 @@ from stores.exports import ExportStore
 BUSINESS_TOTAL = "合计（业务记录）"
 LEDGER_TOTAL = "合计（账本）"
 KIND_WORDS = {TaxpayerKind.PERSON.value: "个人", TaxpayerKind.COMPANY.value: "企业"}
+PROMOTER_TITLES = {"promoter_id": "推广员ID", "nickname": "推广员昵称"}
+COUNTED = frozenset({"payouts"})
 
 
-def _cell(name: str, title: str, cell: Cell = Cell.TEXT) -> Column:
-    return Column(title, lambda row: row.get(name), cell)
+def _columns(titles: dict[str, str]) -> tuple[Column, ...]:
+    """A column per field of the rows, titled and in the order given: amounts (`*_fen`) in yuan, the counted
+    ones as counts, the rest as text."""
+    return tuple(Column(title, lambda row, name=name: row.get(name),
+                        Cell.YUAN if name.endswith("_fen") else Cell.COUNT if name in COUNTED else Cell.TEXT)
+                 for name, title in titles.items())
 
 
-RECONCILIATION_COLUMNS = (
-    _cell("day", "日期"),
-    _cell("promoter_id", "推广员ID"),
-    _cell("nickname", "推广员昵称"),
-    _cell("settled_fen", "结算佣金（元）", Cell.YUAN),
-    _cell("cancelled_fen", "取消佣金（元）", Cell.YUAN),
-    _cell("clawed_back_fen", "追回佣金（元）", Cell.YUAN),
-    _cell("wechat_fen", "打款·微信零钱（元）", Cell.YUAN),
-    _cell("bank_fen", "打款·银行卡（元）", Cell.YUAN),
-    _cell("fee_fen", "手续费（元）", Cell.YUAN),
-    _cell("debt_fen", "日终欠款（元）", Cell.YUAN),
-    _cell("differences", "差异"),
-)
-
-INCOME_COLUMNS = (
-    _cell("year", "年度"),
-    _cell("promoter_id", "推广员ID"),
-    _cell("nickname", "推广员昵称"),
-    _cell("kind", "类型"),
-    _cell("tax_id_masked", "税号（脱敏）"),
-    _cell("payouts", "打款笔数", Cell.COUNT),
-    _cell("income_fen", "年度收入（元）", Cell.YUAN),
-    _cell("fee_fen", "手续费（元）", Cell.YUAN),
-    _cell("net_fen", "实收（元）", Cell.YUAN),
-    _cell("above", "超过申报提示线"),
-)
+RECONCILIATION_COLUMNS = _columns({
+    "day": "日期", **PROMOTER_TITLES, "settled_fen": "结算佣金（元）", "cancelled_fen": "取消佣金（元）",
+    "clawed_back_fen": "追回佣金（元）", "wechat_fen": "打款·微信零钱（元）", "bank_fen": "打款·银行卡（元）",
+    "fee_fen": "手续费（元）", "debt_fen": "日终欠款（元）", "differences": "差异"})
+INCOME_COLUMNS = _columns({
+    "year": "年度", **PROMOTER_TITLES, "kind": "类型", "tax_id_masked": "税号（脱敏）", "payouts": "打款笔数",
+    "income_fen": "年度收入（元）", "fee_fen": "手续费（元）", "net_fen": "实收（元）", "above": "超过申报提示线"})
 
 
 def _figures(figures: Figures) -> dict[str, int]:

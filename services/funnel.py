@@ -15,6 +15,7 @@ removed since) counts for the promoter and the shop alone.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
 
 from pymongo.asynchronous.database import AsyncDatabase
@@ -44,13 +45,22 @@ class FunnelService:
     async def visited(self, promoter_id: str, template_id: str | None, at: datetime) -> None:
         await self.store.record(promoter_id, template_id, china_day(at), "visits", at)
 
-    async def plan_paid(self, order: dict, at: datetime, writes: WriteSet) -> None:
-        """Count the paid order's sales (and its buyer, if this is their first) in the order's transaction."""
-        if not order.get("buyer_id") or not order["upline_chain"]:
+    async def counted_buyers(self, orders: Iterable[dict]) -> set[str]:
+        """Those of the buyers of `orders` (about to be paid) whose first paid order was counted: one read for
+        a batch of payments, for `plan_paid`."""
+        buyer_ids = sorted({order["buyer_id"] for order in orders if _counts(order)})
+        return await self.store.marked(FIRST_PAID_ORDER, buyer_ids) if buyer_ids else set()
+
+    def plan_paid(self, order: dict, at: datetime, writes: WriteSet, counted: set[str]) -> None:
+        """Count the paid order's sales (and its buyer, if this is their first) in the order's transaction.
+        `counted` (`counted_buyers`) learns the buyer this counts, so that another of their orders paid in the
+        same batch does not count them again."""
+        if not _counts(order):
             return
         buyer_id, promoter_id, template_id = order["buyer_id"], order["upline_chain"][0], order.get("upline_template")
         increments = {"sales_fen": order["total_fen"]}
-        if not await self.store.marked(FIRST_PAID_ORDER, [buyer_id]):
+        if buyer_id not in counted:
+            counted.add(buyer_id)
             # Another of the buyer's orders counting them meanwhile fails this transaction on the mark: the order
             # is planned again, and finds the buyer counted.
             writes.insert(FIRSTS, [first_mark(FIRST_PAID_ORDER, buyer_id, at)])
@@ -60,3 +70,8 @@ class FunnelService:
         writes.update(DAILY_TOTALS, shop_update(day, order["_id"], increments))
         if template_id is not None:
             writes.update(DAILY_TOTALS, template_update(template_id, day, order["_id"], increments))
+
+
+def _counts(order: dict) -> bool:
+    """A paid order counts in the funnel when its buyer was bound as it was created."""
+    return bool(order.get("buyer_id") and order["upline_chain"])

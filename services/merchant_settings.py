@@ -25,6 +25,7 @@ from distribution.oa_menu import OaMenu
 from distribution.poster_settings import PosterSettings
 from distribution.rate_limits import RateLimits
 from distribution.records import Record
+from distribution.risk import RiskSettings
 from distribution.settlement import SettlementSettings
 from distribution.tax import TaxSettings
 from distribution.withdrawals import WithdrawalRules
@@ -47,6 +48,7 @@ SETTINGS_KINDS: dict[str, type[Record]] = {
     "settlement": SettlementSettings,
     "limits": RateLimits,
     "tax": TaxSettings,
+    "risk": RiskSettings,
 }
 
 

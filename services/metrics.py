@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 from stores.job_queue import QueueStatus
 
 UNKNOWN = float("nan")  # Redis did not answer: no figure rather than a stale one
+# Children of the per-request metrics kept at hand: a `labels()` lookup costs more than the rest of counting a
+# request. Past this many label sets (they are bounded in practice) the rest are looked up each time.
+CACHED_CHILDREN = 1024
 
 
 class Metrics:
@@ -43,6 +48,22 @@ class Metrics:
         self.queue_dead = Gauge("job_queue_dead_letters", "Jobs given up on", registry=self.registry)
         self.queue_oldest_age = Gauge("job_queue_oldest_job_age_seconds",
                                       "Age of the oldest job queued (0 when none is)", registry=self.registry)
+        self._children: dict[tuple, Any] = {}
+
+    def count_request(self, route: str, method: str, status: int) -> None:
+        self._child(self.requests, route, method, str(status)).inc()
+
+    def observe_push(self, kind: str, seconds: float) -> None:
+        self._child(self.push_seconds, kind).observe(seconds)
+
+    def _child(self, metric: Any, *labels: str) -> Any:
+        key = (metric, *labels)
+        child = self._children.get(key)
+        if child is None:
+            child = metric.labels(*labels)
+            if len(self._children) < CACHED_CHILDREN:
+                self._children[key] = child
+        return child
 
     def count_wechat_call(self, endpoint: str, errcode: int | None, seconds: float) -> None:
         # errcode None: WeChat gave no usable answer (timeout, connection, HTTP error).

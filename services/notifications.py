@@ -16,9 +16,11 @@ kind with no template configured is recorded and skipped.
 Sending, once per record however often its job runs: the job takes a lease
 on the pending records (one conditional update_many), picks each one's
 channel (a consent taken is kept on the record, so a retry uses it and takes
-no other), sends, and marks it sent. A worker killed between a send and its
-record re-sends that one message when the job is redone: the one window
-at-least-once leaves at the WeChat boundary.
+no other), sends SENDS_AT_ONCE at a time, and marks each group's outcomes in
+one write. A worker killed between a group's sends and their record re-sends
+those (at most SENDS_AT_ONCE messages) when the job is redone: the one window
+at-least-once leaves at the WeChat boundary, the price of not waiting on
+WeChat's answers one by one.
 
 - Promoters: a mini-program subscription message when they hold an unused
   consent for its template (the consent is used up by the send, also when
@@ -33,12 +35,15 @@ at-least-once leaves at the WeChat boundary.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import uuid
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from enum import StrEnum
 from typing import Any, Mapping
 
+from pymongo import UpdateOne
 from pymongo.asynchronous.database import AsyncDatabase
 
 from distribution.money import yuan
@@ -47,7 +52,7 @@ from wechat.errors import WeChatError, WeChatRateLimited, WeChatRefused
 from settings import NotifyTemplate, Settings
 from stores.job_queue import JobQueue, RetryLater
 from stores.members import MemberStore
-from stores.notifications import FREE, NOTIFICATIONS, NotificationStore
+from stores.notifications import FREE, NOTIFICATIONS, NotificationStore, finished, released
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +62,8 @@ LEASE = timedelta(seconds=60)
 SWEEP_AFTER = timedelta(minutes=5)
 MAX_ATTEMPTS = 8
 SWEEP_BATCH = 20  # notifications per requeued job: sent well within one lease
+CLAIM_BATCH = 50  # notifications leased at once: sent well within the lease
+SENDS_AT_ONCE = 8  # sends waiting on WeChat at the same time
 RATE_LIMIT_BACKOFF_SECONDS = 60.0
 
 
@@ -78,6 +85,7 @@ KINDS: dict[str, Audience] = {
     "new_direct_member": Audience.PROMOTER,
     "promoted_to_boss": Audience.PROMOTER,  # the chain-move mode: an agent's referrals made it a boss
     "tax_declare_reminder": Audience.PROMOTER,  # a year's income paid out passed the merchant's threshold
+    "fraud_flag": Audience.ADMIN,  # a risk rule flagged a promoter (services.risk)
 }
 
 
@@ -166,49 +174,65 @@ class NotificationService:
     async def send_many(self, notification_ids: list[str], now: datetime | None = None) -> dict[str, str]:
         """Send those of the notifications that are pending and free; returns their statuses after.
 
-        A constant handful of commands whatever the number: one update_many
-        takes the leases, one read returns the records, one read their members;
-        then each send is followed by the update that records it (so a worker
-        killed mid-batch re-sends at most the one message it was sending).
+        A constant handful of commands per CLAIM_BATCH of them: one update_many
+        takes their leases, one read returns the records, one read their
+        members. They are then sent SENDS_AT_ONCE at a time (WeChat's answer
+        is most of a send's time), each group followed by the one write that
+        records its outcomes: a worker killed mid-batch re-sends at most the
+        messages of the group it was sending.
         """
         now = now or _now()
+        sending = _Sending()
+        for start in range(0, len(notification_ids), CLAIM_BATCH):
+            await self._send_claimed(notification_ids[start:start + CLAIM_BATCH], now, sending)
+        if sending.rate_limited is not None:
+            raise RetryLater(RATE_LIMIT_BACKOFF_SECONDS, str(sending.rate_limited)) from sending.rate_limited
+        if sending.failure is not None:
+            raise sending.failure
+        return sending.statuses
+
+    async def _send_claimed(self, notification_ids: list[str], now: datetime, sending: _Sending) -> None:
         records = await self.store.claim(notification_ids, uuid.uuid4().hex, now, now + LEASE, now + SWEEP_AFTER)
         if not records:
-            return {}
+            return
         member_ids = [record["member_id"] for record in records if record.get("member_id")]
         members = await self.members.several(member_ids) if member_ids else {}
-        statuses: dict[str, str] = {}
-        rate_limited: WeChatRateLimited | None = None
-        failure: WeChatError | None = None
-        for index, record in enumerate(records):
-            notification_id = record["_id"]
+        for start in range(0, len(records), SENDS_AT_ONCE):
+            group = records[start:start + SENDS_AT_ONCE]
             try:
-                status, channel, template_id, error = await self._deliver(record, members, now)
-            except WeChatRateLimited as limited:
-                rate_limited = limited
-                await self.store.release(notification_id, str(limited))
-                statuses[notification_id] = Status.PENDING
-                continue
-            except WeChatError as wechat_failure:
-                if record.get("attempts", 0) >= MAX_ATTEMPTS:
-                    await self.store.finish(notification_id, Status.FAILED, _now(), error=str(wechat_failure))
-                    statuses[notification_id] = Status.FAILED
-                else:
-                    failure = wechat_failure
-                    await self.store.release(notification_id, str(wechat_failure))
-                    statuses[notification_id] = Status.PENDING
-                continue
-            except BaseException as crash:
-                for each in records[index:]:
-                    await self.store.release(each["_id"], f"{type(crash).__name__}: {crash}")
+                results = await asyncio.gather(*(self._deliver(record, members, now) for record in group),
+                                               return_exceptions=True)
+            except BaseException as crash:  # cancelled: whatever this group sent is sent again by the retry
+                await self.store.record([released(record["_id"], f"{type(crash).__name__}: {crash}")
+                                         for record in records[start:]])
                 raise
-            await self.store.finish(notification_id, status, _now(), channel, template_id, error)
-            statuses[notification_id] = status
-        if rate_limited is not None:
-            raise RetryLater(RATE_LIMIT_BACKOFF_SECONDS, str(rate_limited)) from rate_limited
-        if failure is not None:
-            raise failure
-        return statuses
+            attempts = [released(record["_id"], f"{type(result).__name__}: {result}") if _unexpected(result)
+                        else self._outcome(record, result, sending) for record, result in zip(group, results)]
+            crash = next((result for result in results if _unexpected(result)), None)
+            if crash is not None:  # the rest are given back, for the retry
+                attempts += [released(record["_id"], f"{type(crash).__name__}: {crash}")
+                             for record in records[start + len(group):]]
+            await self.store.record(attempts)
+            if crash is not None:
+                raise crash
+
+    def _outcome(self, record: dict, result: tuple | WeChatError, sending: _Sending) -> UpdateOne:
+        """What becomes of one attempt to send `record`, noted in `sending`: its write."""
+        notification_id = record["_id"]
+        if isinstance(result, WeChatRateLimited):
+            sending.rate_limited = result
+            sending.statuses[notification_id] = Status.PENDING
+            return released(notification_id, str(result))
+        if isinstance(result, WeChatError):
+            if record.get("attempts", 0) >= MAX_ATTEMPTS:
+                sending.statuses[notification_id] = Status.FAILED
+                return finished(notification_id, Status.FAILED, _now(), error=str(result))
+            sending.failure = result
+            sending.statuses[notification_id] = Status.PENDING
+            return released(notification_id, str(result))
+        status, channel, template_id, error = result
+        sending.statuses[notification_id] = status
+        return finished(notification_id, status, _now(), channel, template_id, error)
 
     async def _deliver(self, record: dict, members: Mapping[str, dict],
                        now: datetime) -> tuple[Status, str | None, str | None, str | None]:
@@ -284,6 +308,20 @@ class NotificationService:
     def _check_kind(kind: str, audience: Audience) -> None:
         if KINDS.get(kind) is not audience:
             raise ValueError(f"{kind!r} is not a notification kind for {audience.value}s; see KINDS")
+
+
+def _unexpected(result: object) -> bool:
+    """An attempt that ended in an error other than WeChat's answer (a bug, a database error, a cancellation)."""
+    return isinstance(result, BaseException) and not isinstance(result, WeChatError)
+
+
+@dataclass
+class _Sending:
+    """How a `send_many` goes: the statuses so far, and the last rate limit or failure that asks for a retry."""
+
+    statuses: dict[str, str] = field(default_factory=dict)
+    rate_limited: WeChatRateLimited | None = None
+    failure: WeChatError | None = None
 
 
 def _now() -> datetime:

@@ -17,15 +17,18 @@ Receiving is fast and idempotent:
   the order's job; a replay changes nothing; other content under a known id
   is a conflict.
 
-Applying is the worker's (`apply_pending`, job `orders.apply_events`): it
-reads the order and its unapplied events, sorts them in their logical order,
-and applies each in one transaction with everything it causes (commissions,
-ledger entries and balances, stats, the buyer's order totals, notification
-records), guarded on the order's `version` and on the event still being
-unapplied. Events that must wait for the payment are marked `waiting` and
-applied by the run that applies the payment. A job done twice, or two
-workers on one order, apply each event once: the loser's guard fails and it
-re-reads.
+Applying is the worker's (`apply_pending_many`, job `orders.apply_events`,
+all the jobs of one read of the queue at once): it reads the orders and
+their unapplied events in two reads, sorts each order's events in their
+logical order, and applies the next event of every order in one transaction
+with everything each causes (commissions, ledger entries and balances,
+stats, the buyer's order totals, notification records), each guarded on its
+order's `version` and on the event still being unapplied. A stale order
+fails the whole transaction, which is then split in halves until only the
+stale orders are left out; they alone are read again. Events that must
+wait for the payment are marked `waiting` and applied by the run that
+applies the payment. A job done twice, or two workers on one order, apply
+each event once: the loser's guard fails and it re-reads.
 
 The payment fixes which rules the order's commissions follow
 (`commission_mode`): the level rules, or the chain-move mode
@@ -50,13 +53,15 @@ its `retry_at` has passed.
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from pymongo import AsyncMongoClient, UpdateMany
+from pymongo.errors import ExecutionTimeout
 from pymongo.asynchronous.database import AsyncDatabase
 
 from distribution import errors
@@ -92,18 +97,20 @@ from services.funnel import FunnelService
 from services.grades import GradeService
 from services.merchant_settings import MerchantSettings
 from services.notifications import NotificationService, thing, yuan
+from services.risk import RiskService
 from stores.job_queue import JobQueue
 from stores.member_roles import MemberRoles
 from stores.members import MEMBERS, MemberStore, order_totals_update, snapshot
 from stores.notifications import NOTIFICATIONS
 from stores.orders import COMMISSIONS, IN_BUYER_TOTALS, ORDER_EVENTS, ORDERS, OrderStore, event_key
-from stores.writes import Conflict, WriteSet, commit
+from stores.writes import Conflict, WriteSet, commit, merged
 
 log = logging.getLogger(__name__)
 
 APPLY_JOB = "orders.apply_events"
 # A pending event not applied by then had its job lost: the sweep queues its order again.
 SWEEP_AFTER = timedelta(minutes=2)
+MOST_ORDERS_PER_TRANSACTION = 32  # the queue's read: a batch of order jobs commits in one transaction
 ORDERED_GOODS = "商品"  # the admin's new-order notice names the titles; this, should they all be blank
 
 
@@ -133,17 +140,29 @@ class Received:
     created: bool  # False: a replay of what was stored before
 
 
+@dataclass(frozen=True)
+class _PlannedEvent:
+    """An order's next event with the writes of its step and the order's fields it changes."""
+
+    order: dict
+    event: dict
+    writes: WriteSet
+    changes: dict[str, Any]
+
+
 # --- the service ---------------------------------------------------------------------------------
 
 
 class OrderService:
     max_rounds = 50
+    orders_per_transaction = MOST_ORDERS_PER_TRANSACTION  # this process's, adapted to the database's pace
 
     def __init__(self, client: AsyncMongoClient, db: AsyncDatabase, queue: JobQueue,
                  merchant_settings: MerchantSettings, notifications: NotificationService, grades: GradeService,
-                 commissions: CommissionService):
+                 commissions: CommissionService, risk: RiskService | None = None):
         self.client = client
         self.db = db
+        self.risk = risk  # None: no risk signals at payments and refunds
         self.store = OrderStore(db)
         self.members = MemberStore(db)
         self.member_roles = MemberRoles(db)
@@ -223,54 +242,80 @@ class OrderService:
     # applying
 
     async def apply_pending(self, order_no: str) -> int:
-        """Apply the order's unapplied events in their logical order; returns how many were applied.
+        """Apply the order's unapplied events in their logical order; returns how many were applied."""
+        return await self.apply_pending_many([order_no])
 
-        Each event commits on its own, guarded on the order's version; after a
-        commit the order is carried forward in memory, and read again only when
-        a guard fails (another worker got there first).
+    async def apply_pending_many(self, order_nos: Sequence[str]) -> int:
+        """Apply each order's unapplied events in their logical order; returns how many were applied.
+
+        The orders and their events are read together; then the next event of
+        every order commits in one transaction, each guarded on its order's
+        version (`_commit`). After a commit the orders are carried forward in
+        memory, and read again only when a guard fails (another worker got
+        there first): those orders alone.
         """
         applied = 0
+        stale = list(dict.fromkeys(order_nos))
         for _ in range(self.max_rounds):
-            order = await self.store.order(order_no)
-            if order is None:
+            orders = await self.store.several(stale)
+            unapplied = await self.store.unapplied_events_of(list(orders))
+            pending = {order_no: (order, sorted(unapplied.get(order_no, []), key=logical_key))
+                       for order_no, order in orders.items()}
+            stale = []
+            while ready := await self._next_events(pending):
+                counted = await self.funnel.counted_buyers(order for order, event in ready)
+                # Planned side by side: the reads some plans make overlap instead of queueing one behind another.
+                committed, conflicted = await self._commit_in_turn(list(await asyncio.gather(
+                    *(self._plan_event(order, event, counted) for order, event in ready))))
+                applied += len(committed)
+                for step in committed:
+                    order_no = step.order["_id"]
+                    order = {**step.order, **step.changes, "version": step.order["version"] + 1}
+                    pending[order_no] = (order, [each for each in pending[order_no][1]
+                                                 if each["_id"] != step.event["_id"]])
+                for step in conflicted:
+                    del pending[step.order["_id"]]
+                    stale.append(step.order["_id"])
+            if not stale:
                 return applied
-            events = sorted(
-                (event for event in await self.store.events_of(order_no) if event["state"] != EventState.APPLIED),
-                key=logical_key,
-            )
-            while events:
-                # Duplicates (a second payment, a second confirmation, anything after closing) are marked
-                # together, unguarded: what makes them duplicates never changes back.
-                ignored_ids: dict[str, list[str]] = {}
-                for event in events:
-                    if (outcome := ignored(order, event)) is not None:
-                        ignored_ids.setdefault(outcome, []).append(event["_id"])
-                for outcome, event_ids in ignored_ids.items():
-                    await self.store.mark_applied(event_ids, outcome, _now())
-                events = [event for event in events if ignored(order, event) is None]
-                ready = [event for event in events if not must_wait(order, event)]
-                if not ready:
-                    await self.store.mark_waiting(
-                        [event["_id"] for event in events if event["state"] == EventState.PENDING], "paid")
-                    return applied
-                try:
-                    changes = await self._apply(order, ready[0])
-                except Conflict as conflict:
-                    log.info("order %s changed while applying %s (%s); reading it again",
-                             order_no, ready[0]["event_id"], conflict)
-                    break
-                applied += 1
-                order = {**order, **changes, "version": order["version"] + 1}
-                events = [event for event in events if event["_id"] != ready[0]["_id"]]
+        raise RuntimeError(f"orders {', '.join(stale[:5])}: events kept changing under {self.max_rounds} attempts")
+
+    async def _next_events(self, pending: dict[str, tuple[dict, list[dict]]]) -> list[tuple[dict, dict]]:
+        """Each order's next event to apply; orders with none left are dropped from `pending`.
+
+        Duplicates (a second payment, a second confirmation, anything after
+        closing) are marked together, unguarded: what makes them duplicates
+        never changes back. Events that must wait for the payment are marked
+        waiting.
+        """
+        ignored_ids: dict[str, list[str]] = {}
+        waiting: list[str] = []
+        ready: list[tuple[dict, dict]] = []
+        for order_no, (order, events) in list(pending.items()):
+            for event in events:
+                if (outcome := ignored(order, event)) is not None:
+                    ignored_ids.setdefault(outcome, []).append(event["_id"])
+            events = [event for event in events if ignored(order, event) is None]
+            next_event = next((event for event in events if not must_wait(order, event)), None)
+            if next_event is None:
+                waiting += [event["_id"] for event in events if event["state"] == EventState.PENDING]
+                del pending[order_no]
             else:
-                return applied
-        raise RuntimeError(f"order {order_no}: events kept changing under {self.max_rounds} attempts")
+                pending[order_no] = (order, events)
+                ready.append((order, next_event))
+        for outcome, event_ids in ignored_ids.items():
+            await self.store.mark_applied(event_ids, outcome, _now())
+        await self.store.mark_waiting(waiting, "paid")
+        return ready
 
     async def requeue_due(self, now: datetime | None = None, limit: int = 500) -> int:
         """The outbox sweep: orders with a pending event whose job was lost are queued again."""
         now = now or _now()
         due = await self.store.due_events(now, limit)
-        await self.store.postpone([event["_id"] for event in due], now + SWEEP_AFTER)
+        if due:
+            postponed = WriteSet()
+            self.store.plan_postpone([event["_id"] for event in due], now + SWEEP_AFTER, postponed)
+            await commit(self.client, self.db, postponed)
         for order_no in sorted({event["order_no"] for event in due}):
             await self.queue.enqueue(APPLY_JOB, {"order_no": order_no})
         return len(due)
@@ -330,13 +375,58 @@ class OrderService:
             "retry_at": now + SWEEP_AFTER,
         }
 
-    async def _apply(self, order: dict, event: dict) -> dict[str, Any]:
-        """Commit one event and all it causes; returns the order's changed fields."""
+    async def _commit_in_turn(self, steps: list[_PlannedEvent]) -> tuple[list[_PlannedEvent], list[_PlannedEvent]]:
+        """Commit the steps `orders_per_transaction` at a time; (committed, stale).
+
+        A transaction that runs out of time (the database is slower than the
+        batch needs) halves that number before its error is raised, and the
+        job retried; each that commits grows it back by one.
+        """
+        committed: list[_PlannedEvent] = []
+        stale: list[_PlannedEvent] = []
+        rest = steps
+        while rest:
+            chunk, rest = rest[:self.orders_per_transaction], rest[self.orders_per_transaction:]
+            try:
+                done, conflicted = await self._commit(chunk)
+            except ExecutionTimeout:
+                self.orders_per_transaction = max(1, len(chunk) // 2)
+                raise
+            self.orders_per_transaction = min(MOST_ORDERS_PER_TRANSACTION, self.orders_per_transaction + 1)
+            committed += done
+            stale += conflicted
+        return committed, stale
+
+    async def _commit(self, steps: list[_PlannedEvent]) -> tuple[list[_PlannedEvent], list[_PlannedEvent]]:
+        """Commit the steps in one transaction, their notifications queued by one job; (committed, stale).
+
+        When one of them is stale (its guard fails, or it was done already)
+        nothing is written, and the batch is split in halves, each committed on
+        its own, so that only the stale ones are left out.
+        """
+        writes = merged(step.writes for step in steps)
+        notification_ids = [document["_id"] for document in writes.inserts.get(NOTIFICATIONS, [])]
+        writes.then(lambda: self.notifications.enqueue(notification_ids))
+        try:
+            await commit(self.client, self.db, writes)
+        except Conflict as conflict:
+            if len(steps) == 1:
+                log.info("order %s changed while applying %s (%s); reading it again",
+                         steps[0].order["_id"], steps[0].event["event_id"], conflict)
+                return [], steps
+            half = len(steps) // 2
+            (first, first_stale), (second, second_stale) = (await self._commit(steps[:half]),
+                                                            await self._commit(steps[half:]))
+            return first + second, first_stale + second_stale
+        return steps, []
+
+    async def _plan_event(self, order: dict, event: dict, counted: set[str]) -> _PlannedEvent:
+        """One event and all it causes, as the writes of its step, guarded on the order's version."""
         now = _now()
         at = event.get("at") or event["received_at"]
         writes = WriteSet()
         changes: dict[str, Any] = {}
-        outcome = await self._plan(order, event, at, now, writes, changes)
+        outcome = await self._plan(order, event, at, now, writes, changes, counted)
         changes["updated_at"] = now
         writes.guard(ORDERS, {"_id": order["_id"], "version": order["version"]},
                      {"$set": changes, "$inc": {"version": 1}})
@@ -345,19 +435,17 @@ class OrderService:
         # The order's guard goes first: two workers on one order collide there, before anything else.
         writes.guards = {ORDERS: writes.guards.pop(ORDERS), ORDER_EVENTS: writes.guards.pop(ORDER_EVENTS),
                          **writes.guards}
-        notification_ids = [document["_id"] for document in writes.inserts.get(NOTIFICATIONS, [])]
-        writes.then(lambda: self.notifications.enqueue(notification_ids))
-        await commit(self.client, self.db, writes)
-        return changes
+        return _PlannedEvent(order, event, writes, changes)
 
     async def _plan(self, order: dict, event: dict, at: datetime, now: datetime, writes: WriteSet,
-                    changes: dict[str, Any]) -> str:
-        """Add the event's writes; returns its outcome, as the order's events list shows it."""
+                    changes: dict[str, Any], counted: set[str]) -> str:
+        """Add the event's writes; returns its outcome, as the order's events list shows it. `counted`: the
+        buyers whose first paid order is counted (`FunnelService.counted_buyers`)."""
         kind, status = EventType(event["type"]), OrderStatus(order["status"])
         if (outcome := ignored(order, event)) is not None:
             return outcome
         if kind is EventType.PAID:
-            return await self._paid(order, at, now, writes, changes)
+            return await self._paid(order, at, now, writes, changes, counted)
         if kind is EventType.CONFIRMED:
             return await self._confirmed(order, at, now, writes, changes)
         if kind is EventType.REFUNDED:
@@ -372,7 +460,8 @@ class OrderService:
         changes.update(status=OrderStatus.CLOSED, closed_at=at)
         return outcome if outcome.startswith("closed") else f"closed; {outcome}"
 
-    async def _paid(self, order: dict, at: datetime, now: datetime, writes: WriteSet, changes: dict) -> str:
+    async def _paid(self, order: dict, at: datetime, now: datetime, writes: WriteSet, changes: dict,
+                    counted: set[str]) -> str:
         rules = await self.merchant_settings.get(CommissionRules)
         chain_move = await self.merchant_settings.get(ChainMoveSettings)
         changes.update(status=OrderStatus.PAID, paid_at=at)
@@ -385,7 +474,7 @@ class OrderService:
         if order.get("buyer_id"):
             writes.update(MEMBERS, order_totals_update(order["buyer_id"], 1, order["total_fen"]))
             changes[IN_BUYER_TOTALS] = True
-            await self.funnel.plan_paid(order, at, writes)
+            self.funnel.plan_paid(order, at, writes, counted)
         writes.insert(NOTIFICATIONS, self.notifications.admin_records("new_order_admin", f"new_order_admin:{order['_id']}", {
             "order_no": order["_id"], "amount": yuan(order["total_fen"]), "time": china_time(at),
             "items": thing("、".join(item["title"] for item in order["items"]), ORDERED_GOODS),
@@ -417,6 +506,8 @@ class OrderService:
                                     ChainMoveSettings.from_dict(order["reward_settings"]))
         else:
             lines = await self._level_lines(order, rules, changes)
+        if self.risk is not None:
+            lines = await self.risk.on_commissions(order, lines, at, now, writes)
         posted = post_commissions(writes, self.notifications, order, lines, mode, at, unfreeze_at, now)
         changes.update(commissions_posted=True, commission_fen=posted.total_fen)
         return posted.total_fen
@@ -450,6 +541,8 @@ class OrderService:
         if order.get(IN_BUYER_TOTALS):
             writes.update(MEMBERS, order_totals_update(order["buyer_id"], -1 if refund.everything_refunded else 0,
                                                        -refund.fen))
+        if self.risk is not None:
+            await self.risk.on_refund(order, refund.fen, at, now, writes)
         changes.update(items=refund.items, refunded_fen=refund.refunded_fen, last_refund_at=at)
         if refund.everything_refunded:
             changes["status"] = OrderStatus.REFUNDED

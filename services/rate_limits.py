@@ -27,9 +27,18 @@ class RateLimitService:
     async def wait(self, action: Action, *, member: str | None = None, openid: str | None = None,
                    ip: str | None = None) -> int:
         """Count one `action` by these subjects if every limit allows it: 0; else the seconds to wait."""
+        return await self.limiter.hit(await self._checks(action, member, openid, ip))
+
+    async def refuse_if_over(self, action: Action, *, member: str | None = None, openid: str | None = None,
+                             ip: str | None = None) -> None:
+        """Raise RateLimited while one more `action` by these subjects would be refused; counts nothing."""
+        retry_after = await self.limiter.wait(await self._checks(action, member, openid, ip))
+        if retry_after:
+            raise RateLimited(action, retry_after)
+
+    async def _checks(self, action: Action, member: str | None, openid: str | None, ip: str | None) -> list[Check]:
         limits = await self.merchant_settings.get(RateLimits)
-        return await self.limiter.hit(checks(limits, action, {Subject.MEMBER: member, Subject.OPENID: openid,
-                                                              Subject.IP: ip}))
+        return checks(limits, action, {Subject.MEMBER: member, Subject.OPENID: openid, Subject.IP: ip})
 
     async def check(self, action: Action, *, member: str | None = None, openid: str | None = None,
                     ip: str | None = None) -> None:

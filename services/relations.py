@@ -61,6 +61,7 @@ from services.funnel import FunnelService
 from services.members import MemberNotFound
 from services.merchant_settings import MerchantSettings
 from services.rate_limits import RateLimitService
+from services.risk import Origin, RiskService
 from services.notifications import NotificationService, thing
 from services.turns import Turns
 from stores.bind_log import BIND_LOG, BindLog, bind_entry
@@ -146,8 +147,10 @@ class RelationService:
 
     def __init__(self, client: AsyncMongoClient, members: MemberStore, bind_log: BindLog,
                  merchant_settings: MerchantSettings, queue: JobQueue, notifications: NotificationService, *,
-                 inline_resync_limit: int = 1000, resync_batch: int = 1000, limits: RateLimitService | None = None):
+                 inline_resync_limit: int = 1000, resync_batch: int = 1000, limits: RateLimitService | None = None,
+                 risk: RiskService | None = None):
         self.client = client
+        self.risk = risk  # None: binds are not checked for velocity
         self.limits = limits  # None: scans are not rate limited (tools and benchmarks that bind directly)
         self.notifications = notifications
         self.members = members
@@ -164,7 +167,7 @@ class RelationService:
         self.bind_turns = Turns()
 
     async def bind_scene(self, member: dict, scene: str | None, source: BindSource, at: datetime,
-                         created_by_this_push: bool) -> BindOutcome:
+                         created_by_this_push: bool, origin: Origin | None = None) -> BindOutcome:
         """A scan carrying `scene`; a scene that names no promoter is logged and refused. A scan of an existing
         promoter's code counts in the funnel, bound or not."""
         scanned = parse_scene(scene)
@@ -180,14 +183,14 @@ class RelationService:
             return BindOutcome.refused(RATE_LIMITED)
         template_id = await self.funnel.offered_template(scanned.template_id)
         outcome = await self.bind(member, scanned.member_id, source, at, created_by_this_push,
-                                  template_id=template_id)
+                                  template_id=template_id, origin=origin)
         if outcome.upline is not None:
             await self.funnel.scanned(scanned.member_id, template_id, at)
         return outcome
 
     async def bind(self, member: dict, upline_id: str, source: BindSource, at: datetime,
                    created_by_this_push: bool = False, note: str | None = None,
-                   template_id: str | None = None) -> BindOutcome:
+                   template_id: str | None = None, origin: Origin | None = None) -> BindOutcome:
         """Bind `member` (its document as the caller just read it) under `upline_id`, or log why not.
         `template_id`: the poster template whose code or link brought the member, for the funnel.
 
@@ -208,6 +211,10 @@ class RelationService:
         chain_settings = await self.merchant_settings.get(ChainMoveSettings)
         detail = {name: value for name, value in (("note", note), ("template", template_id)) if value} or None
         teams = chain_settings if chain_settings.enabled else None
+        if self.risk is not None and origin is not None and (refusal := await self.risk.on_bind(
+                upline_id, member, origin, at)) is not None:
+            await self._refused(member["_id"], upline_id, source, refusal, at, detail)
+            return BindOutcome.refused(refusal)
         async with self.bind_turns.one_at_a_time(member["_id"], *([upline_id] if teams else [])):
             return await self._bind(member, upline_id, source, at, created_by_this_push, detail, settings, teams)
 

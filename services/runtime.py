@@ -38,6 +38,8 @@ from services.orders import OrderService
 from services.posters import PosterService
 from services.rate_limits import RateLimitService
 from services.relations import RelationService
+from services.risk import RiskService
+from services.risk_review import RiskReview
 from services.sealing import Sealer
 from services.sessions import SessionService
 from services.share_links import ShareLinkService
@@ -95,6 +97,8 @@ class Runtime:
     agreements: AgreementService
     data_rights: DataRightsService
     limits: RateLimitService
+    risk: RiskService
+    risk_review: RiskReview
 
     async def store_health(self) -> dict[str, str]:
         return await check_stores(self.db, self.redis)

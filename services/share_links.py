@@ -26,6 +26,7 @@ from distribution.share_links import share_bind_url, verify_share_signature
 from services.identity import IdentityService
 from services.posters import ShareLinkSettings
 from services.relations import BindOutcome, RelationService
+from services.risk import Origin
 from stores.members import MemberStore
 
 
@@ -114,7 +115,8 @@ class ShareLinkService:
         created = upserted.created and visitor["_id"] == upserted.member["_id"]
         return await self.relations.bind(visitor, promoter["_id"], BindSource.SHARE_LINK, at,
                                          created_by_this_push=created,
-                                         template_id=await self.funnel.offered_template(template_id))
+                                         template_id=await self.funnel.offered_template(template_id),
+                                         origin=Origin(ip=ip))
 
     async def _promoter(self, promoter_id: str, signature: str | None) -> dict:
         """The promoter a link names, once the link is known good: links on, well formed, signed, someone."""

@@ -63,12 +63,14 @@ from distribution.withdrawals import (
 )
 from services.merchant_settings import MerchantSettings
 from services.notifications import NotificationService, thing, yuan
+from services.risk import RiskService
 from services.sealing import Sealer
 from stores.grades import PROMOTER_TOTALS, withdrawn_update
 from stores.job_queue import JobQueue, RetryLater
 from stores.ledger import ACCOUNTS, LedgerStore
 from stores.locks import held_once
 from stores.members import MemberStore
+from stores.orders import HELD_BY
 from stores.withdrawals import WITHDRAWAL_DAYS, WITHDRAWALS, WithdrawalStore, day_key
 from stores.writes import Conflict, WriteSet, commit
 from wechatpay import (
@@ -171,8 +173,10 @@ def _backoff(attempts: int) -> float:
 class WithdrawalService:
     def __init__(self, client: AsyncMongoClient, db: AsyncDatabase, members: MemberStore,
                  merchant_settings: MerchantSettings, queue: JobQueue, bills: TransferBills | None, payees: PayeeApps,
-                 notifications: NotificationService, sealer: Sealer, redis: Redis, redis_prefix: str):
+                 notifications: NotificationService, sealer: Sealer, redis: Redis, redis_prefix: str,
+                 risk: RiskService | None = None):
         self.client = client
+        self.risk = risk  # None: no risk holds (tools that pay out directly)
         self.db = db
         self.members = members
         self.payees = payees
@@ -228,7 +232,7 @@ class WithdrawalService:
                 "openId": payee["openid"]}
 
     async def request(self, member: dict, amount_fen: int, method: str, bank_sealed: str | None,
-                      now: datetime, real_name_sealed: str | None = None) -> dict:
+                      now: datetime, real_name_sealed: str | None = None, ip: str | None = None) -> dict:
         refuse_if_frozen(member)
         rules = await self.merchant_settings.get(WithdrawalRules)
         wechat = method == WithdrawalMethod.WECHAT_BALANCE.value
@@ -237,12 +241,12 @@ class WithdrawalService:
                                     "WeChat Pay is not configured here: withdraw to a bank account")
         day = china_day(now)
         is_first = not await self.store.has_been_paid(member["_id"])
-        buyers = await self.store.distinct_paying_buyers(member["_id"]) if is_first else 0
+        buyers = await self.store.distinct_paying_buyers(member["_id"]) if is_first else []
         for _ in range(PLANNING_ATTEMPTS):
             totals = await self.store.day_totals(member["_id"], day)
             available = (await self.ledger.balances(member["_id"]))[Bucket.AVAILABLE]
-            quote = check_withdrawal(amount_fen, rules, totals["count"], totals["amount_fen"], available, buyers,
-                                     is_first)
+            quote = check_withdrawal(amount_fen, rules, totals["count"], totals["amount_fen"], available,
+                                     len(buyers), is_first)
             if isinstance(quote, WithdrawalRefusal):
                 raise WithdrawalRefused(quote.value, REFUSAL_MESSAGES[quote])
             if wechat and real_name_sealed is None and needs_user_name(quote.net_fen, rules.real_name_check):
@@ -250,6 +254,11 @@ class WithdrawalService:
                                      code="real_name_required", field="real_name")
             withdrawal = self._new(member["_id"], quote, method, bank_sealed, real_name_sealed, day, now)
             writes = WriteSet()
+            if self.risk is not None:
+                held_by = await self.risk.withdrawal_holds(member, withdrawal["_id"], is_first, buyers,
+                                                           rules.min_distinct_paying_buyers, totals["count"], ip,
+                                                           now, writes)
+                withdrawal = held(withdrawal, held_by)
             writes.insert(WITHDRAWALS, [withdrawal])
             writes.guard(ACCOUNTS, {"_id": member["_id"], "available_fen": {"$gte": amount_fen}},
                          {"$inc": {"withdrawal_requests": 1}})
@@ -342,12 +351,24 @@ class WithdrawalService:
         if not approve:
             return await self._commit_move(withdrawal, WithdrawalStatus.REJECTED, now, note)
         refuse_if_frozen(await self.members.get(withdrawal["member_id"]))
+        if withdrawal.get(HELD_BY):
+            raise WithdrawalRefused("risk_hold", "a risk flag holds the withdrawal: clear or void the flag first")
         check_at = _first_check(withdrawal["method"], WithdrawalStatus.APPROVED, now)
         approved = await self._commit_move(withdrawal, WithdrawalStatus.APPROVED, now, note,
                                            {"next_check_at": check_at})
         if check_at is not None:
             await self.queue.enqueue(PAY_JOB, {"withdrawal_id": withdrawal_id})
         return approved
+
+    async def plan_rejection(self, withdrawal: dict, note: str, now: datetime, writes: WriteSet) -> None:
+        """Plan rejecting a withdrawal waiting for review into another step's `writes` (a voided risk flag)."""
+        await self._move(withdrawal, WithdrawalStatus.REJECTED, now, note, writes=writes)
+
+    async def rejected(self, withdrawal_id: str, now: datetime) -> None:
+        """Tell the promoter of a rejection another step committed."""
+        withdrawal = await self.store.get(withdrawal_id)
+        if withdrawal is not None and withdrawal["status"] == WithdrawalStatus.REJECTED.value:
+            await self.notify("withdrawal_rejected", withdrawal, now)
 
     async def retry_payout(self, withdrawal_id: str, now: datetime) -> dict:
         """Try a WeChat-balance payout again now rather than after its backoff (a failed attempt, WeChat Pay
@@ -594,6 +615,15 @@ class WithdrawalService:
             await self.notifications.notify_admins(kind, key, data, now)
         else:
             await self.notifications.notify(kind, key, withdrawal["member_id"], data, now)
+
+
+def held(withdrawal: dict, flag_ids: list[str]) -> dict:
+    """A new withdrawal held by risk flags: it waits for the merchant's review, whatever its amount."""
+    if not flag_ids:
+        return withdrawal
+    status = WithdrawalStatus.PENDING_REVIEW.value
+    return {**withdrawal, HELD_BY: flag_ids, "status": status, "next_check_at": None,
+            "history": [{"status": status, "at": withdrawal["created_at"], "note": "held by a risk flag"}]}
 
 
 def _first_check(method: str, status: WithdrawalStatus, now: datetime) -> datetime | None:

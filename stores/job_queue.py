@@ -4,6 +4,11 @@
   mid-job leaves it pending; another worker claims it (XAUTOCLAIM) once it has
   been idle `claim_idle_ms`, and does it again. Handlers are therefore
   idempotent: the same job done twice has the effect of doing it once.
+- The jobs of one read (up to `count`) are acknowledged together, in one
+  Redis transaction, once their handlers have returned; the jobs of a kind
+  registered as `Batched` are handled in one call (e.g. many orders' events
+  in one MongoDB transaction). A worker killed mid-batch leaves them all
+  pending, to be done again.
 - A handler that raises has its job re-queued after an exponential backoff
   (a sorted set of due times); after `max_attempts` it goes to a dead-letter
   stream, where an operator can see it.
@@ -37,6 +42,7 @@ from redis.exceptions import ResponseError
 log = logging.getLogger(__name__)
 
 JobHandler = Callable[[dict[str, Any]], Awaitable[None]]
+BatchHandler = Callable[[list[dict[str, Any]]], Awaitable[None]]
 OutageTest = Callable[[BaseException], bool]  # whether an error says a store could not be reached
 T = TypeVar("T")
 
@@ -84,6 +90,32 @@ class Job:
     def decode(cls, raw: bytes | str) -> "Job":
         data = json.loads(raw)
         return cls(data["kind"], data["payload"], data.get("attempt", 1))
+
+
+@dataclass(frozen=True)
+class Batched:
+    """A kind whose jobs of one read are handled in one call (the payloads in the order read), e.g. many orders'
+    events applied in one transaction. Idempotent like any handler; it succeeds or fails for all of them."""
+
+    handle: BatchHandler
+
+
+Handlers = Mapping[str, JobHandler | Batched]
+
+
+@dataclass
+class _Step:
+    """Jobs handled by one call: a job of its own, or all of a read's jobs of a batched kind."""
+
+    handler: JobHandler | Batched
+    entry_ids: list[bytes] = field(default_factory=list)
+    jobs: list[Job] = field(default_factory=list)
+
+    async def run(self) -> None:
+        if isinstance(self.handler, Batched):
+            await self.handler.handle([job.payload for job in self.jobs])
+        else:
+            await self.handler(self.jobs[0].payload)
 
 
 @dataclass(frozen=True)
@@ -159,13 +191,13 @@ class JobQueue:
         await self.ensure_group()
         return await command()
 
-    async def work(self, consumer: str, handlers: Mapping[str, JobHandler], *, count: int = 32,
+    async def work(self, consumer: str, handlers: Handlers, *, count: int = 32,
                    block_ms: int | None = 1000, is_outage: OutageTest = lambda error: False) -> int:
         """Do one batch: due retries released, stuck jobs claimed, new jobs read. Returns jobs handled.
         A handler's error that `is_outage` is raised, once the job is put back without spending an attempt."""
         return await self._in_group(lambda: self._work(consumer, handlers, count, block_ms, is_outage))
 
-    async def _work(self, consumer: str, handlers: Mapping[str, JobHandler], count: int, block_ms: int | None,
+    async def _work(self, consumer: str, handlers: Handlers, count: int, block_ms: int | None,
                     is_outage: OutageTest) -> int:
         await self._release_due(keys=[self.retries, self.stream], args=[time.time(), count])
         # Redis 7 answers (next start, claimed, deleted ids), 6.2 (next start, claimed).
@@ -177,22 +209,50 @@ class JobQueue:
         if not entries:
             entries = await self._read(consumer, ">", count, block_ms)
         self._cut_short = True
-        for entry_id, fields in entries:
-            # An entry without fields was deleted meanwhile.
-            outcome = await self._outcome(fields, handlers, is_outage) if fields else Outcome()
-            await self._settle(entry_id, outcome)
-            if outcome.outage is not None:
-                raise outcome.outage
+        settled, steps = self._steps(entries, handlers)
+        for step in steps:
+            outcomes = await self._outcomes(step, is_outage)
+            settled += zip(step.entry_ids, outcomes)
+            if outcomes[0].outage is not None:
+                await self._settle(settled)  # the steps not run yet stay pending: this worker's own, next time
+                raise outcomes[0].outage
             await self._beat_if_due(consumer)  # a long batch is work too
+        await self._settle(settled)
         self._cut_short = own_pending and len(entries) == count  # more of its own may wait behind them
         await self._beat_if_due(consumer)
         return len(entries)
+
+    def _steps(self, entries: list[tuple[bytes, dict]],
+               handlers: Handlers) -> tuple[list[tuple[bytes, Outcome]], list[_Step]]:
+        """What a read's entries come to: those settled at once (deleted, unreadable, of no known kind), and the
+        steps to run, the jobs of a batched kind together in the place of the first."""
+        settled: list[tuple[bytes, Outcome]] = []
+        steps: list[_Step] = []
+        batches: dict[str, _Step] = {}
+        for entry_id, fields in entries:
+            if not fields:  # deleted meanwhile
+                settled.append((entry_id, Outcome()))
+                continue
+            job = self._job(fields, handlers)
+            if isinstance(job, Outcome):
+                settled.append((entry_id, job))
+                continue
+            handler = handlers[job.kind]
+            step = batches.get(job.kind) if isinstance(handler, Batched) else None
+            if step is None:
+                step = _Step(handler)
+                steps.append(step)
+                if isinstance(handler, Batched):
+                    batches[job.kind] = step
+            step.entry_ids.append(entry_id)
+            step.jobs.append(job)
+        return settled, steps
 
     async def _read(self, consumer: str, after: str, count: int, block_ms: int | None) -> list[tuple[bytes, dict]]:
         read = await self.redis.xreadgroup(self.group, consumer, {self.stream: after}, count=count, block=block_ms)
         return [entry for _, stream_entries in read for entry in stream_entries]
 
-    async def run(self, consumer: str, handlers: Mapping[str, JobHandler], stop: asyncio.Event,
+    async def run(self, consumer: str, handlers: Handlers, stop: asyncio.Event,
                   is_outage: OutageTest) -> None:
         """Work until `stop`, whatever happens to the stores meanwhile."""
         failures = 0
@@ -215,37 +275,43 @@ class JobQueue:
             else:
                 failures = 0
 
-    async def drain(self, consumer: str, handlers: Mapping[str, JobHandler]) -> int:
+    async def drain(self, consumer: str, handlers: Handlers) -> int:
         """Work until nothing is ready now (retries not yet due stay put). For tests and benchmarks."""
         done = 0
         while handled := await self.work(consumer, handlers, block_ms=None):
             done += handled
         return done
 
-    async def _outcome(self, fields: Mapping[bytes, bytes], handlers: Mapping[str, JobHandler],
-                       is_outage: OutageTest) -> Outcome:
+    def _job(self, fields: Mapping[bytes, bytes], handlers: Handlers) -> Job | Outcome:
+        """The entry's job, or its dead letter when it cannot be done."""
         raw = fields.get(b"job", b"")
         try:
             job = Job.decode(raw)
         except (ValueError, KeyError, TypeError) as error:
             return self._buried(raw.decode("utf-8", "replace"), "?", f"unreadable job: {error!r}")
-        handler = handlers.get(job.kind)
-        if handler is None:
+        if job.kind not in handlers:
             return self._buried(job.encode(), job.kind, f"no handler for job kind {job.kind!r}")
+        return job
+
+    async def _outcomes(self, step: _Step, is_outage: OutageTest) -> list[Outcome]:
+        """Run the step; what becomes of each of its jobs."""
         try:
-            await handler(job.payload)
+            await step.run()
         except RetryLater as later:
-            return Outcome(retry=job, retry_in_seconds=later.seconds)
+            return [Outcome(retry=job, retry_in_seconds=later.seconds) for job in step.jobs]
         except Exception as error:  # noqa: BLE001 - any failure is retried, then dead-lettered
             if is_outage(error):
-                return Outcome(retry=job, retry_in_seconds=OUTAGE_RETRY_SECONDS, outage=error)
-            if job.attempt >= self.max_attempts:
-                return self._buried(job.encode(), job.kind, f"{type(error).__name__}: {error}")
-            # The error's type only: its text can quote the payload (an openid in a duplicate key).
-            log.warning("job %s failed (attempt %d): %s", job.kind, job.attempt, type(error).__name__)
-            again = Job(job.kind, job.payload, job.attempt + 1)
-            return Outcome(retry=again, retry_in_seconds=self.base_backoff_seconds * 2 ** (job.attempt - 1))
-        return Outcome()
+                return [Outcome(retry=job, retry_in_seconds=OUTAGE_RETRY_SECONDS, outage=error) for job in step.jobs]
+            return [self._failed(job, error) for job in step.jobs]
+        return [Outcome() for _ in step.jobs]
+
+    def _failed(self, job: Job, error: Exception) -> Outcome:
+        if job.attempt >= self.max_attempts:
+            return self._buried(job.encode(), job.kind, f"{type(error).__name__}: {error}")
+        # The error's type only: its text can quote the payload (an openid in a duplicate key).
+        log.warning("job %s failed (attempt %d): %s", job.kind, job.attempt, type(error).__name__)
+        again = Job(job.kind, job.payload, job.attempt + 1)
+        return Outcome(retry=again, retry_in_seconds=self.base_backoff_seconds * 2 ** (job.attempt - 1))
 
     @staticmethod
     def _buried(encoded: str, kind: str, reason: str) -> Outcome:
@@ -253,14 +319,22 @@ class JobQueue:
         log.error("job %s dead-lettered", kind)
         return Outcome(dead={"job": encoded, "reason": reason})
 
-    async def _settle(self, entry_id: bytes, outcome: Outcome) -> None:
+    async def _settle(self, settled: list[tuple[bytes, Outcome]]) -> None:
+        """Acknowledge the entries, with their retries and dead letters, in one transaction."""
+        if not settled:
+            return
         # Done entries leave the stream, so it holds only work not yet finished.
+        entry_ids = [entry_id for entry_id, _ in settled]
+        outcomes = [outcome for _, outcome in settled]
+        retries = {outcome.retry.encode(): time.time() + outcome.retry_in_seconds
+                   for outcome in outcomes if outcome.retry is not None}
         async with self.redis.pipeline(transaction=True) as done:
-            if outcome.retry is not None:
-                done.zadd(self.retries, {outcome.retry.encode(): time.time() + outcome.retry_in_seconds})
-            if outcome.dead is not None:
-                done.xadd(self.dead, outcome.dead)
-            await done.xack(self.stream, self.group, entry_id).xdel(self.stream, entry_id).execute()
+            if retries:
+                done.zadd(self.retries, retries)
+            for outcome in outcomes:
+                if outcome.dead is not None:
+                    done.xadd(self.dead, outcome.dead)
+            await done.xack(self.stream, self.group, *entry_ids).xdel(self.stream, *entry_ids).execute()
 
     # --- liveness ------------------------------------------------------------------------
 

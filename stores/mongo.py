@@ -100,6 +100,7 @@ INDEXES: dict[str, list[IndexModel]] = {
         # The finance report's day (services.finance): commissions settled, and refunds' shares reversed, then.
         IndexModel("settled_at"),
         IndexModel("reversals.at"),
+        IndexModel("held_by", sparse=True),  # those a risk flag holds, released or cancelled with it (stores.risk)
     ],
     # Statements (stores.statements), newest first: all, by status, by promoter, by both.
     "statements": [IndexModel([("created_at", ASCENDING), ("_id", ASCENDING)]),
@@ -131,6 +132,12 @@ INDEXES: dict[str, list[IndexModel]] = {
                           IndexModel("created_at", expireAfterSeconds=3 * 86400), IndexModel("member_id")],
     # Payouts under way, for the sweep of those nobody looked at in time (services.withdrawals.requeue_due);
     # lists newest first, in one status and/or of one member (with its history beside a review).
+    # Risk flags (stores.risk): one per rule and subject; lists newest first by status, rule or promoter; the
+    # flags of a withdrawal; the commissions and withdrawals a flag holds.
+    "risk_flags": [IndexModel("key", unique=True), IndexModel([("status", ASCENDING), ("_id", DESCENDING)]),
+                   IndexModel([("rule", ASCENDING), ("_id", DESCENDING)]),
+                   IndexModel([("member_id", ASCENDING), ("_id", DESCENDING)]),
+                   IndexModel("withdrawal_id", sparse=True)],
     "withdrawals": [IndexModel([("status", ASCENDING), ("next_check_at", ASCENDING)]),
                     IndexModel([("status", ASCENDING), ("_id", DESCENDING)]),
                     IndexModel([("member_id", ASCENDING), ("status", ASCENDING), ("_id", DESCENDING)]),
@@ -139,7 +146,8 @@ INDEXES: dict[str, list[IndexModel]] = {
                     IndexModel([("created_at", DESCENDING), ("_id", DESCENDING)]),
                     IndexModel([("member_id", ASCENDING), ("created_at", DESCENDING), ("_id", DESCENDING)]),
                     # Paid or returned within a day (the finance report) or a year (tax figures): by their steps.
-                    IndexModel([("status", ASCENDING), ("history.at", ASCENDING)])],
+                    IndexModel([("status", ASCENDING), ("history.at", ASCENDING)]),
+                    IndexModel("held_by", sparse=True)],  # those a risk flag holds (stores.risk)
     # The audit log, newest first: of one target, of one kind of target, or by one member of staff.
     "audit_log": [IndexModel([("target.kind", ASCENDING), ("target.id", ASCENDING), ("_id", DESCENDING)]),
                   IndexModel([("target.kind", ASCENDING), ("_id", DESCENDING)]),

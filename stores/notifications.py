@@ -78,20 +78,10 @@ class NotificationStore:
             {"$set": {"channel": channel, "template_id": template_id, "consent_taken": consent_taken}},
         )
 
-    async def finish(self, notification_id: str, status: str, at: datetime, channel: str | None = None,
-                     template_id: str | None = None, error: str | None = None) -> None:
-        changes: dict = {"status": status, "lease_until": FREE, "finished_at": at}
-        if channel is not None:
-            changes.update(channel=channel, template_id=template_id)
-        if error is not None:
-            changes["error"] = error[:500]
-        await self.notifications.update_one({"_id": notification_id}, {"$set": changes})
-
-    async def release(self, notification_id: str, error: str) -> None:
-        """Give the lease back after a failed attempt, so the retry may take it."""
-        await self.notifications.update_one(
-            {"_id": notification_id, "status": "pending"}, {"$set": {"lease_until": FREE, "error": error[:500]}}
-        )
+    async def record(self, attempts: list[UpdateOne]) -> None:
+        """What became of attempts to send (`finished`, `released`), in one command."""
+        if attempts:
+            await self.notifications.bulk_write(attempts, ordered=False)
 
     async def due(self, now: datetime, limit: int) -> list[str]:
         cursor = self.notifications.find({"status": "pending", "retry_at": {"$lte": now}}, {"_id": 1}).limit(limit)
@@ -137,3 +127,20 @@ class NotificationStore:
     async def unused_consents(self, member_id: str, template_id: str) -> int:
         document = await self.consents.find_one({"_id": consent_key(member_id, template_id)})
         return int(document["unused"]) if document else 0
+
+
+def finished(notification_id: str, status: str, at: datetime, channel: str | None = None,
+             template_id: str | None = None, error: str | None = None) -> UpdateOne:
+    """The notification is done: sent, refused, skipped or failed for good."""
+    changes: dict = {"status": status, "lease_until": FREE, "finished_at": at}
+    if channel is not None:
+        changes.update(channel=channel, template_id=template_id)
+    if error is not None:
+        changes["error"] = error[:500]
+    return UpdateOne({"_id": notification_id}, {"$set": changes})
+
+
+def released(notification_id: str, error: str) -> UpdateOne:
+    """The lease given back after a failed attempt, so that the retry may take it."""
+    return UpdateOne({"_id": notification_id, "status": "pending"},
+                     {"$set": {"lease_until": FREE, "error": error[:500]}})

@@ -27,16 +27,21 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
+from pymongo import UpdateMany
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
 from distribution.orders import OrderStatus
 from stores.paging import newest_first
+from stores.writes import WriteSet
 
 ORDERS = "orders"
 ORDER_EVENTS = "order_events"
 COMMISSIONS = "commissions"
 IN_BUYER_TOTALS = "in_buyer_totals"
+# A risk flag that holds a commission names itself in its `held_by` (`stores.risk`): it settles once none does.
+HELD_BY = "held_by"
+NOT_HELD = {f"{HELD_BY}.0": {"$exists": False}}
 # Where an order's promoter is found in its chain snapshot: anywhere in it, or as the buyer's nearest upline.
 PROMOTER_FIELD = {False: "upline_chain", True: "upline_chain.0"}
 
@@ -97,6 +102,13 @@ class OrderStore:
     async def events_of(self, order_no: str) -> list[dict]:
         return await self.events.find({"order_no": order_no}).to_list()
 
+    async def unapplied_events_of(self, order_nos: list[str]) -> dict[str, list[dict]]:
+        """The events of `order_nos` not applied yet, by order number, in one read."""
+        by_order: dict[str, list[dict]] = {}
+        async for event in self.events.find({"order_no": {"$in": order_nos}, "state": {"$ne": "applied"}}):
+            by_order.setdefault(event["order_no"], []).append(event)
+        return by_order
+
     async def mark_waiting(self, event_ids: list[str], waiting_for: str) -> None:
         if event_ids:
             await self.events.update_many(
@@ -117,9 +129,11 @@ class OrderStore:
         cursor = self.events.find({"state": "pending", "retry_at": {"$lte": now}}, {"order_no": 1}).limit(limit)
         return await cursor.to_list()
 
-    async def postpone(self, event_ids: list[str], retry_at: datetime) -> None:
-        if event_ids:
-            await self.events.update_many({"_id": {"$in": event_ids}}, {"$set": {"retry_at": retry_at}})
+    @staticmethod
+    def plan_postpone(event_ids: list[str], retry_at: datetime, writes: WriteSet) -> None:
+        """Move the events' retry time, in a transaction: a plain update meeting a worker's transaction on one
+        of them would wait for it while blocking the collection (SecantusDB retries it holding its lock)."""
+        writes.update(ORDER_EVENTS, UpdateMany({"_id": {"$in": event_ids}}, {"$set": {"retry_at": retry_at}}))
 
     async def commissions_of(self, order_no: str) -> list[dict]:
         return await self.commissions.find({"order_no": order_no}).sort("_id", 1).to_list()
@@ -127,7 +141,7 @@ class OrderStore:
     async def due_commissions(self, now: datetime, limit: int, held_beneficiaries: Sequence[str] = ()) -> list[dict]:
         # A commission a statement holds waits for the statement's review, not for its own time; one of a
         # held beneficiary (a frozen member) waits until they are not.
-        query = {"status": "frozen", "unfreeze_at": {"$lte": now}, "statement_id": None}
+        query = {"status": "frozen", "unfreeze_at": {"$lte": now}, "statement_id": None, **NOT_HELD}
         if held_beneficiaries:
             query["beneficiary_id"] = {"$nin": list(held_beneficiaries)}
         cursor = self.commissions.find(query)

@@ -41,9 +41,9 @@ PRODUCT_CODES = "product_codes"  # stores.products: `_id` "<member id>|<product>
 # Fields of the member's own document that identify the person, and what is kept of the rest is the
 # relation, the counters and the money's bookkeeping.
 MEMBER_PERSONAL_FIELDS = ("oa_openid", "miniapp_openid", "unionid", "phone_sealed", "phone_tail", "nickname_keys",
-                          "session_key_sealed", "unionid_conflict", "last_login_at")
-# Fields shown as they are stored nowhere: secrets and index keys.
-NOT_EXPORTED = ("session_key_sealed", "nickname_keys", FOLLOW_UPS)
+                          "session_key_sealed", "unionid_conflict", "last_login_at", "device_hash", "login_ip_hash")
+# Fields shown as they are stored nowhere: secrets and index keys (the risk controls' keyed hashes among them).
+NOT_EXPORTED = ("session_key_sealed", "nickname_keys", FOLLOW_UPS, "device_hash", "login_ip_hash")
 ERASED_TEXT = "已注销"
 # Collections whose documents are the member's, found by a member id field: (collection, field).
 BY_MEMBER_FIELD = (

@@ -20,8 +20,9 @@ from redis.asyncio import Redis
 
 from distribution.rate_limits import Check
 
-# KEYS: one sorted set per subject. ARGV[1]: a unique id for this hit; then count and window (ms) per key.
-# Returns 0 when allowed (and recorded), else the milliseconds until the hit would be allowed.
+# KEYS: one sorted set per subject. ARGV[1]: a unique id for this hit, or '' to only look; then count and
+# window (ms) per key. Returns 0 when allowed (and recorded, unless only looking), else the milliseconds until
+# the hit would be allowed.
 _SLIDING_WINDOW = """
 local now_parts = redis.call('TIME')
 local now = tonumber(now_parts[1]) * 1000 + math.floor(tonumber(now_parts[2]) / 1000)
@@ -36,7 +37,7 @@ for i, key in ipairs(KEYS) do
     wait = math.max(wait, tonumber(freeing[2]) + window - now, 1)
   end
 end
-if wait > 0 then
+if wait > 0 or ARGV[1] == '' then
   return wait
 end
 for i, key in ipairs(KEYS) do
@@ -55,9 +56,16 @@ class RateLimiter:
     async def hit(self, checks: Sequence[Check]) -> int:
         """Count one hit against every check, if all allow it: 0. Else nothing is counted, and the whole
         seconds until they would allow it."""
+        return await self._run(checks, secrets.token_hex(8))
+
+    async def wait(self, checks: Sequence[Check]) -> int:
+        """The whole seconds until every check would allow a hit (0: now), counting nothing."""
+        return await self._run(checks, "")
+
+    async def _run(self, checks: Sequence[Check], hit_id: str) -> int:
         if not checks:
             return 0
-        arguments: list[str | int] = [secrets.token_hex(8)]
+        arguments: list[str | int] = [hit_id]
         for check in checks:
             arguments += [check.limit.count, check.limit.window_seconds * 1000]
         wait_ms = int(await self._script(keys=[self.key_prefix + check.key for check in checks], args=arguments))

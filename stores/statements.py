@@ -19,7 +19,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 from distribution.ledger import Bucket, EntryKind
 from distribution.settlement import Period, StatementLine
 from stores.ledger import LEDGER_ENTRIES
-from stores.orders import COMMISSIONS
+from stores.orders import COMMISSIONS, NOT_HELD
 from stores.paging import newest_first
 
 STATEMENTS = "statements"
@@ -87,4 +87,4 @@ class StatementStore:
 
 
 def _due(before: datetime) -> dict:
-    return {"status": "frozen", "unfreeze_at": {"$lt": before}, "statement_id": None}
+    return {"status": "frozen", "unfreeze_at": {"$lt": before}, "statement_id": None, **NOT_HELD}

@@ -49,9 +49,10 @@ class WithdrawalStore:
     async def has_been_paid(self, member_id: str) -> bool:
         return await self.withdrawals.count_documents({"member_id": member_id, "status": "paid"}, limit=1) > 0
 
-    async def distinct_paying_buyers(self, member_id: str) -> int:
+    async def distinct_paying_buyers(self, member_id: str) -> list[str]:
         """Buyers whose paid orders earned this promoter a commission (from the orders' chain snapshots)."""
-        return len(await self.orders.distinct("buyer_id", {"upline_chain": member_id, "paid_at": {"$ne": None}}))
+        return [buyer for buyer in await self.orders.distinct(
+            "buyer_id", {"upline_chain": member_id, "paid_at": {"$ne": None}}) if buyer]
 
     async def paid_totals(self, member_ids: list[str]) -> dict[str, dict[str, int]]:
         """Member id -> `{count, amount_fen}` of their paid withdrawals, for those of `member_ids` paid anything."""

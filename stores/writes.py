@@ -6,7 +6,8 @@ exactly one document, or the step was planned on a stale read), inserts,
 plain updates, and ledger entries with the `$inc` of their accounts. `commit`
 sends them in one transaction with one command per collection and kind, so
 the number of round trips of a step does not grow with the number of
-documents it touches (a commission chain of any depth is one `insert_many`).
+documents it touches (a commission chain of any depth is one `insert_many`);
+`merged` makes the steps of many (a worker's batch of orders) one such set.
 Ledger entries are inserted marked uncounted: the worker adds them up into
 the shop's totals afterwards (`services.stats.StatsService.count_ledger`),
 so that no step moving one member's money waits on a document every step
@@ -83,6 +84,24 @@ class WriteSet:
     @property
     def empty(self) -> bool:
         return not (self.guards or self.inserts or self.updates or self.account_deltas)
+
+
+def merged(steps: Iterable[WriteSet]) -> WriteSet:
+    """The writes of many steps as one, for one transaction: each step's guards still guard it (a stale step fails
+    the whole), collections keep the order in which the steps first name them, and the deltas of an account that
+    several steps move are added up into one update."""
+    whole = WriteSet()
+    for step in steps:
+        for collection, operations in step.guards.items():
+            whole.guards.setdefault(collection, []).extend(operations)
+        for collection, documents in step.inserts.items():
+            whole.insert(collection, documents)
+        for collection, operations in step.updates.items():
+            whole.updates.setdefault(collection, []).extend(operations)
+        for account_id, deltas in step.account_deltas.items():
+            whole.account_deltas[account_id].update(deltas)
+        whole.after_commit.extend(step.after_commit)
+    return whole
 
 
 async def commit(client: AsyncMongoClient, db: AsyncDatabase, writes: WriteSet) -> None:

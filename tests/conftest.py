@@ -127,7 +127,7 @@ async def start_server(settings: Settings) -> AsyncIterator[RunningServer]:
     async with open_runtime(settings) as runtime:
         port = free_port()
         door = push_door(runtime)
-        server = make_app(runtime, door).listen(port, address="127.0.0.1")
+        server = make_app(runtime, door).listen(port, address="127.0.0.1", xheaders=True)  # as `python -m bot serve` listens
         base_url = f"http://127.0.0.1:{port}"
         signer = PushSigner(settings.wechat_token, settings.wechat_app_id, settings.wechat_aes_key)
         async with httpx.AsyncClient(base_url=base_url, timeout=15) as http:

@@ -4,12 +4,14 @@ still verifies."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
 from bot.simulate import event_xml
+from bot.worker import carry_out_deletions
 from distribution.binding import BindingSettings
 from distribution.ledger import commission_clawback
 from distribution.orders import NewOrder
@@ -22,7 +24,7 @@ from tests.order_fixtures import assert_ledger_clean, at, create_order, drain, i
 from tests.test_agreement import accept, publish
 from tests.test_applications import APPLICATION
 from tests.test_miniapp_session import auth, login, mini_openid, oa_openid
-from tests.test_withdrawals import NOW, credit, rules
+from tests.test_withdrawals import NOW, credit, rules, withdraw
 
 MERCHANT = {"Authorization": f"Bearer {MERCHANT_TOKEN}"}
 NICKNAME = "王小虎Zq"
@@ -271,4 +273,37 @@ async def test_the_console_shows_what_a_request_waits_for_and_carries_it_out(ser
     assert f'data-member-id="{member_id}" data-status="done"' in (await owner.get("/admin/privacy")).text
     [audited] = await runtime.db.audit_log.find({"action": "member.delete"}).to_list()
     assert audited["target"] == {"kind": "member", "id": member_id}
+    await assert_ledger_clean(runtime)
+
+
+async def test_the_worker_carries_a_deletion_out_once_the_balance_is_withdrawn(server):
+    runtime = server.runtime
+    await rules(runtime, auto_approve_under_fen=1_000)
+    session = await login(server, "leaving", profile={"nickname": "要走的人Jd"})
+    member_id, headers = session["member"]["id"], auth(session["token"])
+    await credit(runtime, member_id, 500)
+    requested = await server.http.post("/api/v1/me/deletion", headers=headers)
+    assert requested.json()["blocked_by"] == ["available_balance"]
+
+    assert await carry_out_deletions(runtime) == 0
+    withdrawal = await withdraw(server, headers, 500, "bank", bank={
+        "account_name": "王五", "account_no": "6225880212345678", "bank_name": "招商银行"})
+    assert withdrawal.status_code == 201, withdrawal.text
+    assert await carry_out_deletions(runtime) == 0  # the money is locked in a withdrawal not yet paid
+    assert (await runtime.members.get(member_id))["nickname"] == "要走的人Jd"
+    shown = (await server.http.get("/api/v1/me/deletion", headers=headers)).json()
+    assert (shown["status"], shown["blocked_by"]) == ("waiting", ["locked_balance", "open_withdrawal"])
+
+    paid = await server.http.post(f"/api/merchant/v1/withdrawals/{withdrawal.json()['id']}/mark-paid",
+                                  json={"reference": "CMB-9"}, headers=MERCHANT)
+    assert paid.status_code == 200, paid.text
+    racing = await asyncio.gather(carry_out_deletions(runtime), carry_out_deletions(runtime))
+    assert sum(racing) >= 1
+    request = await runtime.data_rights.deletion(member_id, NOW)
+    assert request["status"] == "done" and request["processed_at"] and request["blocked_by"] == []
+    tombstone = await runtime.members.get(member_id)
+    assert tombstone["erased_at"] and tombstone["nickname"] is None and "miniapp_openid" not in tombstone
+    assert await found_anywhere(runtime.db, ["要走的人Jd", mini_openid(server, "leaving")]) == []
+    assert (await server.http.get("/api/v1/me", headers=headers)).status_code == 401
+    assert await carry_out_deletions(runtime) == 0  # a done request is not carried out again
     await assert_ledger_clean(runtime)

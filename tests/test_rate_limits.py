@@ -12,6 +12,7 @@ from distribution.rate_limits import Action, ActionLimits, Check, Limit, RateLim
 from stores.rate_limits import RateLimiter
 from distribution.scene import promoter_scene
 from tests.conftest import MERCHANT_TOKEN, start_server
+from tests.console_fixtures import staff_client
 from tests.test_relations import add_member
 
 BURST = 1_000
@@ -96,7 +97,10 @@ async def test_a_burst_of_logins_from_one_address_stops_at_the_limit_and_writes_
 
 async def test_forwarded_for_is_ignored_from_an_untrusted_peer(server):
     await server.runtime.merchant_settings.put(limits(miniapp_login=per_ip(3)))
-    answers = [await login(server, f"user{n}", f"198.51.100.{n}") for n in range(5)]
+    answers = [await login(server, f"user{n}", f"198.51.100.{n}") for n in range(4)]
+    # The server listens with `xheaders`, as in production, which would take X-Real-Ip for the address.
+    answers.append(await server.http.post("/api/v1/session", json={"code": "user4"},
+                                          headers={"X-Real-Ip": "198.51.100.4"}))
     assert [answer.status_code for answer in answers] == [200, 200, 200, 429, 429]
 
 
@@ -163,3 +167,62 @@ async def test_a_poster_is_redrawn_at_most_the_days_allowance_and_stored_once(se
     # Another template is a poster of its own.
     await runtime.posters.jpeg(member, "fresh")
     assert await runtime.db.poster_images.count_documents({"member_id": member["_id"]}) == 2
+
+
+# --- the merchant API's wrong tokens ------------------------------------------------------------------------
+
+
+async def merchant_get(server, token: str | None, forwarded_for: str = "203.0.113.50"):
+    headers = {"X-Forwarded-For": forwarded_for}
+    if token is not None:
+        headers["Authorization"] = f"Bearer {token}"
+    return await server.http.get("/api/merchant/v1/settings/limits", headers=headers)
+
+
+async def counted_failures(server, address: str) -> int:
+    key = f"{server.runtime.settings.redis_prefix}rate:merchant_auth_failure:ip:{address}"
+    return await server.runtime.redis.zcard(key)
+
+
+async def test_wrong_merchant_tokens_from_one_address_lock_it_out_the_right_token_included(proxied):
+    await proxied.runtime.merchant_settings.put(limits(merchant_auth_failure=per_ip(3)))
+    guesses = [await merchant_get(proxied, f"guess-{n}") for n in range(5)]
+    assert [guess.status_code for guess in guesses] == [401, 401, 401, 429, 429]
+    assert guesses[0].headers["WWW-Authenticate"] == 'Bearer realm="merchant"'
+    refused = guesses[3]
+    assert refused.json()["error"]["code"] == "rate_limited" and 0 < int(refused.headers["Retry-After"]) <= 3600
+    # A right guess now would be answered as a wrong one is: the guesser learns nothing.
+    right = await merchant_get(proxied, MERCHANT_TOKEN)
+    assert right.status_code == 429 and right.json()["error"]["code"] == "rate_limited"
+    assert await counted_failures(proxied, "203.0.113.50") == 3  # refused attempts are not counted
+    # Another address, behind the same proxy, is unaffected.
+    assert (await merchant_get(proxied, MERCHANT_TOKEN, "198.51.100.77")).status_code == 200
+
+
+async def test_right_tokens_and_requests_without_authorization_are_not_counted(proxied):
+    await proxied.runtime.merchant_settings.put(limits(merchant_auth_failure=per_ip(2)))
+    answers = await asyncio.gather(*(merchant_get(proxied, MERCHANT_TOKEN) for _ in range(10)),
+                                   *(merchant_get(proxied, None) for _ in range(10)))
+    assert [answer.status_code for answer in answers] == [200] * 10 + [401] * 10
+    assert await counted_failures(proxied, "203.0.113.50") == 0
+    assert (await merchant_get(proxied, "one-wrong-guess")).status_code == 401
+    assert (await merchant_get(proxied, MERCHANT_TOKEN)).status_code == 200  # under the limit: served
+
+
+async def test_the_lockout_lifts_once_the_window_lets_go_of_the_failures(server):
+    await server.runtime.merchant_settings.put(limits(merchant_auth_failure=per_ip(1, seconds=1)))
+    assert (await merchant_get(server, "wrong")).status_code == 401
+    locked = await merchant_get(server, MERCHANT_TOKEN)
+    assert locked.status_code == 429 and locked.headers["Retry-After"] == "1"
+    await asyncio.sleep(1.1)  # the window, past which Redis drops the failure
+    assert (await merchant_get(server, MERCHANT_TOKEN)).status_code == 200
+
+
+async def test_a_locked_out_merchant_api_address_can_still_sign_in_to_the_console(server):
+    # The console counts its own sign-ins and failed passwords, apart from the merchant API's failed tokens.
+    await server.runtime.merchant_settings.put(limits(merchant_auth_failure=per_ip(1)))
+    assert (await merchant_get(server, "wrong")).status_code == 401
+    assert (await merchant_get(server, MERCHANT_TOKEN)).status_code == 429
+    console = await staff_client(server, "owner")
+    assert (await console.get("/admin")).status_code == 200
+    await console.aclose()

@@ -4,7 +4,7 @@ statement, the review threshold, rejection, carry-over below the minimum, and ra
 from __future__ import annotations
 
 import asyncio
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 
 import pytest
 
@@ -59,6 +59,33 @@ async def assert_reproducible(runtime) -> None:
         assert await runtime.statements.ledger_fen(statement["_id"]) == statement["amount_fen"], statement["_id"]
 
 
+async def touched_days(runtime) -> list[date]:
+    """The China days of every ledger entry, settlement, reversal and withdrawal step the test made."""
+    db = runtime.db
+    moments = [entry["at"] async for entry in db["ledger_entries"].find({}, {"at": 1})]
+    async for commission in db["commissions"].find({}, {"settled_at": 1, "reversals": 1}):
+        moments += [commission.get("settled_at"), *(each["at"] for each in commission.get("reversals", []))]
+    async for withdrawal in db["withdrawals"].find({}, {"history": 1}):
+        moments += [step["at"] for step in withdrawal["history"]]
+    return sorted({moment.astimezone(CHINA).date() for moment in moments if moment is not None})
+
+
+async def assert_reconciled(runtime) -> None:
+    """`ledger reconcile` (the finance service the CLI reads) is clean for every day the test touched."""
+    days = await touched_days(runtime)
+    assert days
+    for day in days:
+        report = await runtime.finance.day_report(day)
+        assert report.clean, (day, [str(each) for each in report.differences])
+
+
+async def assert_books_clean(runtime) -> None:
+    """`ledger verify` and `ledger reconcile` clean, and every statement reproducible from the ledger."""
+    await assert_ledger_clean(runtime)
+    await assert_reproducible(runtime)
+    await assert_reconciled(runtime)
+
+
 # The period the Sunday 2026-05-31 (a month's and a week's last day) is in, and the one the Monday after is in.
 PERIODS = {
     "daily": (("2026-05-31", "2026-06-01"), ("2026-06-01", "2026-06-02")),
@@ -103,8 +130,7 @@ async def test_each_policy_settles_a_period_once_it_closes_with_refunds_before_a
     assert (await statements_of(runtime, b))[1] == (second_b, "settled", 2_000, [("mon:0:1", 2_000)])
     assert await balances(runtime, b) == (0, 2_333, 0)
     assert await balances(runtime, a) == (0, 333 - 166 + 1_000, 0)
-    await assert_ledger_clean(runtime)
-    await assert_reproducible(runtime)
+    await assert_books_clean(runtime)
 
 
 async def test_per_commission_settles_each_at_its_own_time_without_statements(server):
@@ -115,6 +141,7 @@ async def test_per_commission_settles_each_at_its_own_time_without_statements(se
     assert await run_job(runtime, china("2026-05-31", "12:00")) == 2
     assert await balances(runtime, b) == (0, 1_000, 0)
     assert await runtime.db["statements"].count_documents({}) == 0
+    await assert_books_clean(runtime)
 
 
 async def test_below_the_minimum_the_amount_carries_to_the_next_period(server):
@@ -131,8 +158,7 @@ async def test_below_the_minimum_the_amount_carries_to_the_next_period(server):
     assert await statements_of(runtime, b) == [
         (f"{b['_id']}:2026-06-01_2026-06-02", "settled", 1_499, [("small:0:1", 999), ("more:0:1", 500)])]
     assert await balances(runtime, b) == (0, 1_499, 0)
-    await assert_ledger_clean(runtime)
-    await assert_reproducible(runtime)
+    await assert_books_clean(runtime)
 
 
 async def test_two_concurrent_runs_build_one_statement_and_move_the_money_once(server):
@@ -150,8 +176,7 @@ async def test_two_concurrent_runs_build_one_statement_and_move_the_money_once(s
     assert [(status, fen) for _, status, fen, _ in await statements_of(runtime, b)] == [("settled", 3_000)]
     assert await balances(runtime, b) == (0, 3_000, 0)
     assert await balances(runtime, a) == (0, 1_500, 0)
-    await assert_ledger_clean(runtime)
-    await assert_reproducible(runtime)
+    await assert_books_clean(runtime)
 
 
 async def earning_promoter(server, name: str, orders: dict[str, int], policy: str) -> tuple[dict, dict]:
@@ -213,8 +238,11 @@ async def test_a_statement_above_the_threshold_is_unwithdrawable_until_approved(
     mine = await server.http.get("/api/v1/me/statements", headers=headers)
     assert [(each["id"], each["status"], each["amount_fen"]) for each in mine.json()["items"]] == [
         (statement_id, "settled", 4_000)]
-    await assert_ledger_clean(runtime)
-    await assert_reproducible(runtime)
+    ledger = (await server.http.get("/api/v1/ledger", headers=headers)).json()["items"]
+    named = {(each["kind"], each["bucket"], each["statement_id"]) for each in ledger if each["ref"] == "big:0:1"}
+    assert named == {("commission_frozen", "frozen", None), ("commission_cancelled", "frozen", None),
+                     ("commission_settled", "frozen", statement_id), ("commission_settled", "available", statement_id)}
+    await assert_books_clean(runtime)
 
 
 async def test_a_rejected_statement_returns_its_commissions_to_the_next_period(server):
@@ -239,8 +267,7 @@ async def test_a_rejected_statement_returns_its_commissions_to_the_next_period(s
     assert missing.status_code == 404
     await runtime.statements.approve(second, china("2026-06-02", "09:00"))
     assert await balances(runtime, member) == (0, 5_000, 0)
-    await assert_ledger_clean(runtime)
-    await assert_reproducible(runtime)
+    await assert_books_clean(runtime)
 
 
 async def test_finance_reviews_statements_in_the_console(server):
@@ -282,4 +309,4 @@ async def test_a_frozen_promoters_commissions_wait_for_a_statement_after_unfreez
     await run_job(runtime, china("2026-06-03", "00:05"))
     assert (await statements_of(runtime, member))[1][1:] == ("awaiting_review", 5_000, [("cold:0:1", 5_000)])
     assert await balances(runtime, member) == (5_000, 0, 0)
-    await assert_ledger_clean(runtime)
+    await assert_books_clean(runtime)

@@ -27,9 +27,12 @@ Q = TypeVar("Q", bound=BaseModel)
 class ApiError(tornado.web.HTTPError):
     """A refusal of the HTTP exchange itself (no token, too large, wrong media type), not of what it asks."""
 
-    def __init__(self, status: int, code: str, message: str, field: str | None = None):
+    def __init__(self, status: int, code: str, message: str, field: str | None = None,
+                 headers: dict[str, str] | None = None):
         super().__init__(status, reason=None, log_message=message)
         self.code, self.message, self.field = code, message, field
+        # Sent with the answer: headers set before raising are cleared by Tornado's send_error.
+        self.headers = headers or {}
 
 
 # Every error a service, the domain or WeChat raises becomes one answer; the first kind in the error's MRO
@@ -134,7 +137,7 @@ class BaseHandler(tornado.web.RequestHandler):
         return ApiError(413, "too_large", f"the body may be at most {self.max_body_bytes:,} bytes", field="body")
 
     def on_finish(self) -> None:
-        self.runtime.metrics.requests.labels(type(self).__name__, self.request.method, str(self.get_status())).inc()
+        self.runtime.metrics.count_request(type(self).__name__, self.request.method, self.get_status())
 
     # --- requests ------------------------------------------------------------------------------
 
@@ -201,12 +204,14 @@ class BaseHandler(tornado.web.RequestHandler):
     def _request_summary(self) -> str:
         # What Tornado's warnings and error lines name a request by: never its query string, which carries
         # openids, signatures and tokens.
-        return f"{self.request.method} {self.request.path} ({self.request.remote_ip})"
+        return f"{self.request.method} {self.request.path} ({self.client_ip})"
 
     def write_error(self, status_code: int, **kwargs: Any) -> None:
         error = kwargs.get("exc_info", (None, None, None))[1]
         if isinstance(error, ApiError):
             detail = ErrorDetail(code=error.code, message=error.message, field=error.field)
+            for name, value in error.headers.items():
+                self.set_header(name, value)
         elif error is not None and (mapped := error_status(error)) is not None:
             self.set_status(mapped)
             detail = error_detail(error)

@@ -28,8 +28,17 @@ def _trusted(address: IPv4Address | IPv6Address | None, proxies: Networks) -> bo
     return address is not None and any(address in network for network in proxies)
 
 
+def _peer(request: tornado.httputil.HTTPServerRequest) -> str:
+    """The socket's own peer. Not `remote_ip`: a server listening with `xheaders` (for the scheme a TLS proxy
+    reports) sets that from X-Real-Ip or X-Forwarded-For, whoever sent them."""
+    address = getattr(getattr(request.connection, "context", None), "address", None)
+    if isinstance(address, tuple) and address:
+        return str(address[0])
+    return request.remote_ip or ""
+
+
 def client_ip(request: tornado.httputil.HTTPServerRequest, proxies: Networks) -> str:
-    peer = request.remote_ip or ""
+    peer = _peer(request)
     if not _trusted(_address(peer), proxies):
         return peer
     forwarded = [each for header in request.headers.get_list("X-Forwarded-For") for each in header.split(",")]

@@ -270,6 +270,7 @@ class LedgerEntry(Stored):
     amount_fen: Fen = Field(description="negative when money leaves the bucket")
     kind: EntryKind
     ref: str = Field(description="the commission or withdrawal it belongs to")
+    statement_id: str | None = Field(None, description="a settlement made by a statement (结算单): which one")
     at: Time
 
 

@@ -1,6 +1,7 @@
 """The project's async WeChat HTTP client: every WeChat API call goes through it."""
 
 from .api.miniapp import is_valid_scene
+from .api.risk import RiskScene, UserRiskRank
 from .client import CallObserver, WeChatClient
 from .errors import (
     WeChatError,
@@ -13,6 +14,8 @@ from .errors import (
 
 __all__ = [
     "CallObserver",
+    "RiskScene",
+    "UserRiskRank",
     "WeChatClient",
     "WeChatError",
     "WeChatRateLimited",

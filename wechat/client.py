@@ -20,6 +20,7 @@ from .api.menu import MenuApi
 from .api.message import MessageApi
 from .api.miniapp import MiniAppApi
 from .api.qrcode import QrCodeApi
+from .api.risk import RiskApi
 from .api.user import UserApi
 from .api.web_auth import WebAuthApi
 from .errors import WeChatError, WeChatTimeout, WeChatTokenRejected, WeChatUnavailable, error_for
@@ -65,6 +66,7 @@ class WeChatClient:
         self.menu = MenuApi(self)
         self.message = MessageApi(self)
         self.miniapp = MiniAppApi(self)
+        self.risk = RiskApi(self)
         self.user = UserApi(self)
         self.web_auth = WebAuthApi(self)
 

@@ -37,7 +37,7 @@ class LoginHandler(ConsoleHandler):
         try:
             await self.runtime.limits.check(Action.CONSOLE_LOGIN, ip=self.client_ip)
             token, session = await self.runtime.staff.sign_in(username, form.get("password", ""), form.get("code", ""),
-                                                              self.request.remote_ip)
+                                                              self.client_ip)
         except LoginFailed as error:
             self._form_page(domain_message(error), username, target, status=401)
             return

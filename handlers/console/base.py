@@ -39,6 +39,7 @@ NAVIGATION: list[tuple[str, str, Permission]] = [
     ("/admin/commissions", "佣金", Permission.VIEW),
     ("/admin/withdrawals", "提现", Permission.MONEY),
     ("/admin/statements", "结算单", Permission.MONEY),
+    ("/admin/risk", "风控", Permission.MONEY),
     ("/admin/finance", "对账", Permission.LEDGER),
     ("/admin/tax", "税务", Permission.LEDGER),
     ("/admin/applications", "申请", Permission.APPLICATIONS),
@@ -150,7 +151,7 @@ class ConsoleHandler(BaseHandler):
 
     @property
     def actor(self) -> Actor:
-        return Actor(kind="staff", name=self.staff.username, ip=self.request.remote_ip, role=self.staff.role)
+        return Actor(kind="staff", name=self.staff.username, ip=self.client_ip, role=self.staff.role)
 
     # --- answers -------------------------------------------------------------------------------
 

@@ -22,6 +22,7 @@ from distribution.staff import Permission
 from handlers.console.base import ConsoleHandler
 from handlers.console.listing import filters_of, list_link, pager, parsed, query_parameters
 from handlers.console.orders import COMMISSION_STATUSES, STATUS_TAGS
+from handlers.console.risk import RULES as RISK_RULES, STATUSES as RISK_STATUSES
 from handlers.console.withdrawals import METHODS as WITHDRAWAL_METHODS, STATUSES as WITHDRAWAL_STATUSES
 from handlers.merchant import MemberSearch, member_search_page
 from handlers.relations import (GradeChange, TeamQuery, UplineChange, bind_log_page, rebind, set_frozen, set_grade,
@@ -31,6 +32,7 @@ from services.runtime import Runtime
 from web.base import error_status
 from web.models import LedgerEntry, ListedMember
 from web.pages import CommissionsQuery, WithdrawalsQuery, commission_page, withdrawal_page
+from web.risk import FlagsQuery, flag_page
 from web.paging import Page, PageQuery, TimePageQuery, time_cursor
 
 PROMOTERS_PATH = "/admin/promoters"
@@ -101,13 +103,16 @@ SECTIONS: dict[str, Section] = {
     "ledger": Section("账本", TimePageQuery, lambda runtime, member, query: ledger_page(runtime, member["_id"], query)),
     "withdrawals": Section("提现", WithdrawalsQuery,
                            lambda runtime, member, query: withdrawal_page(runtime, member["_id"], query)),
+    "risk": Section("风控记录", FlagsQuery, lambda runtime, member, query: flag_page(
+        runtime, query.model_copy(update={"member_id": member["_id"]}))),
 }
 
 # What every promoter template is given to name things with.
 LABELS = {"promoter_statuses": PROMOTER_STATUSES, "bind_sources": BIND_SOURCES, "bind_results": BIND_RESULTS,
           "ledger_buckets": LEDGER_BUCKETS, "ledger_kinds": LEDGER_KINDS, "commission_statuses": COMMISSION_STATUSES,
           "status_tags": STATUS_TAGS, "withdrawal_statuses": WITHDRAWAL_STATUSES,
-          "withdrawal_methods": WITHDRAWAL_METHODS, "promoter_path": promoter_path}
+          "withdrawal_methods": WITHDRAWAL_METHODS, "promoter_path": promoter_path, "risk_rules": RISK_RULES,
+          "risk_statuses": RISK_STATUSES}
 
 
 class PromotersConsole(ConsoleHandler):

@@ -1,21 +1,22 @@
-"""What the console's review queues (applications, withdrawals) share. A queue shows one status, or every one.
-Each decision is posted from a card's form, which carries back the status the queue showed; after it the same
-queue is shown again: by a redirect saying what was done (so that reloading the page does not decide twice),
-or on the spot, with the refusal's status, saying why it was refused."""
+"""What the console's review queues (applications, withdrawals, statements) share. A queue shows one status, or
+every one. Each decision is posted from a card's form (`review_decision.html`), which carries back the status the
+queue showed; after it the same queue is shown again: by a redirect saying what was done (so that reloading the
+page does not decide twice), or on the spot, with the refusal's status, saying why it was refused."""
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping
 from enum import StrEnum
-from typing import Any, ClassVar, Literal, Protocol
+from typing import Any, ClassVar, Literal, Protocol, TypeVar
 
-from pydantic import Field
+from pydantic import BaseModel, Field
 
 from distribution.errors import DomainError
 from distribution.records import Record, Text
 from handlers.console.base import ConsoleHandler
-from handlers.console.listing import list_link, pager, query_parameters
+from handlers.console.listing import list_link, pager, parsed, query_parameters
 from web.base import error_status
+from web.paging import Page
 
 EVERY_STATUS = "all"
 BACK_STATUS = "back_status"  # the decision form's field naming the status its queue showed
@@ -31,6 +32,11 @@ class Rejection(Record):
 
 class StatusQuery(Protocol):
     status: str
+
+
+Q = TypeVar("Q", bound=BaseModel)
+# Reads a page of a list: (runtime, member id or None for everyone's, query) -> page.
+PageReader = Callable[[Any, str | None, Q], Awaitable[Page[Any]]]
 
 
 def shown_statuses(kind: type[StrEnum]) -> Any:
@@ -53,6 +59,16 @@ class ReviewQueue(ConsoleHandler):
     async def show_queue(self, parameters: dict[str, str], status: int = 200, notice: str | None = None,
                          error: str | None = None) -> None:
         raise NotImplementedError
+
+    async def asked_page(self, model: type[Q], parameters: Mapping[str, str],
+                         read: PageReader[Q]) -> tuple[Q | None, dict[str, str], Page[Any]]:
+        """The query the parameters make (or what is wrong with them), and the page of everyone's it asks for,
+        read by `read`, its status `all` reading every status; an empty page while the query is wrong."""
+        query, errors = parsed(model, parameters)
+        if query is None:
+            return None, errors, Page[Any](items=[], next_cursor=None)
+        listed = query.model_copy(update={"status": None}) if query.status == EVERY_STATUS else query
+        return query, errors, await read(self.runtime, None, listed)
 
     def render_queue(self, parameters: Mapping[str, str], query: StatusQuery | None, errors: dict[str, str],
                      next_cursor: str | None, status: int, **namespace: Any) -> None:

@@ -7,7 +7,7 @@ from pathlib import Path
 import tornado.web
 
 from handlers.console import (applications, audit, auth, dashboard, exports, finance, oa_menu, orders, posters,
-                              privacy, products, promoters, shop_settings, statements, withdrawals)
+                              privacy, products, promoters, risk, shop_settings, statements, withdrawals)
 from handlers.console.base import STATIC
 
 # `npm ci` (run by make) installs ECharts here; the console serves it itself, so no page loads from a CDN.
@@ -16,7 +16,7 @@ VENDOR = Path(__file__).resolve().parents[2] / "node_modules" / "echarts" / "dis
 PAGE_ROUTES: list[tuple[str, type[tornado.web.RequestHandler]]] = [
     *auth.ROUTES, *dashboard.ROUTES, *promoters.ROUTES, *products.ROUTES, *orders.ROUTES, *withdrawals.ROUTES,
     *statements.ROUTES, *applications.ROUTES, *shop_settings.ROUTES, *oa_menu.ROUTES, *posters.ROUTES,
-    *exports.ROUTES, *finance.ROUTES, *audit.ROUTES, *privacy.ROUTES,
+    *exports.ROUTES, *finance.ROUTES, *audit.ROUTES, *privacy.ROUTES, *risk.ROUTES,
 ]
 
 STATIC_ROUTES: list[tuple[str, type[tornado.web.RequestHandler], dict]] = [

@@ -9,11 +9,9 @@ from datetime import datetime, timezone
 
 from distribution.settlement import StatementStatus
 from distribution.staff import Permission
-from handlers.console.listing import parsed
-from handlers.console.review import EVERY_STATUS, Rejection, ReviewQueue, shown_statuses
+from handlers.console.review import Rejection, ReviewQueue, shown_statuses
 from handlers.statements import status_of
-from web.paging import Page
-from web.statements import Statement, StatementsQuery, statement_page
+from web.statements import StatementsQuery, statement_page
 
 STATEMENTS_PATH = "/admin/statements"
 
@@ -43,11 +41,7 @@ class StatementsConsole(ReviewQueue):
 
     async def show_queue(self, parameters: dict[str, str], status: int = 200, notice: str | None = None,
                          error: str | None = None) -> None:
-        query, errors = parsed(QueueQuery, parameters)
-        page = Page[Statement](items=[], next_cursor=None)
-        if query is not None:
-            listed = query.model_copy(update={"status": None}) if query.status == EVERY_STATUS else query
-            page = await statement_page(self.runtime, None, listed)
+        query, errors, page = await self.asked_page(QueueQuery, parameters, statement_page)
         promoters = await self.runtime.members.several(each.member_id for each in page.items)
         self.render_queue(parameters, query, errors, page.next_cursor, status, notice=notice, error=error,
                           statements=page.items, promoters=promoters, tags=STATUS_TAGS, policies=POLICIES)

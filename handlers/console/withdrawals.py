@@ -11,12 +11,11 @@ from distribution.errors import DomainError
 from distribution.staff import Permission
 from distribution.withdrawal_review import PromoterHistory, risk_signals
 from distribution.withdrawals import PAYOUT_UNDER_WAY, WithdrawalMethod, WithdrawalStatus
-from handlers.console.listing import parsed
-from handlers.console.review import EVERY_STATUS, Rejection, ReviewQueue, shown_statuses
+from handlers.console.review import Rejection, ReviewQueue, shown_statuses
+from handlers.console.risk import RULES as RISK_RULES, STATUSES as RISK_STATUSES
 from handlers.withdrawals import BankFailure, BankPayment, status_of
 from web.models import Withdrawal
 from web.pages import WithdrawalsQuery, withdrawal_page
-from web.paging import Page
 
 WITHDRAWALS_PATH = "/admin/withdrawals"
 
@@ -37,6 +36,7 @@ REFUSALS = {
     "not_wechat_balance": "只有微信零钱提现可以重试打款",
     "no_payout_under_way": "这笔提现没有进行中的打款，无需重试",
     "withdrawal_not_found": "找不到这笔提现",
+    "risk_hold": "风控记录暂扣了这笔提现：请先在风控页放行或作废",
 }
 
 ShownStatus = shown_statuses(WithdrawalStatus)
@@ -74,15 +74,13 @@ class WithdrawalsConsole(ReviewQueue):
 
     async def show_queue(self, parameters: dict[str, str], status: int = 200, notice: str | None = None,
                          error: str | None = None) -> None:
-        query, errors = parsed(QueueQuery, parameters)
-        page = Page[Withdrawal](items=[], next_cursor=None)
-        if query is not None:
-            listed = query.model_copy(update={"status": None}) if query.status == EVERY_STATUS else query
-            page = await withdrawal_page(self.runtime, None, listed)
+        query, errors, page = await self.asked_page(QueueQuery, parameters, withdrawal_page)
         now = datetime.now(timezone.utc)
         histories = await self.runtime.withdrawals.histories([each.member_id for each in page.items], now)
+        flags = await self.runtime.risk_review.of_withdrawals([each.id for each in page.items])
         self.render_queue(parameters, query, errors, page.next_cursor, status, notice=notice, error=error,
-                          withdrawals=page.items, histories=histories, now=now, risks_of=risk_signals,
+                          withdrawals=page.items, histories=histories, flags=flags, flag_rules=RISK_RULES,
+                          flag_statuses=RISK_STATUSES, now=now, risks_of=risk_signals,
                           actions_of=actions_of, account_days=account_days, tags=STATUS_TAGS, methods=METHODS,
                           risk_labels=RISKS)
 
