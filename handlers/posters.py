@@ -8,11 +8,11 @@ from __future__ import annotations
 
 from handlers.merchant import MerchantHandler
 from posters.backgrounds import MAX_BACKGROUND_BYTES
+from web.base import PICTURE_TYPES
 from web.models import PosterBackground
 from web.openapi import Reply, operation
 from web.posters import POSTER, POSTER_ERRORS, BackgroundWriter, PosterQuery, PosterWriter
 
-BACKGROUND_TYPES = ("image/jpeg", "image/png")
 
 
 class MemberPosterHandler(MerchantHandler, PosterWriter):
@@ -29,10 +29,10 @@ class BackgroundsHandler(MerchantHandler):
                description=f"A JPEG or PNG of at most {MAX_BACKGROUND_BYTES:,} bytes, 200-8000 px a side and at "
                            "most 40 megapixels. It is turned upright and shrunk to just cover the 750x1334 canvas. "
                            "Refer to its id as templates.<id>.background_id in the poster settings.",
-               body_media_types=BACKGROUND_TYPES, responses={201: Reply("The stored background", PosterBackground)},
+               body_media_types=PICTURE_TYPES, responses={201: Reply("The stored background", PosterBackground)},
                errors=(400, 413, 415))
     async def post(self) -> None:
-        data = self.picture_body(BACKGROUND_TYPES)
+        data = self.picture_body()
         background = PosterBackground.from_document(await self.runtime.posters.add_background(data))
         await self.audit("poster.background_add", "poster_background", background.id,
                          after=background.model_dump(exclude={"id", "created_at"}))
@@ -42,6 +42,6 @@ class BackgroundsHandler(MerchantHandler):
 
 class BackgroundHandler(MerchantHandler, BackgroundWriter):
     @operation("A stored poster background, as prepared",
-               responses={200: Reply("The picture", media_types=BACKGROUND_TYPES)}, errors=(404,))
+               responses={200: Reply("The picture", media_types=PICTURE_TYPES)}, errors=(404,))
     async def get(self, background_id: str) -> None:
         await self.write_background(background_id)

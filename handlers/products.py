@@ -11,7 +11,8 @@ from __future__ import annotations
 from distribution.catalogue import PRODUCT_ID, Product, StockChange
 from handlers.merchant import MerchantHandler
 from services.catalogue import MAX_IMAGE_BYTES
-from web.catalogue import IMAGE_TYPES, MerchantProduct, ProductImage, StockLevel, audited
+from web.catalogue import MerchantProduct, ProductImage, StockLevel, audited
+from web.base import PICTURE_TYPES
 from web.openapi import Reply, operation
 from web.paging import Page, TimePageQuery, time_cursor
 
@@ -89,10 +90,10 @@ class ProductImagesHandler(MerchantHandler):
                description=f"A JPEG or PNG of at most {MAX_IMAGE_BYTES:,} bytes, 200-8000 px a side and at most 40 "
                            "megapixels, checked as poster backgrounds are. It is turned upright and shrunk to just "
                            "cover 750x750. Name it in a product's image_ids.",
-               body_media_types=IMAGE_TYPES, responses={201: Reply("The stored picture", ProductImage)},
+               body_media_types=PICTURE_TYPES, responses={201: Reply("The stored picture", ProductImage)},
                errors=(400, 413, 415))
     async def post(self) -> None:
-        data = self.picture_body(IMAGE_TYPES)
+        data = self.picture_body()
         image = ProductImage.from_document(await self.runtime.catalogue.add_image(data))
         await self.audit("product.image_add", "product_image", image.id,
                          after=image.model_dump(include={"content_type", "width", "height", "uploaded_bytes"}))

@@ -24,7 +24,7 @@ class RateLimitService:
         self.merchant_settings = merchant_settings
         self.limiter = limiter
 
-    async def wait(self, action: Action, *, member: str | None = None, openid: str | None = None,
+    async def hit(self, action: Action, *, member: str | None = None, openid: str | None = None,
                    ip: str | None = None) -> int:
         """Count one `action` by these subjects if every limit allows it: 0; else the seconds to wait."""
         return await self.limiter.hit(await self._checks(action, member, openid, ip))
@@ -32,7 +32,7 @@ class RateLimitService:
     async def refuse_if_over(self, action: Action, *, member: str | None = None, openid: str | None = None,
                              ip: str | None = None) -> None:
         """Raise RateLimited while one more `action` by these subjects would be refused; counts nothing."""
-        retry_after = await self.limiter.wait(await self._checks(action, member, openid, ip))
+        retry_after = await self.limiter.peek(await self._checks(action, member, openid, ip))
         if retry_after:
             raise RateLimited(action, retry_after)
 
@@ -43,7 +43,7 @@ class RateLimitService:
     async def check(self, action: Action, *, member: str | None = None, openid: str | None = None,
                     ip: str | None = None) -> None:
         """Count one `action`, or raise RateLimited (a 429 with Retry-After) having counted nothing."""
-        retry_after = await self.wait(action, member=member, openid=openid, ip=ip)
+        retry_after = await self.hit(action, member=member, openid=openid, ip=ip)
         if retry_after:
             raise RateLimited(action, retry_after)
 

@@ -176,7 +176,7 @@ class RelationService:
                                        result="refused", reason=MALFORMED_SCENE, at=at,
                                        detail={"scene": (scene or "")[:128]})
             return BindOutcome.refused(MALFORMED_SCENE)
-        if self.limits is not None and await self.limits.wait(Action.BIND, member=member["_id"]):
+        if self.limits is not None and await self.limits.hit(Action.BIND, member=member["_id"]):
             # A scan is answered whatever happens: over the limit its bind is refused, and only logged.
             await self.bind_log.record(member_id=member["_id"], upline_id=scanned.member_id, source=source.value,
                                        result="refused", reason=RATE_LIMITED, at=at)

@@ -158,7 +158,8 @@ class StatementService:
         full meanwhile are skipped); its lines and amount become what settled."""
         for _ in range(ATTEMPTS):
             statement = await self._awaiting(statement_id)
-            if statement["member_id"] in await self.members.frozen_ids():
+            promoter = await self.members.get(statement["member_id"])
+            if promoter is not None and promoter.get("frozen"):
                 raise MemberFrozen(f"the promoter of statement {statement_id} is frozen: it waits until unfrozen")
             commissions = await self.store.commissions_of([line.commission_id for line in lines_of(statement)])
             held = [each for each in commissions

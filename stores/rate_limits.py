@@ -58,7 +58,7 @@ class RateLimiter:
         seconds until they would allow it."""
         return await self._run(checks, secrets.token_hex(8))
 
-    async def wait(self, checks: Sequence[Check]) -> int:
+    async def peek(self, checks: Sequence[Check]) -> int:
         """The whole seconds until every check would allow a hit (0: now), counting nothing."""
         return await self._run(checks, "")
 

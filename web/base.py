@@ -73,6 +73,9 @@ def error_detail(error: BaseException) -> ErrorDetail:
     raise TypeError(f"{type(error).__name__} is not in the error map")
 
 
+# What an uploaded picture (a poster background, a product photo) may be: what the decoder is checked for.
+PICTURE_TYPES = ("image/jpeg", "image/png")
+
 # JSON bodies are small: a larger one is refused rather than held in memory. Endpoints that take more
 # (a picture upload) say so with their own `max_body_bytes`.
 MAX_JSON_BODY_BYTES = 64 * 1024
@@ -122,12 +125,12 @@ class BaseHandler(tornado.web.RequestHandler):
     def received_body(self) -> bytes:
         return b"".join(self._body_parts)
 
-    def picture_body(self, media_types: tuple[str, ...]) -> bytes:
-        """A picture uploaded as the body itself (not multipart), of one of `media_types`; 415 or 400 if not."""
+    def picture_body(self) -> bytes:
+        """A picture uploaded as the body itself (not multipart), one of `PICTURE_TYPES`; 415 or 400 if not."""
         content_type = self.request.headers.get("Content-Type", "").split(";")[0].strip().lower()
-        if content_type not in media_types:
+        if content_type not in PICTURE_TYPES:
             raise ApiError(415, "unsupported_media_type",
-                           f"send the picture itself as the body, Content-Type {' or '.join(media_types)}")
+                           f"send the picture itself as the body, Content-Type {' or '.join(PICTURE_TYPES)}")
         data = self.received_body
         if not data:
             raise Invalid("the body is empty: send the picture", field="body")

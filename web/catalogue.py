@@ -7,15 +7,14 @@ from typing import Literal, Self
 
 from pydantic import Field
 
-from web.base import BaseHandler
+from web.base import PICTURE_TYPES, BaseHandler
 from web.models import Answer, Fen, Time
 from web.openapi import Reply
 
 # A picture never changes under its id: a new picture is a new image.
 IMAGE_CACHE_CONTROL = "public, max-age=86400"
-IMAGE_TYPES = ("image/jpeg", "image/png")
 IMAGE_PATH = "/api/v1/product-images/{}"
-PRODUCT_IMAGE = Reply("The picture, as prepared", media_types=IMAGE_TYPES)
+PRODUCT_IMAGE = Reply("The picture, as prepared", media_types=PICTURE_TYPES)
 
 
 class MerchantSku(Answer):
