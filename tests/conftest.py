@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import AsyncIterator
 
 import httpx
+import pymongo
 import pytest
 import redis as sync_redis
 
@@ -35,6 +36,7 @@ SESSION_SECRET = "test-session-secret-0123456789abcdef"
 SHARE_LINK_SECRET = "test-share-link-secret-0123456789abcdef"
 DATA_KEY = base64.b64encode(hashlib.sha256(b"the tests' data key").digest()).decode()
 PUBLIC_BASE_URL = "https://shop.example.test"
+DROP_SECONDS = 120.0
 
 
 def notify_templates_json(templates: dict[str, dict[str, NotifyTemplate]]) -> str:
@@ -137,7 +139,10 @@ async def start_server(settings: Settings) -> AsyncIterator[RunningServer]:
             await asyncio.wait_for(server.close_all_connections(), 10)
         except asyncio.TimeoutError:
             pass  # a request still open is cut off: the test is over
-        await runtime.db.client.drop_database(settings.mongodb_db)
+        # Dropping a database is cleanup, and on a busy machine it outlasts the client's limit for a request
+        # when the test wrote thousands of documents.
+        with pymongo.timeout(DROP_SECONDS):
+            await runtime.db.client.drop_database(settings.mongodb_db)
 
 
 @pytest.fixture
