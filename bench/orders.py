@@ -31,7 +31,8 @@ and only those, are deleted at the end) and the sandbox WeChat in-process:
    commands per paid order amortised over the burst (the event's request
    and all the workers did for it); then checked: every order paid, every
    commission there, nothing pending, retried or dead in the queue,
-   `ledger verify` clean.
+   `ledger verify` clean. In this phase and the next, how busy the database
+   and each of our processes were while the burst drained (CpuShare).
 5. worker processes: a burst of `--process-burst` paid events (default
    `--burst`) drained by one `python -m bot worker` process started for it,
    then another burst by two: each drain rate; the API's p50/p99 for single
@@ -234,6 +235,7 @@ async def run(args: argparse.Namespace) -> int:
     }
     settings = load_settings(environ, env_file=None)
     args.worker_environ = {**os.environ, **environ, "VAR_DIR": str(workdir / "worker-var")}  # phase 5's processes
+    args.database_pid = database.process.pid if database is not None else None
     # The sandbox's WeChat Pay merchant, for the checkout run (its callbacks are rerouted to this server).
     settings = dataclasses.replace(settings, wechat_pay=sandbox.state.pay.demo_settings(),
                                    wechat_pay_api_base=sandbox.base_url, public_base_url="https://bench.example.test")
@@ -364,7 +366,10 @@ async def measure(runtime: Any, http: httpx.AsyncClient, args: argparse.Namespac
     watcher = asyncio.create_task(watch(stop_watch))
     failures_before = Counter(listener.failures)
     mongo_before, redis_before = Counter(listener.commands), Counter(CountingRedis.counts)
+    busy = CpuShare({"SecantusDB": args.database_pid, "this process (API, workers, clients)": os.getpid()})
+    busy.start()
     accepted, finished, statuses = await through_the_worker(runtime, http, events, args)
+    shares = busy.shares()
     mongo_commands = sum((Counter(listener.commands) - mongo_before).values())
     redis_commands = sum((Counter(CountingRedis.counts) - redis_before).values())
     conflicts = sum((Counter(listener.failures) - failures_before).values())
@@ -381,6 +386,7 @@ async def measure(runtime: Any, http: httpx.AsyncClient, args: argparse.Namespac
     burst_rate = args.burst / finished
     print(f"  all applied in {finished:.1f} s ({burst_rate:.1f} paid orders/s; {conflicts} commands "
           "failed and retried)")
+    print(f"  CPU busy while it drained, in % of one core: {shares}")
     # The database slows as it fills: its raw rate again, as the burst left it, for a ratio in the same state.
     raw_seconds, raw_before = 0.0, raw_rate
     await raw_inserts(raw_n // 2)
@@ -403,6 +409,31 @@ async def measure(runtime: Any, http: httpx.AsyncClient, args: argparse.Namespac
             ok = await process_burst(runtime, http, args, processes, quiet, raw_rate) and ok
     print(f"\n{'OK' if ok else 'FAILED'}")
     return 0 if ok else 1
+
+
+def cpu_seconds(pid: int) -> float:
+    """The user and system CPU seconds the process has used so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+class CpuShare:
+    """How busy each named process was between `start()` and `shares()`, in percent of one core: the database
+    at ~100% is the ceiling of a SecantusDB, which serves every command under one Python GIL."""
+
+    def __init__(self, pids: dict[str, int | None]) -> None:
+        self.pids = {name: pid for name, pid in pids.items() if pid is not None}
+        self.before: dict[str, float] = {}
+        self.started = 0.0
+
+    def start(self) -> None:
+        self.before = {name: cpu_seconds(pid) for name, pid in self.pids.items()}
+        self.started = time.perf_counter()
+
+    def shares(self) -> str:
+        elapsed = time.perf_counter() - self.started
+        return ", ".join(f"{name} {100 * (cpu_seconds(pid) - self.before[name]) / elapsed:.0f}%"
+                         for name, pid in self.pids.items())
 
 
 def rss_mib(pid: int) -> float:
@@ -449,6 +480,9 @@ async def process_burst(runtime: Any, http: httpx.AsyncClient, args: argparse.Na
             await asyncio.sleep(0.2)
         await asyncio.sleep(2)
         before = [rss_mib(worker.pid) for worker in workers]
+        busy = CpuShare({"SecantusDB": args.database_pid, "the API's process": os.getpid(),
+                         **{f"worker {n + 1}": worker.pid for n, worker in enumerate(workers)}})
+        busy.start()
         events = [(f"/api/merchant/v1/orders/{tag}{n:05d}/events", {"event_id": "paid", "type": "paid",
                                                                      "at": T0.isoformat()}) for n in range(count)]
         start = time.perf_counter()
@@ -458,6 +492,7 @@ async def process_burst(runtime: Any, http: httpx.AsyncClient, args: argparse.Na
         while not await queue_idle(runtime):
             await asyncio.sleep(0.05)
         finished = time.perf_counter() - start
+        shares = busy.shares()
         count -= PROBES - len(latencies)  # probes left unsent once the backlog had drained
         after = [rss_mib(worker.pid) for worker in workers]
     finally:
@@ -471,6 +506,7 @@ async def process_burst(runtime: Any, http: httpx.AsyncClient, args: argparse.Na
     print(f"  {processes} worker process{'es' if processes > 1 else ''}: drained in {finished:.1f} s, {rate:.1f} paid "
           f"orders/s, ratio to raw inserts {rate / raw_rate:.3f}; API took them in {accepted:.1f} s "
           f"(HTTP {dict(Counter(statuses))})")
+    print(f"    CPU busy while it drained, in % of one core: {shares}")
     print(f"    POST .../events while the backlog drained ({len(latencies)} single requests): p50 "
           f"{percentile(latencies, 0.5) * 1000:.1f} ms, p99 {percentile(latencies, 0.99) * 1000:.1f} ms")
     print("    worker RSS before/after: " + ", ".join(f"{b:.0f}/{a:.0f} MiB" for b, a in zip(before, after))
