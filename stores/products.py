@@ -243,6 +243,8 @@ def _items(items: Sequence[tuple[str, int]]) -> list[dict]:
 
 
 def _give_back(writes: WriteSet, items: Sequence[tuple[str, int]]) -> None:
-    # A SKU removed from the catalogue since has no stock to give back to.
+    # A SKU removed from the catalogue since has no stock to give back to. Stock the merchant raised to the
+    # most while these units were out stays at the most: what is given back never takes it past MAX_STOCK.
     for sku, qty in items:
-        writes.update(SKUS, UpdateOne({"_id": sku}, {"$inc": {"stock": qty}}))
+        writes.update(SKUS, UpdateOne({"_id": sku}, [{"$set": {"stock": {"$min": [MAX_STOCK,
+                                                                                   {"$add": ["$stock", qty]}]}}}]))

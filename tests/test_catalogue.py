@@ -11,7 +11,7 @@ import pytest
 import zxingcpp
 from PIL import Image
 
-from distribution.catalogue import PRODUCT_PAGE, PricedItem
+from distribution.catalogue import MAX_STOCK, PRODUCT_PAGE, PricedItem
 from distribution.commission_rules import CommissionRules
 from distribution.records import InvalidField
 from distribution.scene import product_scene
@@ -188,6 +188,18 @@ async def test_reserve_release_and_restock_are_all_or_nothing_and_once_per_id(se
     with pytest.raises(InvalidField) as refused:
         await catalogue.reserve("bad", [("a", 0)])
     assert refused.value.field == "items[0].qty"
+
+
+async def test_stock_given_back_never_passes_the_most_a_sku_may_hold(server):
+    product_id = (await create(server, tea(sku("a", 100, MAX_STOCK))))["id"]
+    catalogue = server.runtime.catalogue
+    assert await catalogue.reserve("order-1", [("a", 5)])
+    assert await catalogue.reserve("order-2", [("a", 5)])
+    raised = await server.http.post(f"{PRODUCTS}/{product_id}/stock", json={"sku": "a", "add": 10}, headers=MERCHANT)
+    assert raised.json()["stock"] == MAX_STOCK  # the merchant filled it up while ten units were out
+    assert await catalogue.release("order-1") and await catalogue.restock("refund-2", [("a", 5)])
+    assert await stock_of(server, "a") == MAX_STOCK
+    assert (await server.http.get(f"{PRODUCTS}/{product_id}", headers=MERCHANT)).status_code == 200
 
 
 async def test_checkout_items_are_priced_from_the_catalogue(server):
