@@ -92,6 +92,7 @@ async def set_frozen(handler: BaseHandler, member_id: str, frozen: bool, reason:
     member = await handler.runtime.relations.set_frozen(member_id, frozen)
     if frozen:
         await handler.runtime.sessions.end_all(member_id)
+        await handler.runtime.withdrawals.cancel_waiting_bills(member_id)
     await handler.audit("member.freeze" if frozen else "member.unfreeze", "member", member_id,
                         {"frozen": before.get("frozen", False)}, {"frozen": member.get("frozen", False)}, reason)
     return member
@@ -115,8 +116,8 @@ class UplineHandler(MerchantHandler):
 
 
 class FreezeHandler(MerchantHandler):
-    @operation("Freeze a member: never an upline nor bound, their commissions held, their withdrawals refused "
-               "and their sessions ended",
+    @operation("Freeze a member: never an upline nor bound, their commissions held, their withdrawals refused, "
+               "their transfers still waiting for their acceptance cancelled and their sessions ended",
                responses={200: Reply("The member as it is now", Member)}, errors=(404,))
     async def post(self, member_id: str) -> None:
         self.write_model(Member.from_document(await set_frozen(self, member_id, True)))

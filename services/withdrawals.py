@@ -360,6 +360,15 @@ class WithdrawalService:
             await self.queue.enqueue(PAY_JOB, {"withdrawal_id": withdrawal_id})
         return approved
 
+    async def cancel_waiting_bills(self, member_id: str) -> int:
+        """Queue the payout job of each of the member's transfer bills that waits for their acceptance: for a
+        frozen member the job cancels the bill (`advance`), so that accepting a transfer made before the freeze
+        cannot carry the money past it; the money returns to their balance. How many were queued."""
+        waiting = await self.store.ids_of_member(member_id, WithdrawalStatus.WAITING_USER_CONFIRM.value)
+        for withdrawal_id in waiting:
+            await self.queue.enqueue(PAY_JOB, {"withdrawal_id": withdrawal_id})
+        return len(waiting)
+
     async def plan_rejection(self, withdrawal: dict, note: str, now: datetime, writes: WriteSet) -> None:
         """Plan rejecting a withdrawal waiting for review into another step's `writes` (a voided risk flag)."""
         await self._move(withdrawal, WithdrawalStatus.REJECTED, now, note, writes=writes)
@@ -440,7 +449,8 @@ class WithdrawalService:
             outcome = await self.apply_bill(withdrawal_id, bill, now)
             withdrawal = await self.store.get(withdrawal_id)
             if withdrawal["status"] == WithdrawalStatus.WAITING_USER_CONFIRM.value:
-                if withdrawal.get("confirm_by") is not None and now >= withdrawal["confirm_by"]:
+                expired = withdrawal.get("confirm_by") is not None and now >= withdrawal["confirm_by"]
+                if expired or is_frozen(await self.members.get(withdrawal["member_id"])):
                     return await self._cancel_unconfirmed(withdrawal, now)
                 if not withdrawal.get("package_info"):
                     return await self._create(withdrawal, now)

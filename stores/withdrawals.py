@@ -97,6 +97,11 @@ class WithdrawalStore:
         """How many are in `status`: an indexed count, for the small sets (those awaiting review) a dashboard shows."""
         return await self.withdrawals.count_documents({"status": status})
 
+    async def ids_of_member(self, member_id: str, status: str) -> list[str]:
+        """All of the member's withdrawals in `status`: the few a member has under way at a time."""
+        return [each["_id"] async for each in self.withdrawals.find({"member_id": member_id, "status": status},
+                                                                    {"_id": 1})]
+
     async def page(self, member_id: str | None, status: str | None, limit: int, before_id: str | None) -> list[dict]:
         """Newest first (ids are ObjectIds, so in time order), of one member and/or in one status."""
         query: dict[str, Any] = {}

@@ -73,6 +73,21 @@ async def test_a_bill_the_promoter_never_accepts_is_cancelled_and_the_money_retu
     await clean(paying)
 
 
+async def test_freezing_a_member_cancels_the_transfer_waiting_for_them_and_returns_the_money(paying, sandbox):
+    member, withdrawal = await waiting(paying)
+    _, other_withdrawal = await waiting(paying, "other")
+    answer = await paying.http.post(f"/api/merchant/v1/members/{member}/freeze", headers=MERCHANT)
+    assert answer.status_code == 200 and answer.json()["frozen"] is True
+    await drain(paying.runtime)
+    assert sandbox.state.pay.bills[withdrawal].state == "CANCELLED"
+    await sandbox.state.pay.settle()
+    assert await status(paying, withdrawal) == "returned"
+    assert await balances(paying.runtime, member) == RETURNED  # held in the frozen member's balance
+    assert await status(paying, other_withdrawal) == "waiting_user_confirm"  # another promoter's is left alone
+    assert len(sandbox.state.calls.received(CANCEL_BILL_ENDPOINT)) == 1
+    await clean(paying)
+
+
 async def test_a_slow_cancel_goes_through_cancelling(paying, sandbox):
     member, withdrawal = await waiting(paying)
     sandbox.state.pay.cancel_takes_time = True
