@@ -56,6 +56,14 @@ class Rule(StrEnum):
     DAILY_WITHDRAWAL_CAP = "daily_withdrawal_cap"
 
 
+# Each rule as the merchant reads it: in the alert a flag sends and in the console.
+RULE_NAMES = {
+    Rule.SELF_REFERRAL: "自买自返", Rule.BIND_VELOCITY: "频繁绑定", Rule.REFUND_RATE: "退款率过高",
+    Rule.COMMISSION_SPIKE: "佣金异常激增", Rule.WECHAT_RISK_RANK: "微信风险等级", Rule.UNLINKED_BUYERS: "独立买家不足",
+    Rule.DAILY_COMMISSION_CAP: "日佣金超限", Rule.DAILY_WITHDRAWAL_CAP: "日提现超次",
+}
+
+
 class FlagStatus(StrEnum):
     OPEN = "open"
     CLEARED = "cleared"  # the merchant found it honest: what it held is released

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
-
 from handlers.merchant import MerchantHandler
 from web.openapi import Reply, operation
 from web.paging import Page
-from web.risk import FlagDecision, FlagsQuery, RiskFlag, flag_page
+from web.risk import FlagDecision, FlagsQuery, RiskFlag, decide_flag, flag_page
 
 FLAG = Reply("The flag, as decided", RiskFlag)
 
@@ -24,10 +22,5 @@ class RiskFlagDecisionHandler(MerchantHandler):
                "the ledger, its held withdrawal rejected and the amount returned)", body=FlagDecision,
                responses={200: FLAG}, errors=(404, 409))
     async def post(self, flag_id: str, decision: str) -> None:
-        body = self.parse_body(FlagDecision)
-        review, now = self.runtime.risk_review, datetime.now(timezone.utc)
-        decide = review.clear if decision == "clear" else review.void
-        flag = await decide(flag_id, body.reason, now)
-        await self.audit(f"risk_flag.{decision}", "risk_flag", flag_id, {"status": "open"},
-                         {"status": flag["status"]}, body.reason)
+        flag = await decide_flag(self, flag_id, decision, self.parse_body(FlagDecision).reason)
         self.write_model(RiskFlag.from_document(flag))

@@ -28,6 +28,7 @@ from datetime import datetime, timedelta
 from distribution.calendar import china_day, china_time
 from distribution.commission import CommissionLine
 from distribution.risk import (
+    RULE_NAMES,
     Action,
     BindVelocity,
     Identity,
@@ -56,11 +57,6 @@ log = logging.getLogger(__name__)
 
 FRAUD_FLAG = "fraud_flag"
 RISK_REFUSAL = "risk:"
-RULE_WORDS = {
-    Rule.SELF_REFERRAL: "自买自返", Rule.BIND_VELOCITY: "频繁绑定", Rule.REFUND_RATE: "退款率过高",
-    Rule.COMMISSION_SPIKE: "佣金异常激增", Rule.WECHAT_RISK_RANK: "微信风险等级", Rule.UNLINKED_BUYERS: "独立买家不足",
-    Rule.DAILY_COMMISSION_CAP: "日佣金超限", Rule.DAILY_WITHDRAWAL_CAP: "日提现超次",
-}
 
 # The user's openid in the mini-program and the address they act from -> WeChat's rank, or None (no signal).
 RiskRank = Callable[[str, str], Awaitable[int | None]]
@@ -230,7 +226,7 @@ class RiskService:
 
     @staticmethod
     def _alert(signal: Signal, now: datetime) -> dict[str, str]:
-        return {"rule": RULE_WORDS[signal.rule], "member": signal.member_id[-12:], "action": signal.action.value,
+        return {"rule": RULE_NAMES[signal.rule], "member": signal.member_id[-12:], "action": signal.action.value,
                 "time": china_time(now)}
 
     # --- refunds -----------------------------------------------------------------------------------------------

@@ -24,7 +24,7 @@ from pymongo import UpdateMany, UpdateOne
 from pymongo.asynchronous.database import AsyncDatabase
 from redis.asyncio import Redis
 
-from distribution.risk import FlagStatus, Rule, Signal
+from distribution.risk import Action, FlagStatus, Rule, Signal
 from stores.members import MEMBERS
 from stores.orders import COMMISSIONS, HELD_BY
 from stores.stats import PROMOTER_DAILY
@@ -117,11 +117,10 @@ class RiskStore:
 
     async def open_holds(self, member_id: str) -> list[str]:
         """The member's open flags whose action holds their withdrawals (those not about one commission)."""
-        cursor = self.flags.find({"member_id": member_id, "status": FlagStatus.OPEN.value, "action": "hold",
+        cursor = self.flags.find({"member_id": member_id, "status": FlagStatus.OPEN.value, "action": Action.HOLD.value,
                                   "rule": {"$in": [Rule.BIND_VELOCITY.value, Rule.REFUND_RATE.value,
                                                    Rule.WECHAT_RISK_RANK.value]}}, {"_id": 1})
         return [flag["_id"] async for flag in cursor]
-
 
     # evidence
 

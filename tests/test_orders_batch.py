@@ -21,13 +21,19 @@ from tests.order_fixtures import (
 PAID_ONCE = (1_000, 500)  # the default rules: 10% to the buyer's upline, 5% to the one above
 
 
-async def test_a_batch_commits_in_one_transaction_and_a_stale_order_alone_is_read_again(server, monkeypatch):
-    runtime = server.runtime
-    root, upline, buyer = await chain(runtime, 2)
-    order_nos = [f"b{n}" for n in range(8)]
+async def paid_unapplied(runtime, buyer: dict, prefix: str) -> list[str]:
+    """Eight orders of `buyer`, each with its payment received and not applied yet: their numbers."""
+    order_nos = [f"{prefix}{n}" for n in range(8)]
     for order_no in order_nos:
         await create_order(runtime, order_no, buyer, [item(10_000)])
         await send_event(runtime, order_no, f"{order_no}-paid", "paid", at(0))
+    return order_nos
+
+
+async def test_a_batch_commits_in_one_transaction_and_a_stale_order_alone_is_read_again(server, monkeypatch):
+    runtime = server.runtime
+    root, upline, buyer = await chain(runtime, 2)
+    order_nos = await paid_unapplied(runtime, buyer, "b")
 
     # Another worker changes b3 while this one plans the batch: b3's guard fails, and only b3 is planned again.
     planned: list[str] = []
@@ -95,10 +101,7 @@ async def test_each_orders_events_are_applied_in_their_logical_order_across_roun
 async def test_a_transaction_that_runs_out_of_time_halves_the_next_ones(server, monkeypatch):
     runtime = server.runtime
     root, upline, buyer = await chain(runtime, 2)
-    order_nos = [f"t{n}" for n in range(8)]
-    for order_no in order_nos:
-        await create_order(runtime, order_no, buyer, [item(10_000)])
-        await send_event(runtime, order_no, f"{order_no}-paid", "paid", at(0))
+    order_nos = await paid_unapplied(runtime, buyer, "t")
 
     transactions: list[int] = []
     commit = services.orders.commit

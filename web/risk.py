@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timezone
+
 from pydantic import Field
 
 from distribution.records import Record, Text
 from distribution.risk import Action, FlagStatus, Rule
 from services.runtime import Runtime
+from web.base import BaseHandler
 from web.models import Answer, Stored, Time
 from web.paging import Page, PageQuery, key_cursor
 
@@ -75,6 +78,16 @@ class FlagDecision(Record):
     """Why the merchant decides as they do; kept on the flag and in the audit log."""
 
     reason: Text = Field(max_length=500, description="why the flag is cleared or voided")
+
+
+async def decide_flag(handler: BaseHandler, flag_id: str, decision: str, reason: str) -> dict:
+    """Clear (`decision` "clear") or void the flag for `reason`, and audit it; the flag as decided."""
+    review = handler.runtime.risk_review
+    decide = review.clear if decision == "clear" else review.void
+    flag = await decide(flag_id, reason, datetime.now(timezone.utc))
+    await handler.audit(f"risk_flag.{decision}", "risk_flag", flag_id, {"status": FlagStatus.OPEN.value},
+                        {"status": flag["status"]}, reason)
+    return flag
 
 
 async def flag_page(runtime: Runtime, query: FlagsQuery) -> Page[RiskFlag]:

@@ -18,11 +18,12 @@ from pydantic import BaseModel
 from distribution.errors import DomainError
 from distribution.grades import GradeSettings
 from distribution.records import InvalidField
+from distribution.risk import RULE_NAMES
 from distribution.staff import Permission
 from handlers.console.base import ConsoleHandler
 from handlers.console.listing import filters_of, list_link, pager, parsed, query_parameters
 from handlers.console.orders import COMMISSION_STATUSES, STATUS_TAGS
-from handlers.console.risk import RULES as RISK_RULES, STATUSES as RISK_STATUSES
+from handlers.console.risk import STATUSES as RISK_STATUSES
 from handlers.console.withdrawals import METHODS as WITHDRAWAL_METHODS, STATUSES as WITHDRAWAL_STATUSES
 from handlers.merchant import MemberSearch, member_search_page
 from handlers.relations import (GradeChange, TeamQuery, UplineChange, bind_log_page, rebind, set_frozen, set_grade,
@@ -111,7 +112,7 @@ SECTIONS: dict[str, Section] = {
 LABELS = {"promoter_statuses": PROMOTER_STATUSES, "bind_sources": BIND_SOURCES, "bind_results": BIND_RESULTS,
           "ledger_buckets": LEDGER_BUCKETS, "ledger_kinds": LEDGER_KINDS, "commission_statuses": COMMISSION_STATUSES,
           "status_tags": STATUS_TAGS, "withdrawal_statuses": WITHDRAWAL_STATUSES,
-          "withdrawal_methods": WITHDRAWAL_METHODS, "promoter_path": promoter_path, "risk_rules": RISK_RULES,
+          "withdrawal_methods": WITHDRAWAL_METHODS, "promoter_path": promoter_path, "risk_rules": RULE_NAMES,
           "risk_statuses": RISK_STATUSES}
 
 

@@ -5,20 +5,15 @@ calls, each recorded in the audit log. Voiding moves money: the page needs Permi
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
-
-from distribution.risk import FlagStatus
+from distribution.risk import RULE_NAMES, FlagStatus
 from distribution.staff import Permission
 from handlers.console.review import Rejection, ReviewQueue, shown_statuses
-from web.risk import FlagsQuery, flag_page
+from web.risk import FlagsQuery, decide_flag, flag_page
 
 RISK_PATH = "/admin/risk"
 
 STATUSES = {"open": "待处理", "cleared": "已放行", "voided": "已作废"}
 STATUS_TAGS = {"open": "warn", "cleared": "good", "voided": "bad"}
-RULES = {"self_referral": "自买自返", "bind_velocity": "频繁绑定", "refund_rate": "退款率过高",
-         "commission_spike": "佣金异常激增", "wechat_risk_rank": "微信风险等级", "unlinked_buyers": "独立买家不足",
-         "daily_commission_cap": "日佣金超限", "daily_withdrawal_cap": "日提现超次"}
 ACTIONS = {"allow": "放行", "flag": "仅标记", "hold": "暂扣待审", "reject": "拒绝"}
 DONE = {"clear": "已放行：暂扣的佣金与提现已释放", "void": "已作废：暂扣的佣金已取消，提现已驳回"}
 REFUSALS = {"flag_decided": "这条风控记录已经处理过了", "flag_not_found": "找不到这条风控记录"}
@@ -46,7 +41,7 @@ class RiskConsole(ReviewQueue):
                                                     lambda runtime, _, asked: flag_page(runtime, asked))
         members = await self.runtime.members.several(each.member_id for each in page.items)
         self.render_queue(parameters, query, errors, page.next_cursor, status, notice=notice, error=error,
-                          flags=page.items, members=members, tags=STATUS_TAGS, rules=RULES, actions=ACTIONS)
+                          flags=page.items, members=members, tags=STATUS_TAGS, rules=RULE_NAMES, actions=ACTIONS)
 
 
 class RiskPage(RiskConsole):
@@ -60,11 +55,7 @@ class RiskDecisionHandler(RiskConsole):
 
     async def _decide(self, flag_id: str, decision: str, form: dict[str, str]) -> None:
         reason = Rejection.from_dict({name: form[name] for name in ("reason",) if name in form}).reason
-        review = self.runtime.risk_review
-        decide = review.clear if decision == "clear" else review.void
-        flag = await decide(flag_id, reason, datetime.now(timezone.utc))
-        await self.audit(f"risk_flag.{decision}", "risk_flag", flag_id, {"status": FlagStatus.OPEN.value},
-                         {"status": flag["status"]}, reason)
+        await decide_flag(self, flag_id, decision, reason)
 
 
 ROUTES = [

@@ -8,11 +8,12 @@ from __future__ import annotations
 from datetime import datetime, timezone
 
 from distribution.errors import DomainError
+from distribution.risk import RULE_NAMES
 from distribution.staff import Permission
 from distribution.withdrawal_review import PromoterHistory, risk_signals
 from distribution.withdrawals import PAYOUT_UNDER_WAY, WithdrawalMethod, WithdrawalStatus
 from handlers.console.review import Rejection, ReviewQueue, shown_statuses
-from handlers.console.risk import RULES as RISK_RULES, STATUSES as RISK_STATUSES
+from handlers.console.risk import STATUSES as RISK_STATUSES
 from handlers.withdrawals import BankFailure, BankPayment, status_of
 from web.models import Withdrawal
 from web.pages import WithdrawalsQuery, withdrawal_page
@@ -79,7 +80,7 @@ class WithdrawalsConsole(ReviewQueue):
         histories = await self.runtime.withdrawals.histories([each.member_id for each in page.items], now)
         flags = await self.runtime.risk_review.of_withdrawals([each.id for each in page.items])
         self.render_queue(parameters, query, errors, page.next_cursor, status, notice=notice, error=error,
-                          withdrawals=page.items, histories=histories, flags=flags, flag_rules=RISK_RULES,
+                          withdrawals=page.items, histories=histories, flags=flags, flag_rules=RULE_NAMES,
                           flag_statuses=RISK_STATUSES, now=now, risks_of=risk_signals,
                           actions_of=actions_of, account_days=account_days, tags=STATUS_TAGS, methods=METHODS,
                           risk_labels=RISKS)
