@@ -25,9 +25,11 @@ from wechatpy.utils import to_text
 # The characters XML 1.0 forbids, and the carriage return it turns into a line feed.
 _NOT_VERBATIM = "\x00-\x08\x0b\x0c\x0e-\x1f\r\ufffe\uffff"
 _FLAT_ROOT = "<xml>"
+# One CDATA section: it ends at the first "]]>", so a field of several sections is left to ElementTree.
+_CDATA_TEXT = rf"[^\]{_NOT_VERBATIM}]*(?:\](?!\]>)[^\]{_NOT_VERBATIM}]*)*"
 _FLAT_FIELD = re.compile(
     rf"[ \t\n]*<([A-Za-z_][A-Za-z0-9_]*)>"
-    rf"(?:<!\[CDATA\[([^{_NOT_VERBATIM}]*?)\]\]>|([^<>&{_NOT_VERBATIM}]*))"
+    rf"(?:<!\[CDATA\[({_CDATA_TEXT})\]\]>|([^<>&{_NOT_VERBATIM}]*))"
     rf"</\1>"
 )
 _FLAT_END = re.compile(r"[ \t\n]*</xml>[ \t\n]*\Z")

@@ -41,11 +41,19 @@ def test_every_sample_push_reads_to_elementtrees_fields(name):
         "line\nbreak\ttab",
         "中文 and emoji 🍵",
         "</Content>",
+        "x]",
+        "]",
     ],
 )
 def test_cdata_content_reads_as_elementtree_reads_it(content):
     xml = f"<xml>{HEAD}<Content><![CDATA[{content}]]></Content><MsgId>7</MsgId></xml>"
     assert flat_fields(xml) == tree_fields(xml)
+
+
+def test_text_that_holds_the_cdata_end_marker_reads_as_elementtree_reads_it():
+    # A "]]>" in a chat message comes split across two CDATA sections, as `cdata` writes it.
+    xml = f"<xml>{HEAD}<Content>{cdata('a]]>b')}</Content><MsgId>7</MsgId></xml>"
+    assert PushCodec.parse(xml).content == "a]]>b" == tree_fields(xml)["Content"]
 
 
 @pytest.mark.parametrize(
@@ -77,6 +85,7 @@ def test_anything_but_the_flat_shape_is_left_to_elementtree(xml):
         f"<xml>{HEAD}<Content>\x01</Content></xml>",  # a character XML forbids
         f"<xml>{HEAD}<Content><![CDATA[\x0b]]></Content></xml>",
         f"<xml>{HEAD}<Content><![CDATA[unterminated</Content></xml>",
+        f"<xml>{HEAD}<Content><![CDATA[x]]>y]]></Content></xml>",  # "]]>" outside CDATA
     ],
 )
 def test_malformed_pushes_are_still_refused(xml):
