@@ -7,7 +7,7 @@ import asyncio
 from wechatpy.replies import BaseReply, ImageReply
 
 from bot.dedup import push_id
-from bot.router import (Handler, KeywordMatcher, MessageRouter, Push, Route, event, fallback, keywords, menu_click,
+from bot.router import (Handler, MessageRouter, Push, Route, event, fallback, keywords, menu_click,
                         push_kind)
 from distribution.agreements import AgreementAct
 from distribution.binding import BindSource
@@ -122,16 +122,14 @@ async def tell_help(push: Push) -> BaseReply:
     return push.text(await push.runtime.chat.help())
 
 
-def asks_about(topic: Topic) -> KeywordMatcher:
-    async def matches(runtime, text: str) -> bool:
-        return await runtime.chat.topic_of(text) is topic
-
-    return matches
+async def asked_topic(runtime, text: str) -> Topic | None:
+    return await runtime.chat.topic_of(text)
 
 
 def asked(topic: Topic, handler: Handler, safe_to_repeat: bool = False) -> list[Route]:
     """`topic`'s keywords and its menu key, answered by `handler`."""
-    return [keywords(asks_about(topic), handler, safe_to_repeat), menu_click(MENU_KEYS[topic], handler, safe_to_repeat)]
+    return [keywords(asked_topic, handler, safe_to_repeat, meaning=topic),
+            menu_click(MENU_KEYS[topic], handler, safe_to_repeat)]
 
 
 def build_router() -> MessageRouter:

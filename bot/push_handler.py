@@ -141,7 +141,10 @@ class WeChatPushHandler(BaseHandler):
         super().initialize(runtime)
         self.door = door
         self.codec = door.codec
-        self.query = PushQuery.from_arguments(lambda name: self.get_query_argument(name, ""))
+        # Read as sent, without Tornado's per-call clean-up: each value is signed or compared as it is.
+        arguments = self.request.query_arguments
+        self.query = PushQuery.from_arguments(
+            lambda name: self.decode_argument(arguments[name][-1], name) if name in arguments else "")
         self.body_parts: list[bytes] = []
         self.body_size = 0
         self.too_large = False

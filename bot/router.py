@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Awaitable, Callable, Iterable
+from typing import TYPE_CHECKING, Awaitable, Callable, Hashable, Iterable
 
 from wechatpy.messages import BaseMessage
 from wechatpy.replies import BaseReply, TextReply
@@ -42,25 +42,28 @@ class Push:
 
 
 Handler = Callable[[Push], Awaitable[BaseReply | None]]
-KeywordMatcher = Callable[["Runtime", str], Awaitable[bool]]
+# What a text means by keywords known only at run time: one answer for many routes (True for a plain yes).
+KeywordLookup = Callable[["Runtime", str], Awaitable[Hashable | None]]
 
 
 @dataclass(frozen=True)
 class Route:
     kind: str  # "keyword" | "keywords" | "click" | "event" | "message" | "fallback"
-    value: str | KeywordMatcher
+    value: str | KeywordLookup
     handler: Handler
     safe_to_repeat: bool = False
+    meaning: Hashable = True  # a "keywords" route answers the texts its lookup gives this meaning
 
 
 def keyword(text: str, handler: Handler) -> Route:
     return Route("keyword", text.strip(), handler)
 
 
-def keywords(matches: KeywordMatcher, handler: Handler, safe_to_repeat: bool = False) -> Route:
-    """Keywords known only at run time (e.g. the merchant's settings); fixed keywords are tried first, then
-    these in the table's order."""
-    return Route("keywords", matches, handler, safe_to_repeat)
+def keywords(lookup: KeywordLookup, handler: Handler, safe_to_repeat: bool = False, meaning: Hashable = True) -> Route:
+    """Keywords known only at run time (e.g. the merchant's settings): the texts `lookup` gives `meaning`. Fixed
+    keywords are tried first, then each lookup once, in the table's order: routes that share a lookup share its
+    answer."""
+    return Route("keywords", lookup, handler, safe_to_repeat, meaning)
 
 
 def menu_click(key: str, handler: Handler, safe_to_repeat: bool = False) -> Route:
@@ -95,15 +98,15 @@ def push_kind(msg: BaseMessage) -> tuple[str, str]:
 class MessageRouter:
     def __init__(self, routes: Iterable[Route], otherwise: Route):
         self._table: dict[tuple[str, str], Route] = {}
-        self._keyword_matchers: list[Route] = []
+        self._lookups: dict[KeywordLookup, dict[Hashable, Route]] = {}
         for route in routes:
             if route.kind == "keywords":
-                self._keyword_matchers.append(route)
-                continue
-            key = (route.kind, route.value)
-            if key in self._table:
-                raise ValueError(f"two routes for {route.kind} {route.value!r}")
-            self._table[key] = route
+                table, key = self._lookups.setdefault(route.value, {}), route.meaning
+            else:
+                table, key = self._table, (route.kind, route.value)
+            if key in table:
+                raise ValueError(f"two routes for {route.kind} {key!r}")
+            table[key] = route
         self._otherwise = otherwise
 
     async def resolve(self, push: Push) -> Route:
@@ -113,9 +116,10 @@ class MessageRouter:
         if text is not None:
             if ("keyword", text) in self._table:
                 return self._table[("keyword", text)]
-            for route in self._keyword_matchers:
-                if await route.value(push.runtime, text):
-                    return route
+            for lookup, meanings in self._lookups.items():
+                meaning = await lookup(push.runtime, text)
+                if meaning is not None and meaning in meanings:
+                    return meanings[meaning]
         candidates: list[tuple[str, str]] = []
         if event_name == "click":
             candidates.append(("click", msg.key or ""))

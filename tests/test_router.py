@@ -60,3 +60,33 @@ def test_a_route_may_be_declared_once():
 
     with pytest.raises(ValueError, match="two routes"):
         MessageRouter([keyword("海报", handler), keyword(" 海报", handler)], otherwise=fallback(handler))
+
+
+async def test_routes_sharing_a_lookup_ask_it_once_per_push_and_take_its_meaning():
+    asked = []
+
+    async def topic(runtime, text):
+        asked.append(text)
+        return {"佣金": "commission", "团队": "team"}.get(text)
+
+    router = MessageRouter(
+        [keywords(topic, await named("commission"), meaning="commission"),
+         keywords(topic, await named("team"), meaning="team")],
+        otherwise=fallback(await named("fallback")),
+    )
+    answers = [await (await router.resolve(Push(parse_message(text_xml("o", text)), runtime=None))).handler(None)
+               for text in ("团队", "佣金", "你好")]
+    assert answers == ["team", "commission", "fallback"]
+    assert asked == ["团队", "佣金", "你好"]
+
+
+def test_a_lookups_meaning_may_be_routed_once():
+    async def handler(push):
+        return None
+
+    async def lookup(runtime, text):
+        return "x"
+
+    with pytest.raises(ValueError, match="two routes"):
+        MessageRouter([keywords(lookup, handler, meaning="x"), keywords(lookup, handler, meaning="x")],
+                      otherwise=fallback(handler))
