@@ -107,11 +107,12 @@ class PushCodec:
     @staticmethod
     def parse(xml: str) -> BaseMessage:
         try:
-            msg = message_of(flat_fields(xml) or _tree_fields(xml))
-            # Fields are converted lazily: touch the ones we key on so bad values fail here.
-            if not (msg.source and msg.target and msg.time is not None):
+            fields = flat_fields(xml) or _tree_fields(xml)
+            # wechatpy converts fields on each read: the ones we key on are checked once here, so bad values fail now.
+            if not (fields.get("FromUserName") and fields.get("ToUserName") and fields.get("CreateTime")):
                 raise KeyError("FromUserName, ToUserName and CreateTime are required")
-            msg.id  # noqa: B018
+            int(fields["CreateTime"]), int(fields.get("MsgId") or 0)
+            msg = message_of(fields)
         except (ElementTree.ParseError, ExpatError, KeyError, TypeError, ValueError, AttributeError) as exc:
             raise PushRejected(400, f"malformed push XML: {exc}") from None
         return msg

@@ -38,7 +38,8 @@ class Push:
 
     def text(self, content: str) -> TextReply:
         # The push's time, not the clock's: a repeated push gets the very same bytes.
-        return TextReply(message=self.message, content=content, time=self.message.time)
+        message = self.message
+        return TextReply(source=message.target, target=message.source, time=message.time, content=content)
 
 
 Handler = Callable[[Push], Awaitable[BaseReply | None]]
