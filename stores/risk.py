@@ -13,7 +13,6 @@
 
 from __future__ import annotations
 
-import time
 import uuid
 from collections.abc import Sequence
 from datetime import datetime
@@ -30,6 +29,18 @@ from stores.orders import COMMISSIONS, HELD_BY
 from stores.stats import PROMOTER_DAILY
 
 RISK_FLAGS = "risk_flags"
+
+# KEYS[1]: the sorted set of binds' times; ARGV: this bind's id, the window (ms). Every bind is recorded (unlike
+# a rate limit's refused hit) and the count returned. The time is Redis's own, so servers whose clocks differ
+# trim one window alike.
+_COUNT_BIND = """
+local now_parts = redis.call('TIME')
+local now = tonumber(now_parts[1]) * 1000 + math.floor(tonumber(now_parts[2]) / 1000)
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - tonumber(ARGV[2]))
+redis.call('ZADD', KEYS[1], now, ARGV[1])
+redis.call('PEXPIRE', KEYS[1], ARGV[2])
+return redis.call('ZCARD', KEYS[1])
+"""
 IDENTITY_FIELDS = {"upline_id": 1, "unionid": 1, "phone_sealed": 1, "device_hash": 1, "login_ip_hash": 1,
                    "oa_openid": 1, "miniapp_openid": 1}
 
@@ -72,6 +83,7 @@ class RiskStore:
         self.promoter_days = db[PROMOTER_DAILY]
         self.redis = redis
         self.velocity_prefix = f"{redis_prefix}risk:binds:"
+        self._count_bind = redis.register_script(_COUNT_BIND)
 
     # flags
 
@@ -148,11 +160,4 @@ class RiskStore:
         """Count one bind to `upline_id` from `origin`, in one round trip: how many fell within the sliding
         window, this one included."""
         key = f"{self.velocity_prefix}{upline_id}:{origin}"
-        now = time.time()
-        async with self.redis.pipeline(transaction=True) as pipe:
-            pipe.zremrangebyscore(key, 0, now - window_seconds)
-            pipe.zadd(key, {uuid.uuid4().hex: now})
-            pipe.zcard(key)
-            pipe.expire(key, window_seconds)
-            _, _, count, _ = await pipe.execute()
-        return int(count)
+        return int(await self._count_bind(keys=[key], args=[uuid.uuid4().hex, window_seconds * 1000]))

@@ -257,3 +257,12 @@ async def test_a_bind_of_a_user_wechat_ranks_risky_is_refused_and_a_clean_one_bi
     assert flag["member_id"] == alice["_id"] and flag["subject"] == f"bind:{farmed['_id']}:{alice['_id']}"
     refused = await runtime.db.bind_log.find_one({"member_id": farmed["_id"]})
     assert refused["reason"] == "risk:wechat_risk_rank"
+
+
+async def test_bind_velocity_counts_on_redis_s_clock_so_servers_with_skewed_clocks_share_one_window(
+        server, monkeypatch):
+    store = server.runtime.risk.store
+    assert [await store.count_bind("alice", "device-hash", 3600) for _ in range(2)] == [1, 2]
+    monkeypatch.setattr("time.time", lambda: 1e10)  # a server whose clock is centuries ahead
+    assert await store.count_bind("alice", "device-hash", 3600) == 3
+    assert await store.count_bind("bob", "device-hash", 3600) == 1
