@@ -12,9 +12,10 @@ long as its timestamp is accepted: the same nonce with the same push is that
 push again (whether WeChat's retries reuse a nonce is not documented) and is
 answered as a retry; with another push it is a forgery, refused before
 anything runs. One script does both: it remembers the nonce and, for a push
-with effects, claims the push. The admissions of every push that reaches
-this point in one turn of the event loop go to Redis together, as one call
-of that script: the text-reply path costs a share of one round trip.
+with effects, claims the push. Admissions go to Redis together, as one call
+of that script, one call at a time: those that reach this point while a call
+is on its way wait for it and go together in the next. The text-reply path
+costs a share of one round trip, and the busier the door, the smaller.
 """
 
 from __future__ import annotations
@@ -87,6 +88,7 @@ class _Waiting:
 
 # Batches on their way to Redis: held so that the loop does not lose them.
 _BATCHES: set[asyncio.Task] = set()
+MAX_BATCH = 256  # admissions per call, so that one call never holds Redis long
 
 
 def push_id(msg: BaseMessage) -> str:
@@ -105,6 +107,7 @@ class PushDeduplicator:
     wait_seconds: float = 4.0  # a retry comes 5 s after the first; answer before WeChat gives up again
     _admit: AsyncScript = field(init=False, repr=False)
     _waiting: list[_Waiting] = field(init=False, repr=False, default_factory=list)
+    _sending: bool = field(init=False, repr=False, default=False)  # a batch is on its way to Redis
 
     def __post_init__(self) -> None:
         self._admit = self.redis.register_script(_ADMIT)
@@ -119,7 +122,7 @@ class PushDeduplicator:
     async def admit(self, nonce_id: str, msg: BaseMessage, claim: bool) -> Admission:
         """Remember the nonce with this push, refuse it if it came with another; with `claim`, claim the push."""
         loop = asyncio.get_running_loop()
-        if not self._waiting:
+        if not self._waiting and not self._sending:
             loop.call_soon(self._send_waiting)
         pushed = push_id(msg)
         waiting = _Waiting(f"{self.key_prefix}nonce:{nonce_id}", self._key_of(pushed), pushed, claim,
@@ -129,10 +132,17 @@ class PushDeduplicator:
         return Admission(verdict, earlier.decode() if earlier is not None and earlier != _PENDING else None)
 
     def _send_waiting(self) -> None:
-        batch, self._waiting = self._waiting, []
+        batch, self._waiting = self._waiting[:MAX_BATCH], self._waiting[MAX_BATCH:]
+        self._sending = True
         task = asyncio.create_task(self._admit_batch(batch))
-        task.add_done_callback(_BATCHES.discard)
+        task.add_done_callback(self._sent)
         _BATCHES.add(task)
+
+    def _sent(self, task: asyncio.Task) -> None:
+        _BATCHES.discard(task)
+        self._sending = False
+        if self._waiting:
+            self._send_waiting()
 
     async def _admit_batch(self, batch: list[_Waiting]) -> None:
         keys = [key for each in batch for key in (each.nonce_key, each.push_key)]
