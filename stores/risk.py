@@ -24,6 +24,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 from redis.asyncio import Redis
 
 from distribution.risk import Action, FlagStatus, Rule, Signal
+from stores.coalesced import Coalesced
 from stores.members import MEMBERS
 from stores.orders import COMMISSIONS, HELD_BY
 from stores.stats import PROMOTER_DAILY
@@ -84,6 +85,9 @@ class RiskStore:
         self.redis = redis
         self.velocity_prefix = f"{redis_prefix}risk:binds:"
         self._count_bind = redis.register_script(_COUNT_BIND)
+        # A batch of orders planned side by side reads these once for all its orders.
+        self._identities: Coalesced[str, dict] = Coalesced(self._load_identities)
+        self._days: Coalesced[tuple[str, str, str], dict[str, dict]] = Coalesced(self._load_days)
 
     # flags
 
@@ -137,20 +141,33 @@ class RiskStore:
     # evidence
 
     async def identities(self, member_ids: Sequence[str]) -> dict[str, dict]:
-        """What identifies each of the members, in one read."""
-        cursor = self.members.find({"_id": {"$in": list(member_ids)}}, IDENTITY_FIELDS)
+        """What identifies each of the members, in one read (shared with the other reads of this turn)."""
+        return await self._identities.get(member_ids)
+
+    async def _load_identities(self, member_ids: list[str]) -> dict[str, dict]:
+        cursor = self.members.find({"_id": {"$in": member_ids}}, IDENTITY_FIELDS)
         return {member["_id"]: member async for member in cursor}
 
     async def note_login(self, member_id: str, fields: dict[str, str]) -> None:
         await self.members.update_one({"_id": member_id}, {"$set": fields})
 
     async def daily(self, member_ids: Sequence[str], first_day: str, last_day: str) -> dict[str, dict[str, dict]]:
-        """Member -> day -> their promoter_daily counters, from `first_day` to `last_day`, in one read."""
-        found: dict[str, dict[str, dict]] = {}
-        cursor = self.promoter_days.find({"member_id": {"$in": list(member_ids)}, "day": {"$gte": first_day,
-                                                                                  "$lte": last_day}})
-        async for document in cursor:
-            found.setdefault(document["member_id"], {})[document["day"]] = document
+        """Member -> day -> their promoter_daily counters, from `first_day` to `last_day`, in one read (shared with
+        the other reads of this turn)."""
+        found = await self._days.get((member_id, first_day, last_day) for member_id in member_ids)
+        return {member_id: days for (member_id, _, _), days in found.items()}
+
+    async def _load_days(self, keys: list[tuple[str, str, str]]) -> dict[tuple[str, str, str], dict[str, dict]]:
+        """One read per range asked for (the orders of a batch mostly share one)."""
+        ranges: dict[tuple[str, str], list[str]] = {}
+        for member_id, first_day, last_day in keys:
+            ranges.setdefault((first_day, last_day), []).append(member_id)
+        found: dict[tuple[str, str, str], dict[str, dict]] = {}
+        for (first_day, last_day), member_ids in ranges.items():
+            cursor = self.promoter_days.find({"member_id": {"$in": member_ids},
+                                              "day": {"$gte": first_day, "$lte": last_day}})
+            async for document in cursor:
+                found.setdefault((document["member_id"], first_day, last_day), {})[document["day"]] = document
         return found
 
     async def held_commissions(self, flag_id: str) -> list[dict]:
