@@ -21,7 +21,7 @@ _LOADS: set[asyncio.Task] = set()
 
 class Coalesced(Generic[K, V]):
     def __init__(self, load: Callable[[list[K]], Awaitable[dict[K, V]]]):
-        """`load(keys)`: what is found of `keys`, by key (a key found nothing is left out)."""
+        """`load(keys)`: what is found of `keys`, by key (a key that found nothing is left out)."""
         self._load = load
         self._waiting: list[tuple[list[K], asyncio.Future[dict[K, V]]]] = []
 

@@ -30,6 +30,8 @@ from stores.orders import COMMISSIONS, HELD_BY
 from stores.stats import PROMOTER_DAILY
 
 RISK_FLAGS = "risk_flags"
+IDENTITY_FIELDS = {"upline_id": 1, "unionid": 1, "phone_sealed": 1, "device_hash": 1, "login_ip_hash": 1,
+                   "oa_openid": 1, "miniapp_openid": 1}
 
 # KEYS[1]: the sorted set of binds' times; ARGV: this bind's id, the window (ms). Every bind is recorded (unlike
 # a rate limit's refused hit) and the count returned. The time is Redis's own, so servers whose clocks differ
@@ -42,8 +44,6 @@ redis.call('ZADD', KEYS[1], now, ARGV[1])
 redis.call('PEXPIRE', KEYS[1], ARGV[2])
 return redis.call('ZCARD', KEYS[1])
 """
-IDENTITY_FIELDS = {"upline_id": 1, "unionid": 1, "phone_sealed": 1, "device_hash": 1, "login_ip_hash": 1,
-                   "oa_openid": 1, "miniapp_openid": 1}
 
 
 def flag_document(signal: Signal, now: datetime, **fields: Any) -> dict:
