@@ -112,17 +112,26 @@ async def commit(client: AsyncMongoClient, db: AsyncDatabase, writes: WriteSet) 
     """
     if not writes.empty:
         account_ops = [account_update(account_id, deltas, None) for account_id, deltas in writes.account_deltas.items()]
+        # Balances and the updates of collections this set inserts nothing into (the shared counters) go before
+        # the inserts: a transaction that meets another's write on them fails, and is retried, before doing the
+        # inserts' work. Updates that may touch a document this set inserts come after the inserts.
+        shared = {collection: operations for collection, operations in writes.updates.items()
+                  if collection not in writes.inserts}
+        after_inserts = {collection: operations for collection, operations in writes.updates.items()
+                         if collection in writes.inserts}
 
         async def in_transaction(session: AsyncClientSession) -> None:
             for collection, operations in writes.guards.items():
                 result = await db[collection].bulk_write(operations, ordered=True, session=session)
                 if result.matched_count != len(operations):
                     raise Conflict(f"{collection}: {len(operations) - result.matched_count} guarded document(s) changed")
-            for collection, documents in writes.inserts.items():
-                await db[collection].insert_many(documents, ordered=True, session=session)
             if account_ops:
                 await db[ACCOUNTS].bulk_write(account_ops, ordered=False, session=session)
-            for collection, operations in writes.updates.items():
+            for collection, operations in shared.items():
+                await db[collection].bulk_write(operations, ordered=False, session=session)
+            for collection, documents in writes.inserts.items():
+                await db[collection].insert_many(documents, ordered=True, session=session)
+            for collection, operations in after_inserts.items():
                 await db[collection].bulk_write(operations, ordered=False, session=session)
 
         try:
