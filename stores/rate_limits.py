@@ -20,12 +20,16 @@ from redis.asyncio import Redis
 
 from distribution.rate_limits import Check
 
+# Redis's own time in milliseconds as `now`, for a script's first lines: servers whose clocks differ share it.
+REDIS_NOW_MS = """
+local now_parts = redis.call('TIME')
+local now = tonumber(now_parts[1]) * 1000 + math.floor(tonumber(now_parts[2]) / 1000)
+"""
+
 # KEYS: one sorted set per subject. ARGV[1]: a unique id for this hit, or '' to only look; then count and
 # window (ms) per key. Returns 0 when allowed (and recorded, unless only looking), else the milliseconds until
 # the hit would be allowed.
-_SLIDING_WINDOW = """
-local now_parts = redis.call('TIME')
-local now = tonumber(now_parts[1]) * 1000 + math.floor(tonumber(now_parts[2]) / 1000)
+_SLIDING_WINDOW = REDIS_NOW_MS + """
 local wait = 0
 for i, key in ipairs(KEYS) do
   local count = tonumber(ARGV[2 * i])

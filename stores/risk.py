@@ -27,6 +27,7 @@ from distribution.risk import Action, FlagStatus, Rule, Signal
 from stores.coalesced import Coalesced
 from stores.members import MEMBERS
 from stores.orders import COMMISSIONS, HELD_BY
+from stores.rate_limits import REDIS_NOW_MS
 from stores.stats import PROMOTER_DAILY
 
 RISK_FLAGS = "risk_flags"
@@ -34,11 +35,8 @@ IDENTITY_FIELDS = {"upline_id": 1, "unionid": 1, "phone_sealed": 1, "device_hash
                    "oa_openid": 1, "miniapp_openid": 1}
 
 # KEYS[1]: the sorted set of binds' times; ARGV: this bind's id, the window (ms). Every bind is recorded (unlike
-# a rate limit's refused hit) and the count returned. The time is Redis's own, so servers whose clocks differ
-# trim one window alike.
-_COUNT_BIND = """
-local now_parts = redis.call('TIME')
-local now = tonumber(now_parts[1]) * 1000 + math.floor(tonumber(now_parts[2]) / 1000)
+# a rate limit's refused hit) and the count returned, on Redis's clock.
+_COUNT_BIND = REDIS_NOW_MS + """
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - tonumber(ARGV[2]))
 redis.call('ZADD', KEYS[1], now, ARGV[1])
 redis.call('PEXPIRE', KEYS[1], ARGV[2])
