@@ -7,6 +7,8 @@ change reaches every server and worker process within that time.
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import time
 from datetime import datetime, timezone
 from typing import TypeVar
@@ -79,15 +81,27 @@ class MerchantSettings:
         self.store = SettingsStore(db)
         self.cache_seconds = cache_seconds
         self._cache: dict[str, tuple[float, Record]] = {}
+        self._reading: dict[str, asyncio.Future[Record]] = {}
 
     async def get(self, kind: type[R]) -> R:
         name = _name_of(kind)
         cached = self._cache.get(name)
         if cached is not None and cached[0] > time.monotonic():
             return cached[1]  # type: ignore[return-value]
-        value = _stored_or_default(kind, await self.store.value(name))
-        self._cache[name] = (time.monotonic() + self.cache_seconds, value)
-        return value
+        # One read for all who miss at once: a worker plans a batch's orders side by side, and each would read
+        # the same settings when the cache has just expired.
+        reading = self._reading.get(name)
+        if reading is None:
+            reading = self._reading[name] = asyncio.ensure_future(self.stored(kind))
+            reading.add_done_callback(functools.partial(self._read, name))
+        return await asyncio.shield(reading)  # type: ignore[return-value]
+
+    def _read(self, name: str, reading: asyncio.Future[Record]) -> None:
+        if self._reading.get(name) is not reading:
+            return  # forgotten while it was read: what it read may be older than the change
+        del self._reading[name]
+        if not reading.cancelled() and reading.exception() is None:
+            self._cache[name] = (time.monotonic() + self.cache_seconds, reading.result())
 
     async def put(self, value: Record) -> None:
         name = _name_of(type(value))
@@ -97,6 +111,7 @@ class MerchantSettings:
     def forget(self, kind: type[Record]) -> None:
         """Read `kind` from the store next time: a transaction elsewhere has just changed it."""
         self._cache.pop(_name_of(kind), None)
+        self._reading.pop(_name_of(kind), None)
 
     async def stored(self, kind: type[R]) -> R:
         """The settings as stored now, past this process's cache: another process may have changed them within
