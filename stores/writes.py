@@ -4,10 +4,11 @@ A service reads what it needs, decides (with the pure domain), and collects
 every write of the step in a `WriteSet`: guarded updates (each must match
 exactly one document, or the step was planned on a stale read), inserts,
 plain updates, and ledger entries with the `$inc` of their accounts. `commit`
-sends them in one transaction with one command per collection and kind, so
-the number of round trips of a step does not grow with the number of
-documents it touches (a commission chain of any depth is one `insert_many`);
-`merged` makes the steps of many (a worker's batch of orders) one such set.
+sends them in one transaction with one command per collection and kind (of
+at most `MAX_STATEMENTS` operations each), so the number of round trips of a
+step does not grow with the number of documents it touches (a commission
+chain is one `insert_many`); `merged` makes the steps of many (a worker's
+batch of orders) one such set.
 Ledger entries are inserted marked uncounted: the worker adds them up into
 the shop's totals afterwards (`services.stats.StatsService.count_ledger`),
 so that no step moving one member's money waits on a document every step
@@ -42,6 +43,13 @@ log = logging.getLogger(__name__)
 DUPLICATE_KEY = 11000
 
 T = TypeVar("T")
+
+# Operations per command in a transaction. While a transaction's command runs, the database may hold others at
+# its door: SecantusDB looks at every open transaction, each under its own lock, whenever any transaction starts
+# a statement or commits, and a retryable write waits behind that look. One command of 200 updates (a worker's
+# batch) kept a merchant's single event insert waiting 200-300 ms; commands of this size bound the wait to tens
+# of milliseconds, for a few more round trips per batch.
+MAX_STATEMENTS = 8
 
 
 class Conflict(Exception):
@@ -122,17 +130,19 @@ async def commit(client: AsyncMongoClient, db: AsyncDatabase, writes: WriteSet) 
 
         async def in_transaction(session: AsyncClientSession) -> None:
             for collection, operations in writes.guards.items():
-                result = await db[collection].bulk_write(operations, ordered=True, session=session)
-                if result.matched_count != len(operations):
-                    raise Conflict(f"{collection}: {len(operations) - result.matched_count} guarded document(s) changed")
-            if account_ops:
-                await db[ACCOUNTS].bulk_write(account_ops, ordered=False, session=session)
-            for collection, operations in shared.items():
-                await db[collection].bulk_write(operations, ordered=False, session=session)
+                for piece in _pieces(operations):
+                    result = await db[collection].bulk_write(piece, ordered=True, session=session)
+                    if result.matched_count != len(piece):
+                        raise Conflict(f"{collection}: {len(piece) - result.matched_count} guarded document(s) changed")
+            for collection, operations in [(ACCOUNTS, account_ops), *shared.items()]:
+                for piece in _pieces(operations):
+                    await db[collection].bulk_write(piece, ordered=False, session=session)
             for collection, documents in writes.inserts.items():
-                await db[collection].insert_many(documents, ordered=True, session=session)
+                for piece in _pieces(documents):
+                    await db[collection].insert_many(piece, ordered=True, session=session)
             for collection, operations in after_inserts.items():
-                await db[collection].bulk_write(operations, ordered=False, session=session)
+                for piece in _pieces(operations):
+                    await db[collection].bulk_write(piece, ordered=False, session=session)
 
         try:
             await run_transaction(client, in_transaction)
@@ -157,6 +167,10 @@ async def run_transaction(client: AsyncMongoClient, step: Callable[[AsyncClientS
     with pymongo.timeout(client.options.timeout):
         async with client.start_session() as session:
             return await session.with_transaction(step)
+
+
+def _pieces(items: list[T]) -> list[list[T]]:
+    return [items[start:start + MAX_STATEMENTS] for start in range(0, len(items), MAX_STATEMENTS)]
 
 
 def _only_duplicates(error: BulkWriteError) -> bool:

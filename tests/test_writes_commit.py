@@ -1,0 +1,66 @@
+"""A write set larger than one command: sent in commands of at most MAX_STATEMENTS, committed whole or not at all."""
+
+import uuid
+
+import pytest
+from pymongo import AsyncMongoClient, monitoring
+
+from stores.writes import MAX_STATEMENTS, Conflict, WriteSet, commit
+
+SIZE = 2 * MAX_STATEMENTS + 3
+
+
+class WriteCommands(monitoring.CommandListener):
+    def __init__(self) -> None:
+        self.sizes: list[tuple[str, int]] = []
+
+    def started(self, event: monitoring.CommandStartedEvent) -> None:
+        if event.command_name in ("insert", "update"):
+            operations = event.command.get("documents") or event.command.get("updates") or []
+            self.sizes.append((event.command[event.command_name], len(operations)))
+
+    def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
+        pass
+
+    def failed(self, event: monitoring.CommandFailedEvent) -> None:
+        pass
+
+
+def the_writes() -> WriteSet:
+    writes = WriteSet()
+    for number in range(SIZE):
+        writes.guard("things", {"_id": number, "v": 0}, {"$set": {"v": 1}})
+    writes.insert("made", [{"_id": number} for number in range(SIZE)])
+    return writes
+
+
+@pytest.fixture
+def commands():
+    return WriteCommands()
+
+
+@pytest.fixture
+async def db(mongo_uri, commands):
+    client = AsyncMongoClient(mongo_uri, event_listeners=[commands])
+    database = client[f"writes_{uuid.uuid4().hex[:8]}"]
+    yield database
+    await client.drop_database(database.name)
+    await client.close()
+
+
+async def test_a_stale_guard_in_a_later_command_leaves_every_earlier_command_uncommitted(db):
+    await db["things"].insert_many([{"_id": number, "v": 5 if number == SIZE - 2 else 0} for number in range(SIZE)])
+    with pytest.raises(Conflict):
+        await commit(db.client, db, the_writes())
+    assert await db["things"].count_documents({"v": 1}) == 0
+    assert await db["made"].count_documents({}) == 0
+
+
+async def test_every_command_carries_at_most_max_statements_and_all_of_it_commits(db, commands):
+    await db["things"].insert_many([{"_id": number, "v": 0} for number in range(SIZE)])
+    commands.sizes.clear()
+    await commit(db.client, db, the_writes())
+    assert await db["things"].count_documents({"v": 1}) == SIZE
+    assert await db["made"].count_documents({}) == SIZE
+    pieces = [MAX_STATEMENTS, MAX_STATEMENTS, 3]
+    assert commands.sizes == [("things", size) for size in pieces] + [("made", size) for size in pieces]
