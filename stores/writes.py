@@ -4,11 +4,11 @@ A service reads what it needs, decides (with the pure domain), and collects
 every write of the step in a `WriteSet`: guarded updates (each must match
 exactly one document, or the step was planned on a stale read), inserts,
 plain updates, and ledger entries with the `$inc` of their accounts. `commit`
-sends them in one transaction with one command per collection and kind (of
-at most `MAX_STATEMENTS` operations each), so the number of round trips of a
-step does not grow with the number of documents it touches (a commission
-chain is one `insert_many`); `merged` makes the steps of many (a worker's
-batch of orders) one such set.
+sends them in one transaction with one command per collection and kind for
+every `MAX_STATEMENTS` operations, so the round trips of a step grow by one
+per that many documents, not one per document (a commission chain is one
+`insert_many`); `merged` makes the steps of many (a worker's batch of
+orders) one such set.
 Ledger entries are inserted marked uncounted: the worker adds them up into
 the shop's totals afterwards (`services.stats.StatsService.count_ledger`),
 so that no step moving one member's money waits on a document every step
@@ -129,20 +129,21 @@ async def commit(client: AsyncMongoClient, db: AsyncDatabase, writes: WriteSet) 
                          if collection in writes.inserts}
 
         async def in_transaction(session: AsyncClientSession) -> None:
+            async def update(groups: Iterable[tuple[str, list[UpdateOne | UpdateMany]]]) -> None:
+                for collection, operations in groups:
+                    for piece in _pieces(operations):
+                        await db[collection].bulk_write(piece, ordered=False, session=session)
+
             for collection, operations in writes.guards.items():
                 for piece in _pieces(operations):
                     result = await db[collection].bulk_write(piece, ordered=True, session=session)
                     if result.matched_count != len(piece):
                         raise Conflict(f"{collection}: {len(piece) - result.matched_count} guarded document(s) changed")
-            for collection, operations in [(ACCOUNTS, account_ops), *shared.items()]:
-                for piece in _pieces(operations):
-                    await db[collection].bulk_write(piece, ordered=False, session=session)
+            await update([(ACCOUNTS, account_ops), *shared.items()])
             for collection, documents in writes.inserts.items():
                 for piece in _pieces(documents):
                     await db[collection].insert_many(piece, ordered=True, session=session)
-            for collection, operations in after_inserts.items():
-                for piece in _pieces(operations):
-                    await db[collection].bulk_write(piece, ordered=False, session=session)
+            await update(after_inserts.items())
 
         try:
             await run_transaction(client, in_transaction)

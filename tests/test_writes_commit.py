@@ -3,27 +3,12 @@
 import uuid
 
 import pytest
-from pymongo import AsyncMongoClient, monitoring
+from pymongo import AsyncMongoClient
 
 from stores.writes import MAX_STATEMENTS, Conflict, WriteSet, commit
+from tests.started_commands import StartedCommands
 
 SIZE = 2 * MAX_STATEMENTS + 3
-
-
-class WriteCommands(monitoring.CommandListener):
-    def __init__(self) -> None:
-        self.sizes: list[tuple[str, int]] = []
-
-    def started(self, event: monitoring.CommandStartedEvent) -> None:
-        if event.command_name in ("insert", "update"):
-            operations = event.command.get("documents") or event.command.get("updates") or []
-            self.sizes.append((event.command[event.command_name], len(operations)))
-
-    def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
-        pass
-
-    def failed(self, event: monitoring.CommandFailedEvent) -> None:
-        pass
 
 
 def the_writes() -> WriteSet:
@@ -36,7 +21,7 @@ def the_writes() -> WriteSet:
 
 @pytest.fixture
 def commands():
-    return WriteCommands()
+    return StartedCommands()
 
 
 @pytest.fixture
@@ -58,9 +43,11 @@ async def test_a_stale_guard_in_a_later_command_leaves_every_earlier_command_unc
 
 async def test_every_command_carries_at_most_max_statements_and_all_of_it_commits(db, commands):
     await db["things"].insert_many([{"_id": number, "v": 0} for number in range(SIZE)])
-    commands.sizes.clear()
+    commands.commands.clear()
     await commit(db.client, db, the_writes())
     assert await db["things"].count_documents({"v": 1}) == SIZE
     assert await db["made"].count_documents({}) == SIZE
     pieces = [MAX_STATEMENTS, MAX_STATEMENTS, 3]
-    assert commands.sizes == [("things", size) for size in pieces] + [("made", size) for size in pieces]
+    sizes = [(command["update"], len(command["updates"])) for command in commands.named("update")]
+    sizes += [(command["insert"], len(command["documents"])) for command in commands.named("insert")]
+    assert sizes == [("things", size) for size in pieces] + [("made", size) for size in pieces]
