@@ -85,7 +85,7 @@ from distribution.chain_move import ChainMoveSettings
 from services.risk import Origin
 from bench.harness import run_bounded
 from settings import load_settings
-from stores.embedded import start_secantusdb
+from stores.embedded import secantusdb_uri, start_secantusdb
 from stores.members import new_member_fields
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
@@ -284,7 +284,7 @@ async def run(args: argparse.Namespace) -> int:
     try:
         settings = load_settings({
             "DEMO": "1",
-            "MONGODB_URI": f"mongodb://127.0.0.1:{server.port}/?directConnection=true",
+            "MONGODB_URI": secantusdb_uri(server.port),
             "MONGODB_DB": "bench_binding",
             "REDIS_URL": REDIS_URL,
             "REDIS_PREFIX": prefix,

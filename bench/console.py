@@ -60,7 +60,7 @@ from distribution.withdrawals import WithdrawalRules
 from sandbox import start_sandbox
 from services.sealing import Sealer
 from settings import load_settings
-from stores.embedded import free_port, start_secantusdb
+from stores.embedded import free_port, secantusdb_uri, start_secantusdb
 from stores.members import new_member_fields, nickname_keys, phone_tail_of
 from stores.mongo import open_mongo
 from stores.writes import WriteSet, commit
@@ -335,7 +335,7 @@ async def run(args: argparse.Namespace) -> int:
     prefix = f"bench:{uuid.uuid4().hex[:12]}:"
     sandbox = await start_sandbox()
     try:
-        uri = f"mongodb://127.0.0.1:{database.port}/?directConnection=true"
+        uri = secantusdb_uri(database.port)
         shop = await asyncio.to_thread(Shop, args.members, args.seed, datetime.fromisoformat(seeded["now"]) if seeded
                                        else datetime.now(timezone.utc))
         settings = load_settings({

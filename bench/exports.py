@@ -44,7 +44,7 @@ import openpyxl
 from bson import ObjectId
 
 from bench.harness import run_bounded
-from stores.embedded import free_port, port_answers, start_secantusdb
+from stores.embedded import free_port, port_answers, secantusdb_uri, start_secantusdb
 from stores.mongo import ensure_indexes, open_mongo
 
 PROMOTERS = 10_000
@@ -188,7 +188,7 @@ async def run(args: argparse.Namespace) -> int:
     sizes = sorted(int(size) for size in args.sizes.split(","))
     directory = Path(tempfile.mkdtemp(prefix="bench-exports-", dir=args.tmp))
     database = start_secantusdb(directory / "data", directory / "secantusdb.log")
-    mongodb_uri = f"mongodb://127.0.0.1:{database.port}/?directConnection=true"
+    mongodb_uri = secantusdb_uri(database.port)
     client, db = open_mongo(mongodb_uri, "bench_exports", 600)
     server = None
     try:

@@ -1,7 +1,7 @@
 """Paid orders end to end through the worker (python -m bench.orders).
 
 One run, on one embedded SecantusDB (":memory:", a child process started
-here), the Redis at 127.0.0.1:6379 under a key prefix of its own (whose keys,
+here, connected to as the server connects to its own), the Redis at 127.0.0.1:6379 under a key prefix of its own (whose keys,
 and only those, are deleted at the end) and the sandbox WeChat in-process:
 
 1. raw: the single-document insert_one rate of the same database (a loop of
@@ -41,7 +41,7 @@ and only those, are deleted at the end) and the sandbox WeChat in-process:
    each worker's RSS before and after.
 
 Flags: --orders, --checkouts, --depth-orders, --burst, --process-burst, --workers, --clients,
---chains, --no-retry-writes, and --mongodb-uri to run against another MongoDB
+--chains, and --mongodb-uri to run against another MongoDB
 (a scratch database in it, dropped at the end) instead of an embedded SecantusDB.
 """
 
@@ -81,7 +81,7 @@ from distribution.money import MAX_FEN
 from distribution.risk import CommissionSpike, RiskSettings
 from sandbox import start_sandbox
 from settings import load_settings
-from stores.embedded import free_port, start_secantusdb
+from stores.embedded import free_port, secantusdb_uri, start_secantusdb
 from stores.members import new_member_fields
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
@@ -214,9 +214,7 @@ async def run(args: argparse.Namespace) -> int:
     workdir = Path(tempfile.mkdtemp(prefix="bench-orders-"))
     prefix = f"bench:{uuid.uuid4().hex[:12]}:"
     database = start_secantusdb(":memory:", workdir / "secantusdb.log") if not args.mongodb_uri else None
-    mongodb_uri = args.mongodb_uri or f"mongodb://127.0.0.1:{database.port}/?directConnection=true"
-    if args.no_retry_writes:
-        mongodb_uri += ("&" if "?" in mongodb_uri else "/?") + "retryWrites=false"
+    mongodb_uri = args.mongodb_uri or secantusdb_uri(database.port)
     sandbox = await start_sandbox()
     listener = CommandCounter()
 
@@ -271,9 +269,7 @@ async def measure(runtime: Any, http: httpx.AsyncClient, args: argparse.Namespac
     # The bench's promoters earn far more in a day than in the days before (they have none): the spike rule would
     # flag them on every order, an update of one flag that a shop's promoters do not pay. Checked, never firing.
     await runtime.merchant_settings.put(RiskSettings(commission_spike=CommissionSpike(min_fen=MAX_FEN)))
-    where = mongodb_uri if args.mongodb_uri else f"SecantusDB (:memory:, {mongodb_uri.split('/')[2]})"
-    if args.no_retry_writes:
-        where += ", retryWrites=false"
+    where = mongodb_uri if args.mongodb_uri else f"SecantusDB (:memory:, {mongodb_uri.split('/')[2]}, retryable writes off)"
     print(f"Paid orders end to end, python -m bench.orders: {where}, "
           f"Redis {REDIS_URL} (keys under {prefix}), sandbox WeChat in-process")
     print(f"  rules: 3 levels (10%, 5%, 2%); workers: {args.workers} queue consumers; HTTP clients: {args.clients}; "
@@ -617,9 +613,6 @@ def main() -> int:
                         help="paid events drained by 1, then 2 worker processes (default: --burst; 0: skip)")
     parser.add_argument("--clients", type=int, default=8, help="concurrent HTTP clients (default 8)")
     parser.add_argument("--chains", type=int, default=50, help="distinct promoter chains of the buyers (default 50)")
-    parser.add_argument("--no-retry-writes", action="store_true",
-                        help="retryWrites=false: SecantusDB 0.7 keeps a record per retryable write and scans them all "
-                             "(sorting them past 10,000) on every write, a cost that grows over a long run")
     parser.add_argument("--mongodb-uri", help="a MongoDB to use instead of an embedded SecantusDB (a scratch database "
                                               "is created in it and dropped)")
     args = parser.parse_args()

@@ -39,7 +39,7 @@ import redis as sync_redis
 from bench.harness import worst_stall
 from bench.poster_render import CONCURRENT_POSTERS, MAX_STALL_MS, ROUNDS, _requests, report_ratio, report_stalls
 from posters.templates import BUILTIN_TEMPLATES
-from stores.embedded import free_port, port_answers, start_secantusdb
+from stores.embedded import free_port, port_answers, secantusdb_uri, start_secantusdb
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
 CACHED_ROUNDS = 300
@@ -79,7 +79,7 @@ async def _through_the_service() -> bool:
             sandbox_url = f"http://127.0.0.1:{sandbox_port}"
             settings = load_settings({
                 "DEMO": "1",
-                "MONGODB_URI": f"mongodb://127.0.0.1:{database.port}/?directConnection=true",
+                "MONGODB_URI": secantusdb_uri(database.port),
                 "MONGODB_DB": "bench_posters", "REDIS_URL": REDIS_URL, "REDIS_PREFIX": prefix,
                 "WECHAT_API_BASE": sandbox_url, "VAR_DIR": str(Path(scratch) / "var"),
             }, env_file=None)

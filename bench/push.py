@@ -711,7 +711,7 @@ def main(argv: list[str] | None = None) -> int:
                      "1000-2000000, --rounds 1-15")
 
     from settings import load_settings
-    from stores.embedded import port_answers, start_secantusdb
+    from stores.embedded import port_answers, secantusdb_uri, start_secantusdb
 
     if not port_answers("127.0.0.1", 6379):
         print("no Redis answers at 127.0.0.1:6379", file=sys.stderr)
@@ -728,7 +728,7 @@ def main(argv: list[str] | None = None) -> int:
         secantus = start_secantusdb(":memory:", tmp / "secantusdb.log")
         environ = {
             "DEMO": "1",
-            "MONGODB_URI": f"mongodb://127.0.0.1:{secantus.port}/?directConnection=true",
+            "MONGODB_URI": secantusdb_uri(secantus.port),
             "MONGODB_DB": f"bench{uuid.uuid4().hex[:12]}",
             "REDIS_URL": REDIS_URL,
             "REDIS_PREFIX": prefix,

@@ -70,7 +70,7 @@ from pymongo import monitoring
 from pymongo.errors import PyMongoError
 
 from bench.harness import run_bounded
-from stores.embedded import EmbeddedServer, start_secantusdb
+from stores.embedded import EmbeddedServer, secantusdb_uri, start_secantusdb
 from stores.members import NEWEST_FIELDS, TEAM_LEVEL_FIELDS, MemberStore, new_member_fields
 from stores.mongo import ensure_indexes, open_mongo
 
@@ -271,7 +271,7 @@ async def running_server(directory: Path) -> AsyncIterator[tuple[EmbeddedServer,
     """A SecantusDB storing in `directory` and its database, all three gone afterwards."""
     server = start_secantusdb(directory / "data", directory / "secantusdb.log")
     try:
-        client, db = open_mongo(f"mongodb://127.0.0.1:{server.port}/?directConnection=true", "bench_team",
+        client, db = open_mongo(secantusdb_uri(server.port), "bench_team",
                                 LOAD_TIMEOUT_SECONDS, event_listeners=[finds])
         try:
             yield server, db

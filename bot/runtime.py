@@ -95,7 +95,7 @@ async def _mongo_uri(settings: Settings, stack: AsyncExitStack) -> str:
     port, whose = _embedded_port(settings.var_dir / "secantusdb.json",
                                  lambda: embedded.start_secantusdb(data, settings.var_dir / "secantusdb.log"), stack)
     log.info("MongoDB: embedded SecantusDB on 127.0.0.1:%d (%s), data in %s", port, whose, data)
-    return f"mongodb://127.0.0.1:{port}/?directConnection=true"
+    return embedded.secantusdb_uri(port)
 
 
 async def _redis_url(settings: Settings, stack: AsyncExitStack) -> str:

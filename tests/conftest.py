@@ -25,7 +25,7 @@ from bot.simulate import PushSigner
 from settings import (SANDBOX_MINIAPP_APP_ID, SANDBOX_MINIAPP_APP_SECRET, SANDBOX_NOTIFY_TEMPLATES,
                       SANDBOX_OA_APP_ID, SANDBOX_OA_APP_SECRET, SANDBOX_WECHAT_TOKEN, NotifyTemplate, Settings,
                       load_settings)
-from stores.embedded import free_port, start_secantusdb
+from stores.embedded import free_port, secantusdb_uri, start_secantusdb
 
 pytest_plugins = ["tests.wechat_fixtures"]
 
@@ -73,7 +73,7 @@ def production_environ(sandbox_url: str) -> dict[str, str]:
 def mongo_uri(tmp_path_factory: pytest.TempPathFactory) -> str:
     log_path = tmp_path_factory.mktemp("secantusdb") / "secantusdb.log"
     server = start_secantusdb(":memory:", log_path)
-    yield f"mongodb://127.0.0.1:{server.port}/?directConnection=true"
+    yield secantusdb_uri(server.port)
     server.stop()
 
 

@@ -11,7 +11,7 @@ from typing import Callable, Iterator
 
 import pytest
 
-from stores.embedded import EmbeddedServer, start_redis, start_secantusdb
+from stores.embedded import EmbeddedServer, secantusdb_uri, start_redis, start_secantusdb
 
 
 class RestartableStore:
@@ -51,4 +51,4 @@ def redis_url(store: RestartableStore) -> str:
 
 
 def mongodb_uri(store: RestartableStore) -> str:
-    return f"mongodb://127.0.0.1:{store.port}/?directConnection=true"
+    return secantusdb_uri(store.port)

@@ -95,6 +95,15 @@ async def test_a_second_process_uses_the_secantusdb_the_first_started_and_sees_i
     assert not port_answers("127.0.0.1", record["port"])
 
 
+async def test_the_embedded_secantusdb_is_written_without_retryable_write_records(environ):
+    # SecantusDB keeps a record per retryable write, scanned by every write: past 10,000 in half an hour each
+    # insert became ten times slower. A node of our own has no failover for a retry to ride out.
+    async with open_runtime(load_settings(environ, env_file=None)) as runtime:
+        assert runtime.mongo.options.retry_writes is False
+        await runtime.db["embedded"].insert_one({"_id": "written"})
+        assert await runtime.db["embedded"].count_documents({}) == 1
+
+
 @pytest.mark.parametrize("stale", ["dead process, closed port", "live process, closed port",
                                    "dead process, another server's port"])
 async def test_a_record_left_by_a_crashed_run_does_not_block_a_start(environ, stale):
