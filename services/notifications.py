@@ -155,7 +155,7 @@ class NotificationService:
     async def requeue_due(self, now: datetime | None = None, limit: int = 500) -> int:
         """The outbox sweep: pending records whose job was lost are queued again."""
         now = now or _now()
-        due = await self.store.due(now, limit)
+        due = await self.store.due(await self.queue.sweep_cutoff(now, SWEEP_AFTER), limit)
         await self.store.postpone(due, now + SWEEP_AFTER)
         for start in range(0, len(due), SWEEP_BATCH):
             await self.enqueue(due[start:start + SWEEP_BATCH])

@@ -48,7 +48,9 @@ off the count too.
 
 A crash between storing an event and queueing its job leaves the event
 `pending`: the sweep (`requeue_due`, periodic) queues its order again once
-its `retry_at` has passed.
+its `retry_at` has passed, and once the job may no longer be waiting behind
+a backlog (`JobQueue.sweep_cutoff`): a sale-day burst that takes longer than
+`SWEEP_AFTER` to drain is not queued a second time.
 """
 
 from __future__ import annotations
@@ -311,7 +313,7 @@ class OrderService:
     async def requeue_due(self, now: datetime | None = None, limit: int = 500) -> int:
         """The outbox sweep: orders with a pending event whose job was lost are queued again."""
         now = now or _now()
-        due = await self.store.due_events(now, limit)
+        due = await self.store.due_events(await self.queue.sweep_cutoff(now, SWEEP_AFTER), limit)
         if due:
             postponed = WriteSet()
             self.store.plan_postpone([event["_id"] for event in due], now + SWEEP_AFTER, postponed)

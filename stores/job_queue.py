@@ -34,6 +34,7 @@ import logging
 import random
 import time
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import Any, Awaitable, Callable, Mapping, TypeVar
 
 from redis.asyncio import Redis
@@ -50,6 +51,8 @@ BACKOFF_FIRST_SECONDS = 0.5
 BACKOFF_MAX_SECONDS = 10.0
 OUTAGE_RETRY_SECONDS = 1.0  # a job cut short by an outage, once the worker goes on
 HEARTBEAT_SECONDS = 5.0
+# Between storing work and queueing its job, and between Redis's clock and ours.
+SWEEP_MARGIN_SECONDS = 10.0
 FORGET_WORKERS_SECONDS = 86400.0  # heartbeats of workers gone this long are removed
 
 # Moves due retries back onto the stream, atomically so two workers never both move one.
@@ -375,3 +378,12 @@ class JobQueue:
 
     async def stats(self) -> dict[str, int]:
         return (await self.status()).counts()
+
+    async def sweep_cutoff(self, now: datetime, sweep_after: timedelta) -> datetime:
+        """The latest due time (work stored, its job queued, then `sweep_after`) at which an outbox sweep may take
+        a job for lost. A job queued after the oldest one still in the queue may be waiting behind it: while a
+        backlog older than `sweep_after` drains, the cutoff stays that far behind the backlog's oldest job, so
+        the sweep does not queue the backlog a second time."""
+        status = await self.status()
+        waited = status.now - status.oldest_job_at if status.oldest_job_at is not None else 0.0
+        return now - max(timedelta(0), timedelta(seconds=waited + SWEEP_MARGIN_SECONDS) - sweep_after)

@@ -120,3 +120,32 @@ async def test_an_event_stored_but_never_queued_is_found_by_the_sweep(server, mo
     assert await runtime.orders.requeue_due(datetime.now(timezone.utc) + timedelta(minutes=3)) == 1
     await drain(runtime)
     assert await balances(runtime, upline) == (1_000, 0, 0)
+
+
+async def test_the_sweep_leaves_a_backlog_older_than_its_delay_to_drain(server, monkeypatch):
+    """A job that waits behind a long backlog is not lost: the sweep queues again only what was queued before
+    the backlog's oldest job, and takes the rest for lost once that job is done."""
+    runtime = server.runtime
+    started = datetime.now(timezone.utc)
+    # The oldest job of a backlog queued 200 s ago, still waiting (nothing here works the queue).
+    await runtime.redis.xadd(runtime.queue.stream, {"job": "a job of the backlog"},
+                             id=f"{int(started.timestamp() * 1000) - 200_000}-0")
+    upline, buyer = await chain(runtime, 1)
+    await create_order(runtime, "k4", buyer, [item(10_000)])
+
+    async def down(kind, payload):
+        raise ConnectionError("Redis went away between storing and queueing")
+
+    monkeypatch.setattr(runtime.queue, "enqueue", down)
+    try:
+        await send_event(runtime, "k4", "pay", "paid", at())
+    except ConnectionError:
+        pass
+    monkeypatch.undo()
+    later = started + timedelta(minutes=3)  # past the event's sweep delay (2 minutes)
+    assert await runtime.orders.requeue_due(later) == 0  # it may be waiting behind the backlog
+    oldest = (await runtime.redis.xrange(runtime.queue.stream, count=1))[0][0]
+    await runtime.redis.xdel(runtime.queue.stream, oldest)  # the backlog has drained
+    assert await runtime.orders.requeue_due(later) == 1
+    await drain(runtime)
+    assert await balances(runtime, upline) == (1_000, 0, 0)
