@@ -9,7 +9,7 @@ and only those, are deleted at the end) and the sandbox WeChat in-process:
    so that both see the database in the same state), the baseline.
 2. orders: paid orders per second end to end. Each order is POSTed to the
    merchant API with `paid_at` (one HTTP request to the running app), and
-   the worker (`--workers` consumers of the queue, in this process) applies
+   the worker (`--workers` consumers of the queue and the periodic tasks, in this process) applies
    it: three commissions frozen with their ledger entries and balances, the
    promoters' daily stats, and four notifications (three promoters by
    bizsend, one merchant admin by template message) sent to the sandbox.
@@ -74,7 +74,7 @@ import bot.runtime
 import stores.mongo
 from bot.app import make_app
 from bot.runtime import open_runtime
-from bot.worker import is_outage, job_handlers
+from bot.worker import PERIODIC, is_outage, job_handlers, run_every
 from distribution.chain_move import ChainMoveSettings, Role
 from distribution.commission_rules import CommissionRules
 from distribution.money import MAX_FEN
@@ -161,14 +161,17 @@ def order_body(order_no: str, buyer: dict, paid: bool) -> dict:
     return body
 
 
-async def workers_until(runtime: Any, count: int, done: asyncio.Event) -> None:
+async def workers_until(runtime: Any, count: int, done: asyncio.Event, periodic: bool = True) -> None:
+    """`count` queue consumers, and the periodic tasks unless told not to, as `python -m bot worker` runs them:
+    the shop's totals are counted while orders are applied, as they would be, not left for a later phase."""
     handlers = job_handlers(runtime)
 
     async def one(name: str) -> None:
         while not done.is_set():  # blocks while the queue is empty, as `python -m bot worker` does
             await runtime.queue.work(name, handlers, block_ms=50, is_outage=is_outage)
 
-    await asyncio.gather(*(one(f"bench-{n}") for n in range(count)))
+    await asyncio.gather(*(one(f"bench-{n}") for n in range(count)),
+                         *(run_every(runtime, task, seconds, done) for task, seconds in PERIODIC if periodic))
 
 
 async def queue_idle(runtime: Any) -> bool:
@@ -195,10 +198,10 @@ async def post_all(http: httpx.AsyncClient, requests: list[tuple[str, dict]], cl
 
 
 async def through_the_worker(runtime: Any, http: httpx.AsyncClient, requests: list[tuple[str, dict]],
-                             args: argparse.Namespace) -> tuple[float, float, list[int]]:
+                             args: argparse.Namespace, periodic: bool = True) -> tuple[float, float, list[int]]:
     """POST `requests` while the workers run; (seconds to accept them all, seconds until all done, statuses)."""
     done = asyncio.Event()
-    workers = asyncio.create_task(workers_until(runtime, args.workers, done))
+    workers = asyncio.create_task(workers_until(runtime, args.workers, done, periodic))
     start = time.perf_counter()
     statuses = await post_all(http, requests, args.clients)
     accepted = time.perf_counter() - start
@@ -569,7 +572,7 @@ async def commands_per_order(runtime: Any, http: httpx.AsyncClient, args: argpar
         before_micros, started = Counter(listener.micros), time.perf_counter()
         for number in range(args.depth_orders):
             await through_the_worker(runtime, http, [("/api/merchant/v1/orders", order_body(
-                f"D{prefix}{len(members)}-{number}", members[-1], True))], args)
+                f"D{prefix}{len(members)}-{number}", members[-1], True))], args, periodic=False)
         mongo = {key: count / args.depth_orders for key, count in (Counter(listener.commands) - before_mongo).items()}
         redis_counts = Counter(CountingRedis.counts) - before_redis
         # The queue polls while idle (XREADGROUP/XAUTOCLAIM/EVALSHA per poll), and its heartbeats, its

@@ -170,7 +170,8 @@ def is_outage(error: BaseException) -> bool:
     return store_outage(error) is not None
 
 
-async def _every(runtime: Runtime, task: PeriodicTask, seconds: float, stop: asyncio.Event) -> None:
+async def run_every(runtime: Runtime, task: PeriodicTask, seconds: float, stop: asyncio.Event) -> None:
+    """`task` every `seconds` until `stop` is set; a step under way is finished first."""
     in_outage = False  # told once per outage, not at every run of a task that runs each second
     while not stop.is_set():
         try:
@@ -194,7 +195,7 @@ async def _every(runtime: Runtime, task: PeriodicTask, seconds: float, stop: asy
 
 
 async def run_worker(runtime: Runtime, stop: asyncio.Event) -> None:
-    periodic = [asyncio.create_task(_every(runtime, task, seconds, stop)) for task, seconds in PERIODIC]
+    periodic = [asyncio.create_task(run_every(runtime, task, seconds, stop)) for task, seconds in PERIODIC]
     try:
         await runtime.queue.run(consumer_name(), job_handlers(runtime), stop, is_outage)
     finally:
