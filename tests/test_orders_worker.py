@@ -100,20 +100,24 @@ async def test_killed_inside_the_transaction(server, sandbox, monkeypatch):
     await assert_ledger_clean(runtime)
 
 
-async def test_an_event_stored_but_never_queued_is_found_by_the_sweep(server, monkeypatch):
-    runtime = server.runtime
-    upline, buyer = await chain(runtime, 1)
-    await create_order(runtime, "k3", buyer, [item(10_000)])
-
+async def paid_but_never_queued(runtime, order_no: str, monkeypatch) -> None:
+    """The order's payment stored, its job lost: Redis went away in between."""
     async def down(kind, payload):
         raise ConnectionError("Redis went away between storing and queueing")
 
     monkeypatch.setattr(runtime.queue, "enqueue", down)
     try:
-        await send_event(runtime, "k3", "pay", "paid", at())
+        await send_event(runtime, order_no, "pay", "paid", at())
     except ConnectionError:
         pass
     monkeypatch.undo()
+
+
+async def test_an_event_stored_but_never_queued_is_found_by_the_sweep(server, monkeypatch):
+    runtime = server.runtime
+    upline, buyer = await chain(runtime, 1)
+    await create_order(runtime, "k3", buyer, [item(10_000)])
+    await paid_but_never_queued(runtime, "k3", monkeypatch)
     await drain(runtime)
     assert await balances(runtime, upline) == (0, 0, 0)
     assert await runtime.orders.requeue_due() == 0  # not yet: its job may still be on its way
@@ -132,16 +136,7 @@ async def test_the_sweep_leaves_a_backlog_older_than_its_delay_to_drain(server, 
                              id=f"{int(started.timestamp() * 1000) - 200_000}-0")
     upline, buyer = await chain(runtime, 1)
     await create_order(runtime, "k4", buyer, [item(10_000)])
-
-    async def down(kind, payload):
-        raise ConnectionError("Redis went away between storing and queueing")
-
-    monkeypatch.setattr(runtime.queue, "enqueue", down)
-    try:
-        await send_event(runtime, "k4", "pay", "paid", at())
-    except ConnectionError:
-        pass
-    monkeypatch.undo()
+    await paid_but_never_queued(runtime, "k4", monkeypatch)
     later = started + timedelta(minutes=3)  # past the event's sweep delay (2 minutes)
     assert await runtime.orders.requeue_due(later) == 0  # it may be waiting behind the backlog
     oldest = (await runtime.redis.xrange(runtime.queue.stream, count=1))[0][0]
