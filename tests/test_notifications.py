@@ -121,6 +121,23 @@ async def test_a_lost_job_is_queued_again_by_the_sweep(server, sandbox):
     assert (await runtime.db["notifications"].find_one({"_id": "lost"}))["status"] == "sent"
 
 
+async def test_the_sweep_leaves_notifications_queued_behind_a_backlog_alone(server, sandbox):
+    runtime = server.runtime
+    started = datetime.now(timezone.utc)
+    # The oldest job of a backlog queued 400 s ago, still waiting: a record made since may be queued behind it.
+    await runtime.redis.xadd(runtime.queue.stream, {"job": "a job of the backlog"},
+                             id=f"{int(started.timestamp() * 1000) - 400_000}-0")
+    upline, _ = await promoter_and_buyer(runtime, oa_openid="oa_up")
+    record = runtime.notifications.member_record("commission_arrived", "behind", upline["_id"],
+                                                 {"amount": "1.00元"}, started)
+    await runtime.db["notifications"].insert_one(record)
+    later = started + timedelta(minutes=6)  # past the record's sweep delay (5 minutes)
+    assert await runtime.notifications.requeue_due(later) == 0
+    oldest = (await runtime.redis.xrange(runtime.queue.stream, count=1))[0][0]
+    await runtime.redis.xdel(runtime.queue.stream, oldest)  # the backlog has drained
+    assert await runtime.notifications.requeue_due(later) == 1
+
+
 async def test_template_messages_to_admins_and_when_bizsend_is_off(make_settings, sandbox):
     templates = json.loads(notify_templates_json(SANDBOX_NOTIFY_TEMPLATES))
     templates["commission_arrived"]["bizsend"] = None  # the sandbox's templates, one channel turned off
