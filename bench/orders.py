@@ -1,18 +1,20 @@
 """Paid orders end to end through the worker (python -m bench.orders).
 
 One run, on one embedded SecantusDB (":memory:", a child process started
-here, connected to as the server connects to its own), the Redis at 127.0.0.1:6379 under a key prefix of its own (whose keys,
-and only those, are deleted at the end) and the sandbox WeChat in-process:
+here, connected to as the server connects to its own), the Redis at
+127.0.0.1:6379 under a key prefix of its own (whose keys, and only those,
+are deleted at the end) and the sandbox WeChat in-process:
 
 1. raw: the single-document insert_one rate of the same database (a loop of
    insert_one into a scratch collection; half before the orders, half after,
    so that both see the database in the same state), the baseline.
 2. orders: paid orders per second end to end. Each order is POSTed to the
    merchant API with `paid_at` (one HTTP request to the running app), and
-   the worker (`--workers` consumers of the queue and the periodic tasks, in this process) applies
-   it: three commissions frozen with their ledger entries and balances, the
-   promoters' daily stats, and four notifications (three promoters by
-   bizsend, one merchant admin by template message) sent to the sandbox.
+   the worker (`--workers` consumers of the queue and the periodic tasks,
+   in this process) applies it: three commissions frozen with their ledger
+   entries and balances, the promoters' daily stats, and four notifications
+   (three promoters by bizsend, one merchant admin by template message) sent
+   to the sandbox.
    Timed from the first request to the last notification sent.
 2b. checkouts: mini-program orders per second end to end (`--checkouts`, 0 for none): POST /api/v1/orders,
    the buyer pays at the sandbox's WeChat Pay, its callback comes back over HTTP, the worker posts the
@@ -272,7 +274,7 @@ async def measure(runtime: Any, http: httpx.AsyncClient, args: argparse.Namespac
     # The bench's promoters earn far more in a day than in the days before (they have none): the spike rule would
     # flag them on every order, an update of one flag that a shop's promoters do not pay. Checked, never firing.
     await runtime.merchant_settings.put(RiskSettings(commission_spike=CommissionSpike(min_fen=MAX_FEN)))
-    where = mongodb_uri if args.mongodb_uri else f"SecantusDB (:memory:, {mongodb_uri.split('/')[2]}, retryable writes off)"
+    where = mongodb_uri if args.mongodb_uri else f"SecantusDB (:memory:) at {mongodb_uri}"
     print(f"Paid orders end to end, python -m bench.orders: {where}, "
           f"Redis {REDIS_URL} (keys under {prefix}), sandbox WeChat in-process")
     print(f"  rules: 3 levels (10%, 5%, 2%); workers: {args.workers} queue consumers; HTTP clients: {args.clients}; "

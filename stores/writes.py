@@ -10,7 +10,7 @@ per that many documents, not one per document (a commission chain is one
 `insert_many`); `merged` makes the steps of many (a worker's batch of
 orders) one such set.
 Ledger entries are inserted marked uncounted: the worker adds them up into
-the shop's totals afterwards (`services.stats.StatsService.count_ledger`),
+the shop's totals afterwards (`services.stats.StatsService.count_totals`),
 so that no step moving one member's money waits on a document every step
 shares.
 

@@ -95,6 +95,18 @@ async def drain(runtime: Runtime, consumer: str = "test-worker") -> int:
     return await runtime.queue.drain(consumer, job_handlers(runtime))
 
 
+async def backlog_queued(runtime: Runtime, seconds_ago: float) -> None:
+    """The oldest job of a backlog, queued `seconds_ago` and still waiting (nothing works it off); before any
+    other job of the test, whose ids must be newer."""
+    await runtime.redis.xadd(runtime.queue.stream, {"job": "a job of the backlog"},
+                             id=f"{int(datetime.now(timezone.utc).timestamp() * 1000 - seconds_ago * 1000)}-0")
+
+
+async def backlog_drained(runtime: Runtime) -> None:
+    oldest = (await runtime.redis.xrange(runtime.queue.stream, count=1))[0][0]
+    await runtime.redis.xdel(runtime.queue.stream, oldest)
+
+
 async def paid_order(runtime: Runtime, order_no: str, buyer: dict, items: list[dict],
                      when: datetime = T0) -> None:
     """Create, pay and let the worker do everything that follows."""

@@ -15,7 +15,7 @@ from stores.notifications import FREE
 from stores.writes import WriteSet, commit
 from settings import SANDBOX_NOTIFY_TEMPLATES
 from tests.conftest import notify_templates_json, start_server
-from tests.order_fixtures import chain, drain, item, paid_order
+from tests.order_fixtures import backlog_drained, backlog_queued, chain, drain, item, paid_order
 
 MINIAPP_SEND = "cgi-bin/message/subscribe/send"
 BIZSEND = "cgi-bin/message/subscribe/bizsend"
@@ -124,17 +124,14 @@ async def test_a_lost_job_is_queued_again_by_the_sweep(server, sandbox):
 async def test_the_sweep_leaves_notifications_queued_behind_a_backlog_alone(server, sandbox):
     runtime = server.runtime
     started = datetime.now(timezone.utc)
-    # The oldest job of a backlog queued 400 s ago, still waiting: a record made since may be queued behind it.
-    await runtime.redis.xadd(runtime.queue.stream, {"job": "a job of the backlog"},
-                             id=f"{int(started.timestamp() * 1000) - 400_000}-0")
+    await backlog_queued(runtime, 400)  # a record made since may be queued behind its oldest job
     upline, _ = await promoter_and_buyer(runtime, oa_openid="oa_up")
     record = runtime.notifications.member_record("commission_arrived", "behind", upline["_id"],
                                                  {"amount": "1.00元"}, started)
     await runtime.db["notifications"].insert_one(record)
     later = started + timedelta(minutes=6)  # past the record's sweep delay (5 minutes)
     assert await runtime.notifications.requeue_due(later) == 0
-    oldest = (await runtime.redis.xrange(runtime.queue.stream, count=1))[0][0]
-    await runtime.redis.xdel(runtime.queue.stream, oldest)  # the backlog has drained
+    await backlog_drained(runtime)
     assert await runtime.notifications.requeue_due(later) == 1
 
 

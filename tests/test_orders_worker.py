@@ -10,6 +10,8 @@ from stores.job_queue import JobQueue
 from tests.order_fixtures import (
     assert_ledger_clean,
     at,
+    backlog_drained,
+    backlog_queued,
     balances,
     chain,
     commissions_of,
@@ -131,16 +133,13 @@ async def test_the_sweep_leaves_a_backlog_older_than_its_delay_to_drain(server, 
     the backlog's oldest job, and takes the rest for lost once that job is done."""
     runtime = server.runtime
     started = datetime.now(timezone.utc)
-    # The oldest job of a backlog queued 200 s ago, still waiting (nothing here works the queue).
-    await runtime.redis.xadd(runtime.queue.stream, {"job": "a job of the backlog"},
-                             id=f"{int(started.timestamp() * 1000) - 200_000}-0")
+    await backlog_queued(runtime, 200)
     upline, buyer = await chain(runtime, 1)
     await create_order(runtime, "k4", buyer, [item(10_000)])
     await paid_but_never_queued(runtime, "k4", monkeypatch)
     later = started + timedelta(minutes=3)  # past the event's sweep delay (2 minutes)
     assert await runtime.orders.requeue_due(later) == 0  # it may be waiting behind the backlog
-    oldest = (await runtime.redis.xrange(runtime.queue.stream, count=1))[0][0]
-    await runtime.redis.xdel(runtime.queue.stream, oldest)  # the backlog has drained
+    await backlog_drained(runtime)
     assert await runtime.orders.requeue_due(later) == 1
     await drain(runtime)
     assert await balances(runtime, upline) == (1_000, 0, 0)
