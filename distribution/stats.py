@@ -13,10 +13,12 @@ is the sum of its totals up to that day, whatever the number of accounts.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 
+from distribution.calendar import china_day
 from distribution.errors import Invalid
 from distribution.ledger import Bucket, EntryKind
 
@@ -91,6 +93,12 @@ def ledger_field(kind: EntryKind, bucket: Bucket) -> str:
 
 
 LEDGER_FIELDS = tuple(ledger_field(kind, bucket) for kind in EntryKind for bucket in Bucket)
+
+
+def add_movement(day_totals: dict[str, Counter], kind: EntryKind, bucket: Bucket, amount_fen: int,
+                 at: datetime) -> None:
+    """Add one entry's amount to `day_totals` ({China day: {ledger field: fen}}), under the day it was made."""
+    day_totals.setdefault(china_day(at), Counter())[ledger_field(kind, bucket)] += amount_fen
 
 
 def balance_fen(totals: Mapping[str, int], bucket: Bucket) -> int:

@@ -20,9 +20,10 @@ the shop's and the poster templates' (`stores.funnel`):
   transaction (`services.funnel`).
 - The shop's money (`stores.funnel` ledger totals, per day and of all time),
   and the scans and visits, are added up from what was recorded marked
-  uncounted — ledger entries, funnel events — by `count_totals`, a periodic
-  task, each unmarked in the transaction that adds it, so each counts once;
-  and no request, nor any transaction that moves a member's money, writes a
+  uncounted — the ledger's tallies (one per transaction that moves money,
+  `stores.ledger`), funnel events — by `count_totals`, a periodic task, each
+  unmarked in the transaction that adds it, so each counts once; and no
+  request, nor any transaction that moves a member's money, writes a
   document that every other one writes too.
 
 Ranking adds up every promoter's days in the range: seconds over a month of
@@ -50,10 +51,10 @@ from distribution import errors
 from distribution.calendar import CHINA, china_day
 from stores.bind_log import BIND_LOG, BindLog
 from distribution.ledger import Bucket, EntryKind
-from distribution.stats import ledger_field
+from distribution.stats import add_movement
 from stores.funnel import (DAILY_TOTALS, FIRST_BOUND_MEMBER, FIRSTS, FUNNEL_EVENTS, FunnelStore, first_mark,
                            ledger_updates, shop_update, template_update)
-from stores.ledger import LEDGER_ENTRIES, UNCOUNTED, LedgerStore
+from stores.ledger import LEDGER_ENTRIES, LEDGER_TALLIES, UNCOUNTED, LedgerStore
 from stores.members import MemberStore
 from stores.stats import NET_COMMISSION, PROMOTER_DAILY, StatsStore, daily_update
 from stores.writes import Conflict, WriteSet, commit
@@ -173,9 +174,10 @@ class StatsService:
         return counted
 
     async def count_totals(self, batch: int = 500) -> int:
-        """Add what is recorded uncounted — ledger entries, scans and visits — to the daily and shop-wide totals;
-        returns how many were counted."""
-        return (await self._count_uncounted(self.ledger.uncounted, LEDGER_ENTRIES, _plan_ledger_totals, batch)
+        """Add what is recorded uncounted — the ledger's tallies (and any entry marked before there were tallies),
+        scans and visits — to the daily and shop-wide totals; returns how many were counted."""
+        return (await self._count_uncounted(self.ledger.uncounted_tallies, LEDGER_TALLIES, _plan_tallies, batch)
+                + await self._count_uncounted(self.ledger.uncounted_entries, LEDGER_ENTRIES, _plan_entries, batch)
                 + await self._count_uncounted(self.funnel.uncounted_events, FUNNEL_EVENTS, _plan_funnel_events, batch))
 
     async def _count_uncounted(self, read: Callable[[int], Awaitable[list[dict]]], collection: str,
@@ -187,8 +189,10 @@ class StatsService:
             if not documents:
                 break
             writes = WriteSet()
+            now = datetime.now(timezone.utc)
             for document in documents:
-                writes.guard(collection, {"_id": document["_id"], UNCOUNTED: True}, {"$unset": {UNCOUNTED: ""}})
+                writes.guard(collection, {"_id": document["_id"], UNCOUNTED: True},
+                             {"$unset": {UNCOUNTED: ""}, "$set": {"counted_at": now}})
             plan(documents, writes)
             try:
                 await commit(self.client, self.db, writes)
@@ -221,13 +225,24 @@ class StatsService:
             writes.update(DAILY_TOTALS, template_update(template_id, day, BIND_LOG, {"binds": count}))
 
 
-def _plan_ledger_totals(entries: list[dict], writes: WriteSet) -> None:
+def _plan_tallies(tallies: list[dict], writes: WriteSet) -> None:
+    per_day: dict[str, Counter] = {}
+    for tally in tallies:
+        for day, totals in tally["days"].items():
+            per_day.setdefault(day, Counter()).update(totals)
+    _plan_ledger_totals(per_day, str(tallies[0]["_id"]), writes)
+
+
+def _plan_entries(entries: list[dict], writes: WriteSet) -> None:
     per_day: dict[str, Counter] = {}
     for entry in entries:
-        field = ledger_field(EntryKind(entry["kind"]), Bucket(entry["bucket"]))
-        per_day.setdefault(china_day(entry["at"]), Counter())[field] += entry["amount_fen"]
+        add_movement(per_day, EntryKind(entry["kind"]), Bucket(entry["bucket"]), entry["amount_fen"], entry["at"])
+    _plan_ledger_totals(per_day, str(entries[0]["_id"]), writes)
+
+
+def _plan_ledger_totals(per_day: dict[str, Counter], counted: str, writes: WriteSet) -> None:
     for day, totals in per_day.items():
-        for update in ledger_updates(day, str(entries[0]["_id"]), totals):
+        for update in ledger_updates(day, counted, totals):
             writes.update(DAILY_TOTALS, update)
 
 

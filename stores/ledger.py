@@ -5,6 +5,11 @@
   fails on a duplicate key and its transaction changes nothing.
 - `accounts`: `{_id: member id, frozen_fen, available_fen, locked_fen, updated_at}`,
   changed only by `$inc` in the transaction that inserts the entries.
+- `ledger_tallies`: `{_id, days: {China day: {ledger field: fen}}, uncounted, counted_at}`,
+  one per transaction that inserts entries: what they add to the shop's
+  totals, until the worker has added it (`services.stats`). One small insert
+  per transaction, however many entries and orders it holds; marking each
+  entry instead cost an index entry and an update per entry.
 
 Writes go through `stores.writes.WriteSet.ledger`; this module knows the
 documents' shape and reads them back.
@@ -15,6 +20,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Mapping
 from datetime import datetime, timezone
 
+from bson import ObjectId
 from pymongo import UpdateOne
 from pymongo.asynchronous.database import AsyncDatabase
 
@@ -23,7 +29,9 @@ from stores.paging import newest_first
 
 LEDGER_ENTRIES = "ledger_entries"
 ACCOUNTS = "accounts"
-# On an entry until the worker has added it to the shop's totals (a sparse index finds the few such entries).
+LEDGER_TALLIES = "ledger_tallies"
+# On a tally until the worker has added it to the shop's totals (a sparse index finds the few such tallies). Entries
+# written before there were tallies carry it too, until counted.
 UNCOUNTED = "uncounted"
 
 
@@ -42,6 +50,11 @@ def entry_document(entry: Entry, at: datetime) -> dict:
         "at": at,
         **({"statement_id": entry.statement_id} if entry.statement_id else {}),
     }
+
+
+def tally_document(day_totals: Mapping[str, Mapping[str, int]]) -> dict:
+    """A transaction's tally of `day_totals` ({China day: {ledger field: fen}}), to be counted."""
+    return {"_id": ObjectId(), "days": {day: dict(totals) for day, totals in day_totals.items()}, UNCOUNTED: True}
 
 
 def entry_from_document(document: Mapping) -> Entry:
@@ -80,6 +93,7 @@ class LedgerStore:
     def __init__(self, db: AsyncDatabase):
         self.entries = db[LEDGER_ENTRIES]
         self.accounts = db[ACCOUNTS]
+        self.tallies = db[LEDGER_TALLIES]
 
     async def balances(self, account_id: str) -> dict[Bucket, int]:
         return balances_of(await self.accounts.find_one({"_id": account_id}))
@@ -89,8 +103,12 @@ class LedgerStore:
         found = {document["_id"]: document async for document in self.accounts.find({"_id": {"$in": account_ids}})}
         return {account_id: balances_of(found.get(account_id)) for account_id in account_ids}
 
-    async def uncounted(self, limit: int) -> list[dict]:
-        """Entries not yet added to the shop's totals, up to `limit`."""
+    async def uncounted_tallies(self, limit: int) -> list[dict]:
+        """Tallies not yet added to the shop's totals, up to `limit`."""
+        return await self.tallies.find({UNCOUNTED: True}).limit(limit).to_list()
+
+    async def uncounted_entries(self, limit: int) -> list[dict]:
+        """Entries marked uncounted one by one, as they were before tallies, and not yet counted; up to `limit`."""
         return await self.entries.find({UNCOUNTED: True}, {"account_id": 0, "ref": 0}).limit(limit).to_list()
 
     async def all_entries(self) -> AsyncIterator[Entry]:

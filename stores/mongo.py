@@ -110,11 +110,14 @@ INDEXES: dict[str, list[IndexModel]] = {
                                ("_id", ASCENDING)])],
     # A member's entries newest first; everyone's, for exports.
     "ledger_entries": [IndexModel([("account_id", ASCENDING), ("at", DESCENDING), ("_id", DESCENDING)]),
-                       # Entries the worker has not added to the shop's totals yet (a second's worth at any time).
+                       # Entries marked uncounted before there were tallies, until the worker has counted them.
                        IndexModel("uncounted", sparse=True),
                        IndexModel([("at", DESCENDING), ("_id", DESCENDING)]),
                        # The settled entries of one statement, which add up to its amount (stores.statements).
                        IndexModel("statement_id", sparse=True)],
+    # Tallies the worker has not added to the shop's totals yet (a second's worth at any time); counted ones are
+    # kept a day.
+    "ledger_tallies": [IndexModel("uncounted", sparse=True), IndexModel("counted_at", expireAfterSeconds=86400)],
     "notifications": [IndexModel([("status", ASCENDING), ("retry_at", ASCENDING)]),
                       IndexModel("member_id")],  # a member's, for their export and erasure (stores.personal_data)
     # A day's promoters; one promoter's days, for exports.

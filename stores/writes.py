@@ -9,8 +9,9 @@ every `MAX_STATEMENTS` operations, so the round trips of a step grow by one
 per that many documents, not one per document (a commission chain is one
 `insert_many`); `merged` makes the steps of many (a worker's batch of
 orders) one such set.
-Ledger entries are inserted marked uncounted: the worker adds them up into
-the shop's totals afterwards (`services.stats.StatsService.count_totals`),
+A transaction that inserts ledger entries also inserts one tally of what
+they add to each day's totals, marked uncounted: the worker adds the tallies
+into the shop's totals afterwards (`services.stats.StatsService.count_totals`),
 so that no step moving one member's money waits on a document every step
 shares.
 
@@ -36,7 +37,8 @@ from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import BulkWriteError, DuplicateKeyError
 
 from distribution.ledger import Entry
-from stores.ledger import ACCOUNTS, LEDGER_ENTRIES, UNCOUNTED, account_update, entry_document
+from distribution.stats import add_movement
+from stores.ledger import ACCOUNTS, LEDGER_ENTRIES, LEDGER_TALLIES, account_update, entry_document, tally_document
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +64,7 @@ class WriteSet:
     inserts: dict[str, list[dict]] = field(default_factory=dict)
     updates: dict[str, list[UpdateOne | UpdateMany]] = field(default_factory=dict)
     account_deltas: dict[str, Counter] = field(default_factory=lambda: defaultdict(Counter))
+    ledger_totals: dict[str, Counter] = field(default_factory=dict)  # {China day: {ledger field: fen}}
     after_commit: list[Callable[[], Awaitable[object]]] = field(default_factory=list)
 
     def guard(self, collection: str, filter: dict, update: dict) -> None:
@@ -80,8 +83,9 @@ class WriteSet:
         """Append `entries` and change their accounts' balances by the same amounts, in the same transaction."""
         documents = []
         for entry in entries:
-            documents.append({**entry_document(entry, at), UNCOUNTED: True})
+            documents.append(entry_document(entry, at))
             self.account_deltas[entry.account_id][entry.bucket] += entry.amount_fen
+            add_movement(self.ledger_totals, entry.kind, entry.bucket, entry.amount_fen, at)
         if documents:
             self.insert(LEDGER_ENTRIES, documents)
 
@@ -108,6 +112,8 @@ def merged(steps: Iterable[WriteSet]) -> WriteSet:
             whole.updates.setdefault(collection, []).extend(operations)
         for account_id, deltas in step.account_deltas.items():
             whole.account_deltas[account_id].update(deltas)
+        for day, totals in step.ledger_totals.items():
+            whole.ledger_totals.setdefault(day, Counter()).update(totals)
         whole.after_commit.extend(step.after_commit)
     return whole
 
@@ -120,13 +126,15 @@ async def commit(client: AsyncMongoClient, db: AsyncDatabase, writes: WriteSet) 
     """
     if not writes.empty:
         account_ops = [account_update(account_id, deltas, None) for account_id, deltas in writes.account_deltas.items()]
+        inserts = {**writes.inserts, **({LEDGER_TALLIES: [tally_document(writes.ledger_totals)]}
+                                        if writes.ledger_totals else {})}
         # Balances and the updates of collections this set inserts nothing into (the shared counters) go before
         # the inserts: a transaction that meets another's write on them fails, and is retried, before doing the
         # inserts' work. Updates that may touch a document this set inserts come after the inserts.
         shared = {collection: operations for collection, operations in writes.updates.items()
-                  if collection not in writes.inserts}
+                  if collection not in inserts}
         after_inserts = {collection: operations for collection, operations in writes.updates.items()
-                         if collection in writes.inserts}
+                         if collection in inserts}
 
         async def in_transaction(session: AsyncClientSession) -> None:
             async def update(groups: Iterable[tuple[str, list[UpdateOne | UpdateMany]]]) -> None:
@@ -140,7 +148,7 @@ async def commit(client: AsyncMongoClient, db: AsyncDatabase, writes: WriteSet) 
                     if result.matched_count != len(piece):
                         raise Conflict(f"{collection}: {len(piece) - result.matched_count} guarded document(s) changed")
             await update([(ACCOUNTS, account_ops), *shared.items()])
-            for collection, documents in writes.inserts.items():
+            for collection, documents in inserts.items():
                 for piece in _pieces(documents):
                     await db[collection].insert_many(piece, ordered=True, session=session)
             await update(after_inserts.items())

@@ -5,15 +5,19 @@ import asyncio
 import os
 import subprocess
 import sys
+from collections import Counter
 from datetime import date, datetime, time, timedelta, timezone
 from pathlib import Path
 
 from bot.worker import PERIODIC, rank_promoters
 from distribution.calendar import CHINA, china_day
+from distribution.ledger import Bucket, EntryKind
+from distribution.stats import LEDGER_FIELDS, add_movement, ledger_field
 from services.stats import FRESH_RANKING, RANKED_RANGES, SORTS, Ranking
+from stores.ledger import LEDGER_ENTRIES, LEDGER_TALLIES, UNCOUNTED
 from stores.stats import PROMOTER_DAILY, RANKING_SNAPSHOTS, daily_update
 from tests.conftest import REDIS_URL, production_environ
-from tests.order_fixtures import add_member, at, chain, drain, item, paid_order, send_event
+from tests.order_fixtures import add_member, at, chain, create_order, drain, item, paid_order, send_event
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -181,3 +185,45 @@ async def test_python_m_bot_jobs_keeps_the_rankings(server):
     kept = await runtime.db[RANKING_SNAPSHOTS].find_one({"_id": "7d:net_commission_fen"})
     assert await ranked_commissions(server) == ([("安", 3_000), ("博", 1_000)], kept["computed_at"].isoformat())
     assert (rank_promoters, 60.0) in PERIODIC
+
+
+async def test_the_shops_ledger_totals_add_up_each_transactions_tally_once(server):
+    runtime = server.runtime
+    a, b, buyer = await chain(runtime, 2)
+    for order_no in ("t1", "t2", "t3"):
+        await create_order(runtime, order_no, buyer, [item(10_000)], paid_at=at())
+    assert await runtime.orders.apply_pending_many(["t1", "t2", "t3"]) == 3  # one transaction for the three
+    await send_event(runtime, "t1", "t1-refund", "refunded", at(1), items=[{"sku": "tea", "refund_fen": 10_000}])
+    await drain(runtime)
+
+    entries = await runtime.db[LEDGER_ENTRIES].find().to_list()
+    assert len(entries) == 8 and not [entry for entry in entries if UNCOUNTED in entry]  # nothing marked per entry
+    assert await runtime.db[LEDGER_TALLIES].count_documents({UNCOUNTED: True}) == 2  # the payments' and the refund's
+    assert await runtime.stats.count_totals() == 2
+    assert await runtime.stats.count_totals() == 0  # each once
+
+    from_entries: dict[str, Counter] = {}
+    for entry in entries:
+        add_movement(from_entries, EntryKind(entry["kind"]), Bucket(entry["bucket"]), entry["amount_fen"], entry["at"])
+    days = await runtime.stats.funnel.shop_days(min(from_entries), max(from_entries))
+    assert {day: {name: fen for name, fen in totals.items() if name in LEDGER_FIELDS and fen}
+            for day, totals in days.items()} == {day: {name: fen for name, fen in totals.items() if fen}
+                                                 for day, totals in from_entries.items()}
+
+
+async def test_entries_marked_one_by_one_before_tallies_are_counted_once(server):
+    runtime = server.runtime
+    _, buyer = await chain(runtime, 1)
+    await paid_order(runtime, "m1", buyer, [item(10_000)], when=at())
+    assert await runtime.stats.count_totals() == 1  # the payment's tally
+    await runtime.db[LEDGER_ENTRIES].insert_one({  # as an earlier version wrote them
+        "_id": "earlier-entry", "account_id": "someone", "bucket": "frozen", "amount_fen": 300,
+        "kind": "commission_frozen", "ref": "m0", "at": at(), UNCOUNTED: True})
+    day = china_day(at())
+    before = (await runtime.stats.funnel.shop_days(day, day)).get(day, {})
+
+    assert await runtime.stats.count_totals() == 1
+    assert await runtime.stats.count_totals() == 0
+    after = (await runtime.stats.funnel.shop_days(day, day))[day]
+    field = ledger_field(EntryKind.COMMISSION_FROZEN, Bucket.FROZEN)
+    assert after[field] - before.get(field, 0) == 300
