@@ -101,6 +101,7 @@ from services.merchant_settings import MerchantSettings
 from services.notifications import NotificationService, thing, yuan
 from services.risk import RiskService
 from stores.job_queue import JobQueue
+from stores.locks import in_turn
 from stores.member_roles import MemberRoles
 from stores.members import MEMBERS, MemberStore, order_totals_update, snapshot
 from stores.notifications import NOTIFICATIONS
@@ -415,7 +416,11 @@ class OrderService:
         notification_ids = [document["_id"] for document in writes.inserts.get(NOTIFICATIONS, [])]
         writes.then(lambda: self.notifications.enqueue(notification_ids))
         try:
-            await commit(self.client, self.db, writes)
+            # Every batch writes the shop's day totals (a few shards) and mostly some promoters of the other
+            # workers' batches: the workers' commits take turns rather than conflict and retry. A commit lasts at
+            # most the client's time limit of one operation.
+            async with in_turn(self.queue.redis, f"{self.queue.stream}:order-commits", self.client.options.timeout):
+                await commit(self.client, self.db, writes)
         except Conflict as conflict:
             if len(steps) == 1:
                 log.info("order %s changed while applying %s (%s); reading it again",
