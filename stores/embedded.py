@@ -159,11 +159,19 @@ def _secantusd_executable() -> str:
 
 
 def start_secantusdb(storage: Path | str, log_path: Path, port: int | None = None) -> EmbeddedServer:
-    """`storage` is a directory, or ":memory:" for a throwaway database."""
+    """`storage` is a directory, or ":memory:" for a throwaway database.
+
+    Standalone: SecantusDB otherwise advertises itself as a one-node replica
+    set and writes an oplog entry for every document changed, only for change
+    streams, which nothing here opens; its transactions work either way. The
+    oplog keeps its newest 100,000 entries (about 3,000 paid orders' worth),
+    pruned as it grows.
+    """
     port = port or free_port()
     if storage != ":memory:":
         Path(storage).mkdir(parents=True, exist_ok=True)
-    argv = [_secantusd_executable(), "--host", "127.0.0.1", "--port", str(port), "--storage-path", str(storage)]
+    argv = [_secantusd_executable(), "--host", "127.0.0.1", "--port", str(port), "--storage-path", str(storage),
+            "--standalone"]
     return _start("SecantusDB", argv, port, log_path)
 
 

@@ -21,6 +21,7 @@ import bot.runtime
 from bot.runtime import open_runtime
 from settings import Settings, load_settings
 from stores.embedded import free_port, port_answers
+from stores.writes import WriteSet, commit
 from tests.conftest import MERCHANT_TOKEN, REDIS_URL, production_environ
 from tests.console_fixtures import login_form
 
@@ -102,6 +103,21 @@ async def test_the_embedded_secantusdb_is_written_without_retryable_write_record
         assert runtime.mongo.options.retry_writes is False
         await runtime.db["embedded"].insert_one({"_id": "written"})
         assert await runtime.db["embedded"].count_documents({}) == 1
+
+
+async def test_the_embedded_secantusdb_keeps_no_oplog_and_still_commits_transactions(environ):
+    # An oplog entry per document changed served only change streams, which nothing here opens.
+    async with open_runtime(load_settings(environ, env_file=None)) as runtime:
+        assert "setName" not in await runtime.mongo.admin.command("hello")
+        await commit(runtime.mongo, runtime.db, written_together())
+        assert await runtime.db["embedded"].count_documents({}) == 2
+        assert await runtime.mongo["local"]["oplog.rs"].count_documents({"ns": f"{runtime.db.name}.embedded"}) == 0
+
+
+def written_together() -> WriteSet:
+    writes = WriteSet()
+    writes.insert("embedded", [{"_id": "one"}, {"_id": "two"}])
+    return writes
 
 
 @pytest.mark.parametrize("stale", ["dead process, closed port", "live process, closed port",
