@@ -6,7 +6,7 @@
   "ledger:<shard>", scope: "ledger", <the same totals>}`: the shop's balances now, so that a range ending today
   reads none of the days before it. The counters are named by `distribution.stats`, days are China's calendar
   days. They change only by `$inc` with upsert, in the transaction of what they count (scans and visits, which
-  write nothing else, on their own; the ledger's totals in the worker's transaction that unmarks the entries it
+  write nothing else, on their own; the ledger's totals in the worker's transaction that unmarks the tallies it
   counts, `services.stats.StatsService.count_totals`). A count is spread over `SHARDS` documents, chosen by a
   hash of what is counted, so that concurrent transactions (every paid order) do not all write one document;
   reads add the shards up. A promoter's own counters are in `promoter_daily` (`stores.stats`).
