@@ -326,22 +326,26 @@ class Result:
     server_cpu: float
     redis_cpu: float | None
     other_cpu: float  # busy cores of the whole machine less the three above: SecantusDB, anything else
+    stolen_cpu: float  # cores' worth of time the hypervisor gave other guests while this machine wanted it
     samples: list[tuple[int, int, bytes]]
     note: str = ""
 
 
 class CpuProbe:
-    """CPU seconds of this process, the server process and Redis (INFO cpu)."""
+    """CPU seconds of this process, the server process, Redis (INFO cpu), the whole machine, and the machine's
+    steal time: time a virtual machine's cores were ready to run and the hypervisor ran another guest instead,
+    which slows every process here alike and shows up as a round that differs from the next."""
 
     def __init__(self, server_pid: int, redis_client):
         self.server_pid = server_pid
         self.redis = redis_client
         self.tick = os.sysconf("SC_CLK_TCK")
 
-    def read(self) -> tuple[float, float, float | None, float]:
+    def read(self) -> tuple[float, float, float | None, float, float]:
         with open("/proc/stat") as stat:
             cpu = [int(value) for value in stat.readline().split()[1:]]
-        machine = (sum(cpu[:8]) - cpu[3] - cpu[4]) / self.tick  # all but idle and iowait, over every core
+        # user nice system idle iowait irq softirq steal: the machine's own work is all but idle, iowait and steal
+        machine, steal = (sum(cpu[:7]) - cpu[3] - cpu[4]) / self.tick, cpu[7] / self.tick
         with open(f"/proc/{self.server_pid}/stat") as stat:
             fields = stat.read().rsplit(")", 1)[1].split()
         server = (int(fields[11]) + int(fields[12])) / self.tick
@@ -351,7 +355,7 @@ class CpuProbe:
             redis_cpu = float(info["used_cpu_user"]) + float(info["used_cpu_sys"])
         except Exception:  # noqa: BLE001 - informative only
             pass
-        return time.process_time(), server, redis_cpu, machine
+        return time.process_time(), server, redis_cpu, machine, steal
 
 
 async def run_phase(name: str, port: int, phase: Phase, args, probe: CpuProbe, on_window=None) -> Result:
@@ -395,6 +399,7 @@ async def run_phase(name: str, port: int, phase: Phase, args, probe: CpuProbe, o
     return Result(
         name=name, rate=(ok1 - ok0) / seconds, seconds=seconds, responses=ok1 - ok0, failed=failed1 - failed0,
         client_cpu=client, server_cpu=server, redis_cpu=redis, other_cpu=max(0.0, other),
+        stolen_cpu=(cpu1[4] - cpu0[4]) / seconds,
         samples=phase.samples, note=note,
     )
 
@@ -445,11 +450,14 @@ def print_result(label: str, result: Result, reads_database: bool = False) -> No
     per_request = 1e6 * result.server_cpu * result.seconds / max(1, result.responses)
     print(f"{label} {result.rate:8.0f} req/s   ({result.responses} responses in {result.seconds:.2f} s, "
           f"{per_request:.0f} us server CPU each; CPU: server {100 * result.server_cpu:3.0f}%, load generator {100 * result.client_cpu:3.0f}%{redis}, "
-          f"rest of machine {100 * result.other_cpu:3.0f}%)")
+          f"rest of machine {100 * result.other_cpu:3.0f}%, steal {100 * result.stolen_cpu:3.0f}%)")
     if reads_database:
         print(f"{'':28}(the rest of the machine is mostly SecantusDB answering the reads)")
     elif result.other_cpu > 0.25:
         print(f"{'':28}WARNING: something else kept {result.other_cpu:.1f} cores busy: this figure is disturbed")
+    if result.stolen_cpu > 0.1:
+        print(f"{'':28}WARNING: the hypervisor took {result.stolen_cpu:.1f} cores' worth from this machine "
+              "(steal): this figure is disturbed")
     if result.failed:
         print(f"{'':28}{result.failed} non-200 responses in the window")
     if result.note:
