@@ -17,6 +17,7 @@ from typing import Any, Awaitable, Callable
 
 from bot.conversation import RESOLVE_UNIONID_JOB
 from bot.push_handler import replay_kept_pushes
+from services.identity import UNIONID_SWEEP_AFTER
 from services.runtime import Runtime
 from services.relations import RESYNC_JOB
 from services.withdrawals import PAY_JOB
@@ -76,7 +77,8 @@ async def requeue_lost_jobs(runtime: Runtime, now: datetime | None = None) -> in
     payouts under way, followers' unionid questions and posters owed by customer-service message. (Subtree
     rewrites have their own sweep, `requeue_stale_subtrees`.)"""
     now = now or datetime.now(timezone.utc)
-    followers = await runtime.identity.unasked_followers(now)
+    unionids_due_by = await runtime.queue.sweep_cutoff(now, UNIONID_SWEEP_AFTER)
+    followers = await runtime.identity.unasked_followers(now, unionids_due_by)
     for openid in followers:
         await runtime.queue.enqueue(RESOLVE_UNIONID_JOB, {"openid": openid})
     return (await runtime.orders.requeue_due(now) + await runtime.notifications.requeue_due(now)

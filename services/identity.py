@@ -112,10 +112,11 @@ class IdentityService:
         await self.members.mark_unionid_asked(member["_id"])
         return done
 
-    async def unasked_followers(self, now: datetime) -> list[str]:
+    async def unasked_followers(self, now: datetime, due_by: datetime) -> list[str]:
         """The openids of followers whose unionid was not asked for within UNIONID_SWEEP_AFTER of their first
-        push (the job was lost): the caller queues them again; asked for again after as long if still not."""
-        due = await self.members.unionid_unasked(now - UNIONID_SWEEP_AFTER, limit=100)
+        push, by `due_by` (the job was lost; the queue's `sweep_cutoff`, behind a backlog that may still hold
+        it): the caller queues them again; asked for again after as long if still not."""
+        due = await self.members.unionid_unasked(due_by - UNIONID_SWEEP_AFTER, limit=100)
         if due:
             await self.members.mark_unionid_unasked([member["_id"] for member in due], now)
         return [member["oa_openid"] for member in due if member.get("oa_openid")]

@@ -302,8 +302,10 @@ class PosterService:
 
     async def requeue_owed(self, now: datetime) -> int:
         """The sweep of deliveries: posters still owed whose job was lost are queued again, while WeChat still
-        lets a customer-service message reach the user."""
-        due = await self.store.due_deliveries(now, now - CUSTOMER_SERVICE_WINDOW, limit=100)
+        lets a customer-service message reach the user; while a backlog drains, only those due before it
+        (`JobQueue.sweep_cutoff`): a delivery's job may be waiting behind it."""
+        due = await self.store.due_deliveries(await self.queue.sweep_cutoff(now, DELIVERY_SWEEP_AFTER),
+                                              now - CUSTOMER_SERVICE_WINDOW, limit=100)
         if due:
             await self.store.postpone_deliveries([owed["_id"] for owed in due], now + DELIVERY_SWEEP_AFTER)
         for owed in due:

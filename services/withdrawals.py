@@ -607,8 +607,10 @@ class WithdrawalService:
 
     async def requeue_due(self, now: datetime, limit: int = SWEEP_LIMIT) -> int:
         """The outbox sweep: payouts under way that nobody looked at by their `next_check_at` (a job lost or
-        dead-lettered, a callback lost) are queued again."""
-        due = await self.store.payouts_due([status.value for status in PAYOUT_UNDER_WAY], now, limit)
+        dead-lettered, a callback lost) are queued again; while a backlog drains, only those due before it
+        (`JobQueue.sweep_cutoff`): a payout's job may be waiting behind it."""
+        due = await self.store.payouts_due([status.value for status in PAYOUT_UNDER_WAY],
+                                           await self.queue.sweep_cutoff(now, SWEEP_AFTER), limit)
         await self.store.postpone(due, now + RECONCILE_AFTER)
         for withdrawal_id in due:
             await self.queue.enqueue(PAY_JOB, {"withdrawal_id": withdrawal_id})

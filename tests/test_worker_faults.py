@@ -31,8 +31,8 @@ from services.posters import DELIVERY_SWEEP_AFTER
 from services.withdrawals import SWEEP_AFTER as PAYOUT_SWEEP_AFTER
 from tests.conftest import production_environ, start_server
 from tests.fault_fixtures import mongodb_uri, own_redis, own_secantusdb, redis_url  # noqa: F401 - fixtures
-from tests.order_fixtures import add_member, assert_ledger_clean, balances, chain, commissions_of, create_order, item, \
-    send_event
+from tests.order_fixtures import add_member, assert_ledger_clean, backlog_drained, backlog_queued, balances, chain, \
+    commissions_of, create_order, item, send_event
 from tests.test_withdrawals import credit, rules
 
 log = logging.getLogger(__name__)
@@ -185,6 +185,30 @@ async def test_a_lost_poster_delivery_is_sent_by_the_sweep_once(server, sandbox)
                                                 "template": None, "request": "push-1"})
     await drain(runtime)
     assert len(sandbox.state.calls.received("cgi-bin/message/custom/send")) == 1
+
+
+async def test_the_sweep_leaves_payouts_unionid_questions_and_posters_behind_a_backlog_alone(server, sandbox):
+    """Their jobs may be waiting behind a backlog older than the sweep's wait: queued again once it drained."""
+    runtime = server.runtime
+    await rules(runtime, auto_approve_under_fen=100_000)
+    withdrawal = await withdraw(runtime, await payee(runtime, "behind", 5_000))
+    assert (await server.push(event_xml("o_behind_fan", "subscribe"))).status_code == 200
+    promoter = await add_member(runtime, oa_openid="o_behind_poster", promoter_status="appointed")
+    sandbox.state.faults.add(Fault("cgi-bin/qrcode/create", delay_seconds=1))
+    deadline = asyncio.get_running_loop().time() + 0.2
+    assert await runtime.posters.for_chat(promoter, "o_behind_poster", "push-behind", deadline) is None
+    await lost_with_redis(runtime)
+    await backlog_queued(runtime, 3600)  # an hour's backlog still waits: the three jobs were queued behind it
+
+    later = datetime.now(timezone.utc) + LATER
+    assert await requeue_lost_jobs(runtime, later) == 0
+    await backlog_drained(runtime)
+    assert await requeue_lost_jobs(runtime, later) == 3
+    await drain(runtime)
+    await assert_billed_once(runtime, sandbox, [withdrawal["_id"]])
+    assert (await runtime.members.by_oa_openid("o_behind_fan"))["unionid"] == unionid_for("o_behind_fan")
+    (sent,) = sandbox.state.calls.received("cgi-bin/message/custom/send")
+    assert sent.body["touser"] == "o_behind_poster"
 
 
 # --- (a) Redis goes away for 15 s and comes back empty ------------------------------------------
