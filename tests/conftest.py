@@ -31,6 +31,9 @@ pytest_plugins = ["tests.wechat_fixtures"]
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
 MERCHANT_TOKEN = "test-merchant-token-0123456789abcdef"
+# The store limit of the tests where dozens of transactions write one document at once: each retries its write
+# conflicts within that limit, and on a slow or shared machine the last of them needed more than the default 5 s.
+CONTENDED_STORE_TIMEOUT_SECONDS = "30"
 # Fixed, so that the server processes a test starts share them with its own server; strong enough to be accepted.
 SESSION_SECRET = "test-session-secret-0123456789abcdef"
 SHARE_LINK_SECRET = "test-share-link-secret-0123456789abcdef"

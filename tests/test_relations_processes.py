@@ -14,7 +14,7 @@ import pytest
 from bot.simulate import event_xml
 from distribution.scene import promoter_scene
 from stores.embedded import free_port, port_answers
-from tests.conftest import production_environ, start_server
+from tests.conftest import CONTENDED_STORE_TIMEOUT_SECONDS, production_environ, start_server
 from tests.fault_fixtures import mongodb_uri, own_secantusdb  # noqa: F401 - a fixture
 from tests.test_relations import add_member
 
@@ -43,6 +43,7 @@ async def test_two_processes_bind_each_member_once(server):
         "VAR_DIR": str(settings.var_dir),
         # Production mode, as such processes run behind a load balancer: no worker inside the server.
         **production_environ(settings.wechat_api_base),
+        "STORE_TIMEOUT_SECONDS": CONTENDED_STORE_TIMEOUT_SECONDS,
     }
     ports = [free_port(), free_port()]
     processes = [_start(port, env) for port in ports]
