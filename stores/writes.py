@@ -34,7 +34,8 @@ import pymongo
 from pymongo import AsyncMongoClient, UpdateMany, UpdateOne
 from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import BulkWriteError, DuplicateKeyError
+from pymongo.errors import (BulkWriteError, ConnectionFailure, DuplicateKeyError, ExecutionTimeout, PyMongoError,
+                            ServerSelectionTimeoutError)
 
 from distribution.ledger import Entry
 from distribution.stats import add_movement
@@ -173,9 +174,32 @@ async def run_transaction(client: AsyncMongoClient, step: Callable[[AsyncClientS
     `timeoutMS`, see `stores.mongo`) rather than the driver's two minutes: a
     request whose MongoDB went away mid-step fails in seconds instead of hanging.
     """
-    with pymongo.timeout(client.options.timeout):
-        async with client.start_session() as session:
-            return await session.with_transaction(step)
+    async with client.start_session() as session:
+        try:
+            with pymongo.timeout(client.options.timeout):
+                return await session.with_transaction(step)
+        except (ConnectionFailure, ExecutionTimeout) as error:
+            if not isinstance(error, ServerSelectionTimeoutError):
+                await _end_on_server(client, session)
+            raise
+
+
+async def _end_on_server(client: AsyncMongoClient, session: AsyncClientSession) -> None:
+    """Abort the session's transaction on the server, in a time limit of its own.
+
+    The driver's own abort runs in the time limit that just ran out, so it is
+    never sent: the transaction stays open on the server, holding every
+    document it wrote, until the server reaps it (60 s on mongod and
+    SecantusDB). Meanwhile every transaction writing one of those documents
+    (the shop's day totals: all of a worker's batches) fails on a write
+    conflict until its own limit, and is left open the same way.
+    """
+    try:
+        with pymongo.timeout(client.options.timeout):
+            await client.admin.command("killSessions", [session.session_id])
+    except PyMongoError as error:
+        log.warning("a transaction that failed may stay open on the server until it expires: %s",
+                    type(error).__name__)
 
 
 def _pieces(items: list[T]) -> list[list[T]]:

@@ -13,6 +13,7 @@ import os
 import signal
 import socket
 import time
+import uuid
 from collections import Counter
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
@@ -23,7 +24,7 @@ from typing import AsyncIterator, Awaitable, Callable, Iterator
 import httpx
 import pytest
 import redis as sync_redis
-from pymongo.errors import PyMongoError
+from pymongo.errors import ExecutionTimeout, PyMongoError
 
 from bot.worker import job_handlers
 from distribution.ledger import commission_frozen, commission_settled
@@ -431,6 +432,35 @@ async def test_a_transaction_whose_server_stops_answering_mid_step_is_given_up_w
     finally:
         thaw(own_secantusdb)
         await client.close()
+
+
+async def test_a_transaction_that_runs_out_of_time_leaves_nothing_open_on_the_server(mongo_uri):
+    # Two clients, as two worker processes on one database.
+    db_name = f"orphans_{uuid.uuid4().hex}"
+    (slow_client, slow_db), (other_client, other_db) = (open_mongo(mongo_uri, db_name, STORE_TIMEOUT_SECONDS)
+                                                        for _ in range(2))
+    try:
+        await other_db.totals.insert_one({"_id": "day", "orders": 0})
+
+        async def slow_step(session) -> None:
+            await slow_db.totals.update_one({"_id": "day"}, {"$inc": {"orders": 1}}, session=session)
+            await asyncio.sleep(STORE_TIMEOUT_SECONDS)  # the step's reads take longer than the limit
+            await slow_db.steps.insert_one({"part": 2}, session=session)
+
+        with pytest.raises(ExecutionTimeout):
+            await run_transaction(slow_client, slow_step)
+
+        async def next_step(session) -> None:
+            await other_db.totals.update_one({"_id": "day"}, {"$inc": {"orders": 1}}, session=session)
+
+        # Still open on the server, the first transaction would hold the day's totals until the server reaps it
+        # (60 s): every other transaction writing them would meet a write conflict until its own time ran out.
+        await run_transaction(other_client, next_step)
+        assert await other_db.totals.find_one({"_id": "day"}) == {"_id": "day", "orders": 1}
+    finally:
+        await other_client.drop_database(db_name)
+        await slow_client.close()
+        await other_client.close()
 
 
 @pytest.mark.parametrize("seconds", ["0", "1.5", "soon"])
