@@ -23,19 +23,19 @@ reports it as `Conflict`, like a failed guard, and the caller re-reads.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections import Counter, defaultdict
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import pymongo
 from pymongo import AsyncMongoClient, UpdateMany, UpdateOne
 from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import (BulkWriteError, ConnectionFailure, DuplicateKeyError, ExecutionTimeout, PyMongoError,
-                            ServerSelectionTimeoutError)
+from pymongo.errors import BulkWriteError, ConnectionFailure, DuplicateKeyError, ExecutionTimeout, PyMongoError
 
 from distribution.ledger import Entry
 from distribution.stats import add_movement
@@ -178,13 +178,19 @@ async def run_transaction(client: AsyncMongoClient, step: Callable[[AsyncClientS
         try:
             with pymongo.timeout(client.options.timeout):
                 return await session.with_transaction(step)
-        except (ConnectionFailure, ExecutionTimeout) as error:
-            if not isinstance(error, ServerSelectionTimeoutError):
-                await _end_on_server(client, session)
+        except (ConnectionFailure, ExecutionTimeout):
+            # Not awaited: the caller meets its error within the time limit, whatever the server does next.
+            ending = asyncio.create_task(_end_on_server(client, session.session_id))
+            _ENDING.add(ending)
+            ending.add_done_callback(_ENDING.discard)
             raise
 
 
-async def _end_on_server(client: AsyncMongoClient, session: AsyncClientSession) -> None:
+# The tasks `_end_on_server` runs in, held until done (the event loop keeps only a weak reference).
+_ENDING: set[asyncio.Task] = set()
+
+
+async def _end_on_server(client: AsyncMongoClient, session_id: Mapping[str, Any]) -> None:
     """Abort the session's transaction on the server, in a time limit of its own.
 
     The driver's own abort runs in the time limit that just ran out, so it is
@@ -196,10 +202,9 @@ async def _end_on_server(client: AsyncMongoClient, session: AsyncClientSession) 
     """
     try:
         with pymongo.timeout(client.options.timeout):
-            await client.admin.command("killSessions", [session.session_id])
-    except PyMongoError as error:
-        log.warning("a transaction that failed may stay open on the server until it expires: %s",
-                    type(error).__name__)
+            await client.admin.command("killSessions", [session_id])
+    except PyMongoError as error:  # the server is gone (and its transactions with it), or too slow to answer
+        log.info("a transaction that failed may stay open until the server reaps it: %s", type(error).__name__)
 
 
 def _pieces(items: list[T]) -> list[list[T]]:
