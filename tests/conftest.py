@@ -155,3 +155,10 @@ async def start_server(settings: Settings) -> AsyncIterator[RunningServer]:
 async def server(make_settings) -> AsyncIterator[RunningServer]:
     async for running in start_server(make_settings()):
         yield running
+
+
+@pytest.fixture
+async def contended_server(make_settings) -> AsyncIterator[RunningServer]:
+    """A server whose store limit lets dozens of transactions writing one document each retry their conflicts."""
+    async for running in start_server(make_settings(STORE_TIMEOUT_SECONDS=CONTENDED_STORE_TIMEOUT_SECONDS)):
+        yield running

@@ -69,8 +69,9 @@ def live_server(mongo_uri, tmp_path_factory):
 
 def member_token(base_url: str) -> str:
     response = httpx.post(f"{base_url}/api/v1/session", json={"code": f"fuzzer-{uuid.uuid4().hex}"})
-    assert "token" in response.json(), f"no member token: {response.status_code} {response.text}"
-    return response.json()["token"]
+    body = response.json()
+    assert "token" in body, f"no member token: {response.status_code} {response.text}"
+    return body["token"]
 
 
 def test_no_input_makes_a_server_error_or_an_undocumented_answer(live_server):

@@ -15,7 +15,7 @@ from distribution.catalogue import MAX_STOCK, PRODUCT_PAGE, PricedItem
 from distribution.commission_rules import CommissionRules
 from distribution.records import InvalidField
 from distribution.scene import product_scene
-from tests.conftest import CONTENDED_STORE_TIMEOUT_SECONDS, MERCHANT_TOKEN, start_server
+from tests.conftest import MERCHANT_TOKEN
 from tests.order_fixtures import T0, chain, commissions_of, paid_order
 from tests.test_miniapp_session import auth, login
 
@@ -155,14 +155,14 @@ async def test_stock_is_added_taken_and_set_conditionally_never_below_zero(serve
 # --- stock for checkouts ----------------------------------------------------------------------------
 
 
-async def test_100_buyers_of_the_last_10_units_reserve_exactly_10_and_stock_ends_at_zero(make_settings):
-    async for server in start_server(make_settings(STORE_TIMEOUT_SECONDS=CONTENDED_STORE_TIMEOUT_SECONDS)):
-        await create(server, tea(sku("last", 9_900, 10)))
-        catalogue = server.runtime.catalogue
-        results = await asyncio.gather(*(catalogue.reserve(f"order-{n}", [("last", 1)]) for n in range(100)))
-        assert results.count(True) == 10
-        assert await stock_of(server, "last") == 0
-        assert await server.runtime.db.stock_reservations.count_documents({}) == 10
+async def test_100_buyers_of_the_last_10_units_reserve_exactly_10_and_stock_ends_at_zero(contended_server):
+    server = contended_server
+    await create(server, tea(sku("last", 9_900, 10)))
+    catalogue = server.runtime.catalogue
+    results = await asyncio.gather(*(catalogue.reserve(f"order-{n}", [("last", 1)]) for n in range(100)))
+    assert results.count(True) == 10
+    assert await stock_of(server, "last") == 0
+    assert await server.runtime.db.stock_reservations.count_documents({}) == 10
 
 
 async def test_reserve_release_and_restock_are_all_or_nothing_and_once_per_id(server):

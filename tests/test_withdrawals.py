@@ -15,7 +15,7 @@ from sandbox.pay import CREATE_BILL_ENDPOINT
 from services.withdrawals import WithdrawalNotFound
 from stores.job_queue import RetryLater
 from stores.writes import WriteSet, commit
-from tests.conftest import CONTENDED_STORE_TIMEOUT_SECONDS, MERCHANT_TOKEN, start_server
+from tests.conftest import MERCHANT_TOKEN
 from tests.test_miniapp_session import auth, login
 
 MERCHANT = {"Authorization": f"Bearer {MERCHANT_TOKEN}"}
@@ -173,18 +173,18 @@ async def test_distinct_paying_buyers_count_from_the_orders_chain(server):
     assert (await withdraw(server, headers, 1_000)).status_code == 201
 
 
-async def test_fifty_concurrent_withdrawals_never_overdraw(make_settings):
-    async for server in start_server(make_settings(STORE_TIMEOUT_SECONDS=CONTENDED_STORE_TIMEOUT_SECONDS)):
-        runtime = server.runtime
-        await rules(runtime, daily_count_cap=100, daily_amount_cap_fen=10_000_000, auto_approve_under_fen=0)
-        session, headers = await promoter(server, "rush", 10_000)
-        responses = await asyncio.gather(*(withdraw(server, headers, 700) for _ in range(50)))
-        accepted = [r for r in responses if r.status_code == 201]
-        assert len(accepted) == 10_000 // 700  # 14: every fen that could be locked, and not one more
-        assert {r.json()["error"]["code"] for r in responses if r.status_code != 201} == {"insufficient_balance"}
-        assert await balances(runtime, session["member"]["id"]) == {
-            "frozen_fen": 0, "available_fen": 10_000 - 14 * 700, "locked_fen": 14 * 700}
-        assert (await runtime.ledger.verify()).clean
+async def test_fifty_concurrent_withdrawals_never_overdraw(contended_server):
+    server = contended_server
+    runtime = server.runtime
+    await rules(runtime, daily_count_cap=100, daily_amount_cap_fen=10_000_000, auto_approve_under_fen=0)
+    session, headers = await promoter(server, "rush", 10_000)
+    responses = await asyncio.gather(*(withdraw(server, headers, 700) for _ in range(50)))
+    accepted = [r for r in responses if r.status_code == 201]
+    assert len(accepted) == 10_000 // 700  # 14: every fen that could be locked, and not one more
+    assert {r.json()["error"]["code"] for r in responses if r.status_code != 201} == {"insufficient_balance"}
+    assert await balances(runtime, session["member"]["id"]) == {"frozen_fen": 0, "available_fen": 10_000 - 14 * 700,
+                                                               "locked_fen": 14 * 700}
+    assert (await runtime.ledger.verify()).clean
 
 
 async def test_a_temporary_payout_failure_is_retried_with_the_same_number(paying, sandbox):
