@@ -69,6 +69,10 @@ class Verdict(Enum):
     CLAIMED_BEFORE = 3  # another delivery does or did the work
 
 
+# The script's digit of each verdict: looked up, not converted, for every push of every batch.
+_VERDICT_OF_DIGIT = {str(verdict.value): verdict for verdict in Verdict}
+
+
 @dataclass(frozen=True)
 class Admission:
     verdict: Verdict
@@ -161,7 +165,7 @@ class PushDeduplicator:
             return
         values = iter(earlier)
         for each, digit in zip(batch, verdicts.decode()):
-            verdict = Verdict(int(digit))
+            verdict = _VERDICT_OF_DIGIT[digit]
             earlier_value = next(values) if verdict is Verdict.CLAIMED_BEFORE else None
             if not each.answer.done():  # its request was cut off meanwhile
                 each.answer.set_result((verdict, earlier_value))
