@@ -5,11 +5,11 @@ runs full collections often, and each one walks every object start-up made (modu
 a hundred thousand or more) although none of them is ever garbage. Frozen, they are left out of every
 collection; full passes then walk only what the requests left.
 
-A young collection runs once this many more container objects were made than freed. CPython's 700 is crossed
-by the requests in flight alone (each holds a few hundred objects until it is answered): on a busy /wechat door
-about fifty times a second, each pass walking and promoting live requests whose objects die by reference
-counting anyway, about 3% of the server's time. At this threshold a pass runs when objects really pile up, as
-garbage in reference cycles does; what may wait for it is a few megabytes at most.
+A young collection runs once so many more container objects were made than freed: CPython's 700 are made
+by the requests in flight alone (each holds a few hundred until it is answered), on a busy /wechat door about
+fifty times a second, and each pass walks and promotes live requests whose objects die by reference counting
+anyway: about 3% of the server's time. At 10,000 a pass runs when objects really pile up, as garbage in
+reference cycles does; what may wait for it is a few megabytes at most.
 """
 
 from __future__ import annotations
