@@ -40,7 +40,8 @@ are deleted at the end) and the sandbox WeChat in-process:
    then another burst by two: each drain rate; the API's p50/p99 for single
    events POSTed while the backlog drains (200 of them, 50 ms apart: a
    shop's own pace, not the burst's clients queueing behind each other);
-   each worker's RSS before and after.
+   the database's operations per event (its `serverStatus` opcounters); each
+   worker's RSS before and after.
 
 Flags: --orders, --checkouts, --depth-orders, --burst, --process-burst, --workers, --clients,
 --chains, and --mongodb-uri to run against another MongoDB
@@ -90,6 +91,9 @@ REDIS_URL = "redis://127.0.0.1:6379/0"
 TOKEN = "bench-merchant-token-0123456789abcdef"
 T0 = datetime(2026, 5, 1, 4, 0, tzinfo=timezone.utc)
 DROP_SECONDS = 120.0
+# The database's own counts, printed per event while worker processes drain a burst: with one process and with
+# two the same work should be asked of it.
+OPERATION_KINDS = ("insert", "query", "update", "command")
 PROBES, PROBE_PAUSE = 200, 0.05  # the API's latency while a backlog drains: single requests this far apart
 
 
@@ -434,6 +438,11 @@ class CpuShare:
                          for name, pid in self.pids.items())
 
 
+async def database_operations(runtime: Any) -> dict[str, int]:
+    """The database's operation counts since it started (`serverStatus` opcounters, on MongoDB and SecantusDB)."""
+    return (await runtime.db.client.admin.command("serverStatus"))["opcounters"]
+
+
 def rss_mib(pid: int) -> float:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
@@ -480,6 +489,7 @@ async def process_burst(runtime: Any, http: httpx.AsyncClient, args: argparse.Na
         before = [rss_mib(worker.pid) for worker in workers]
         busy = CpuShare({"SecantusDB": args.database_pid, "the API's process": os.getpid(),
                          **{f"worker {n + 1}": worker.pid for n, worker in enumerate(workers)}})
+        operations = await database_operations(runtime)
         busy.start()
         events = [(f"/api/merchant/v1/orders/{tag}{n:05d}/events", {"event_id": "paid", "type": "paid",
                                                                      "at": T0.isoformat()}) for n in range(count)]
@@ -491,6 +501,7 @@ async def process_burst(runtime: Any, http: httpx.AsyncClient, args: argparse.Na
             await asyncio.sleep(0.05)
         finished = time.perf_counter() - start
         shares = busy.shares()
+        operations = {kind: total - operations[kind] for kind, total in (await database_operations(runtime)).items()}
         count -= PROBES - len(latencies)  # probes left unsent once the backlog had drained
         after = [rss_mib(worker.pid) for worker in workers]
     finally:
@@ -504,7 +515,8 @@ async def process_burst(runtime: Any, http: httpx.AsyncClient, args: argparse.Na
     print(f"  {processes} worker process{'es' if processes > 1 else ''}: drained in {finished:.1f} s, {rate:.1f} paid "
           f"orders/s, ratio to raw inserts {rate / raw_rate:.3f}; API took them in {accepted:.1f} s "
           f"(HTTP {dict(Counter(statuses))})")
-    print(f"    CPU busy while it drained, in % of one core: {shares}")
+    print(f"    CPU busy while it drained, in % of one core: {shares}; the database's operations per event "
+          f"(all clients): " + ", ".join(f"{kind} {operations[kind] / count:.2f}" for kind in OPERATION_KINDS))
     print(f"    POST .../events while the backlog drained ({len(latencies)} single requests): p50 "
           f"{percentile(latencies, 0.5) * 1000:.1f} ms, p99 {percentile(latencies, 0.99) * 1000:.1f} ms")
     print("    worker RSS before/after: " + ", ".join(f"{b:.0f}/{a:.0f} MiB" for b, a in zip(before, after))
