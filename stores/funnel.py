@@ -22,11 +22,11 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
-from pymongo import UpdateOne
 from pymongo.asynchronous.database import AsyncDatabase
 
 from distribution.stats import FUNNEL_COUNTERS, LEDGER_FIELDS, SHOP_COUNTERS
 from stores.ledger import UNCOUNTED
+from stores.writes import Increment
 
 DAILY_TOTALS = "daily_totals"
 FIRSTS = "funnel_firsts"
@@ -43,24 +43,20 @@ def _shard(counted: str) -> int:
     return zlib.crc32(counted.encode()) % SHARDS
 
 
-def shop_update(day: str, counted: str, increments: Mapping[str, int]) -> UpdateOne:
+def shop_update(day: str, counted: str, increments: Mapping[str, int]) -> Increment:
     """Add to the shop's counters of `day`; `counted` (an order number, a member id...) picks the shard."""
-    return UpdateOne({"_id": f"{SHOP}:{day}:{_shard(counted)}"},
-                     {"$inc": dict(increments), "$setOnInsert": {"scope": SHOP, "day": day}}, upsert=True)
+    return Increment(f"{SHOP}:{day}:{_shard(counted)}", increments, {"scope": SHOP, "day": day})
 
 
-def ledger_updates(day: str, counted: str, totals: Mapping[str, int]) -> list[UpdateOne]:
+def ledger_updates(day: str, counted: str, totals: Mapping[str, int]) -> list[Increment]:
     """Add the ledger's movements (`distribution.stats.ledger_field`) to the shop's totals of `day` and of all
     time."""
-    return [shop_update(day, counted, totals),
-            UpdateOne({"_id": f"{LEDGER}:{_shard(counted)}"}, {"$inc": dict(totals), "$setOnInsert": {"scope": LEDGER}},
-                      upsert=True)]
+    return [shop_update(day, counted, totals), Increment(f"{LEDGER}:{_shard(counted)}", totals, {"scope": LEDGER})]
 
 
-def template_update(template_id: str, day: str, counted: str, increments: Mapping[str, int]) -> UpdateOne:
-    return UpdateOne({"_id": f"{TEMPLATE}:{template_id}:{day}:{_shard(counted)}"},
-                     {"$inc": dict(increments), "$setOnInsert": {"scope": TEMPLATE, "key": template_id, "day": day}},
-                     upsert=True)
+def template_update(template_id: str, day: str, counted: str, increments: Mapping[str, int]) -> Increment:
+    return Increment(f"{TEMPLATE}:{template_id}:{day}:{_shard(counted)}", increments,
+                     {"scope": TEMPLATE, "key": template_id, "day": day})
 
 
 def first_mark(kind: str, member_id: str, at: datetime) -> dict:

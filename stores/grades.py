@@ -24,28 +24,24 @@ from pymongo import UpdateOne
 from pymongo.asynchronous.database import AsyncDatabase
 
 from stores.members import MEMBERS
-from stores.writes import WriteSet
+from stores.writes import Increment, WriteSet
 
 PROMOTER_TOTALS = "promoter_totals"
 GRADE_CHANGES = "grade_changes"
 
 
-def totals_update(member_id: str, own_fen: int, team_fen: int) -> UpdateOne:
-    return UpdateOne(
-        {"_id": member_id},
-        {"$inc": {"own_settled_sales_fen": own_fen, "team_settled_sales_fen": team_fen}},
-        upsert=True,
-    )
+def totals_update(member_id: str, own_fen: int, team_fen: int) -> Increment:
+    return Increment(member_id, {"own_settled_sales_fen": own_fen, "team_settled_sales_fen": team_fen})
 
 
-def brought_update(member_id: str, paid_fen: int) -> UpdateOne:
+def brought_update(member_id: str, paid_fen: int) -> Increment:
     """One more order brought by the promoter (one of its commissions' beneficiaries), of `paid_fen`."""
-    return UpdateOne({"_id": member_id}, {"$inc": {"orders_brought": 1, "sales_brought_fen": paid_fen}}, upsert=True)
+    return Increment(member_id, {"orders_brought": 1, "sales_brought_fen": paid_fen})
 
 
-def withdrawn_update(member_id: str, amount_fen: int) -> UpdateOne:
+def withdrawn_update(member_id: str, amount_fen: int) -> Increment:
     """A withdrawal of `amount_fen` (its fee included) paid out to the promoter."""
-    return UpdateOne({"_id": member_id}, {"$inc": {"withdrawn_fen": amount_fen}}, upsert=True)
+    return Increment(member_id, {"withdrawn_fen": amount_fen})
 
 
 def role_upgrade(member_id: str, from_role: str, to_role: str, at: datetime, reason: str, metrics: dict) -> dict:

@@ -17,13 +17,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import datetime
-from typing import TYPE_CHECKING
-
-from pymongo import ReplaceOne, UpdateOne
+from pymongo import ReplaceOne
 from pymongo.asynchronous.database import AsyncDatabase
 
-if TYPE_CHECKING:  # stores.writes imports stores.funnel, which imports this module: no import back at run time
-    from stores.writes import WriteSet
+from stores.writes import Increment, WriteSet
 
 PROMOTER_DAILY = "promoter_daily"
 STATS_CURSORS = "stats_cursors"
@@ -33,12 +30,8 @@ COUNTERS = ("orders", "paid_fen", "commission_fen", "commission_reversed_fen", "
 NET_COMMISSION = "net_commission_fen"  # commission_fen - commission_reversed_fen, computed by `ranking`
 
 
-def daily_update(member_id: str, day: str, increments: dict[str, int]) -> UpdateOne:
-    return UpdateOne(
-        {"_id": f"{member_id}:{day}"},
-        {"$inc": increments, "$setOnInsert": {"member_id": member_id, "day": day}},
-        upsert=True,
-    )
+def daily_update(member_id: str, day: str, increments: dict[str, int]) -> Increment:
+    return Increment(f"{member_id}:{day}", increments, {"member_id": member_id, "day": day})
 
 
 def snapshot_id(days: int, sort_field: str) -> str:

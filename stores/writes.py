@@ -3,7 +3,8 @@
 A service reads what it needs, decides (with the pure domain), and collects
 every write of the step in a `WriteSet`: guarded updates (each must match
 exactly one document, or the step was planned on a stale read), inserts,
-plain updates, and ledger entries with the `$inc` of their accounts. `commit`
+plain updates, increments of counters (those of one document added up into
+one update), and ledger entries with the `$inc` of their accounts. `commit`
 sends them in one transaction with one command per collection and kind for
 every `MAX_STATEMENTS` operations, so the round trips of a step grow by one
 per that many documents, not one per document (a commission chain is one
@@ -27,7 +28,7 @@ import asyncio
 import logging
 from collections import Counter, defaultdict
 from collections.abc import Awaitable, Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any, TypeVar
 
@@ -61,11 +62,34 @@ class Conflict(Exception):
     """What the step was planned on has changed (or the step is already done): re-read and plan again."""
 
 
+@dataclass(frozen=True)
+class Increment:
+    """Counters of one document to add to, the document created with `on_insert` when missing. A write set adds
+    up the increments of one document into one update: a batch that pays one promoter for several orders, or
+    counts them into one shard of the shop's totals, writes each such document once."""
+
+    document_id: str
+    counters: Mapping[str, int]
+    on_insert: Mapping[str, Any] = field(default_factory=dict)
+
+    def plus(self, other: Increment) -> Increment:
+        counters = Counter(self.counters)
+        counters.update(other.counters)
+        return replace(self, counters=dict(counters))
+
+    def operation(self) -> UpdateOne:
+        update: dict[str, Any] = {"$inc": dict(self.counters)}
+        if self.on_insert:
+            update["$setOnInsert"] = dict(self.on_insert)
+        return UpdateOne({"_id": self.document_id}, update, upsert=True)
+
+
 @dataclass
 class WriteSet:
     guards: dict[str, list[UpdateOne]] = field(default_factory=dict)
     inserts: dict[str, list[dict]] = field(default_factory=dict)
     updates: dict[str, list[UpdateOne | UpdateMany]] = field(default_factory=dict)
+    increments: dict[str, dict[str, Increment]] = field(default_factory=dict)  # {collection: {document id: ...}}
     account_deltas: dict[str, Counter] = field(default_factory=lambda: defaultdict(Counter))
     ledger_totals: dict[str, Counter] = field(default_factory=dict)  # {China day: {ledger field: fen}}
     after_commit: list[Callable[[], Awaitable[object]]] = field(default_factory=list)
@@ -79,8 +103,13 @@ class WriteSet:
         if documents:
             self.inserts.setdefault(collection, []).extend(documents)
 
-    def update(self, collection: str, operation: UpdateOne | UpdateMany) -> None:
-        self.updates.setdefault(collection, []).append(operation)
+    def update(self, collection: str, operation: UpdateOne | UpdateMany | Increment) -> None:
+        if isinstance(operation, Increment):
+            documents = self.increments.setdefault(collection, {})
+            earlier = documents.get(operation.document_id)
+            documents[operation.document_id] = operation if earlier is None else earlier.plus(operation)
+        else:
+            self.updates.setdefault(collection, []).append(operation)
 
     def ledger(self, entries: Iterable[Entry], at: datetime) -> None:
         """Append `entries` and change their accounts' balances by the same amounts, in the same transaction."""
@@ -98,7 +127,14 @@ class WriteSet:
 
     @property
     def empty(self) -> bool:
-        return not (self.guards or self.inserts or self.updates or self.account_deltas)
+        return not (self.guards or self.inserts or self.updates or self.increments or self.account_deltas)
+
+    def all_updates(self) -> dict[str, list[UpdateOne | UpdateMany]]:
+        """The plain updates and the added-up increments, by collection."""
+        collections = dict.fromkeys([*self.updates, *self.increments])
+        return {collection: [*self.updates.get(collection, []),
+                             *(each.operation() for each in self.increments.get(collection, {}).values())]
+                for collection in collections}
 
 
 def merged(steps: Iterable[WriteSet]) -> WriteSet:
@@ -113,6 +149,9 @@ def merged(steps: Iterable[WriteSet]) -> WriteSet:
             whole.insert(collection, documents)
         for collection, operations in step.updates.items():
             whole.updates.setdefault(collection, []).extend(operations)
+        for collection, documents in step.increments.items():
+            for increment in documents.values():
+                whole.update(collection, increment)
         for account_id, deltas in step.account_deltas.items():
             whole.account_deltas[account_id].update(deltas)
         for day, totals in step.ledger_totals.items():
@@ -134,10 +173,9 @@ async def commit(client: AsyncMongoClient, db: AsyncDatabase, writes: WriteSet) 
         # Balances and the updates of collections this set inserts nothing into (the shared counters) go before
         # the inserts: a transaction that meets another's write on them fails, and is retried, before doing the
         # inserts' work. Updates that may touch a document this set inserts come after the inserts.
-        shared = {collection: operations for collection, operations in writes.updates.items()
-                  if collection not in inserts}
-        after_inserts = {collection: operations for collection, operations in writes.updates.items()
-                         if collection in inserts}
+        updates = writes.all_updates()
+        shared = {collection: operations for collection, operations in updates.items() if collection not in inserts}
+        after_inserts = {collection: operations for collection, operations in updates.items() if collection in inserts}
 
         async def in_transaction(session: AsyncClientSession) -> None:
             async def update(groups: Iterable[tuple[str, list[UpdateOne | UpdateMany]]]) -> None:

@@ -68,7 +68,7 @@ async def earn(runtime, member: dict, day: date, commission_fen: int) -> None:
     """What posting commissions does to a promoter's day, without the orders."""
     await runtime.db[PROMOTER_DAILY].bulk_write([daily_update(member["_id"], day.isoformat(), {
         "orders": 1, "paid_fen": commission_fen * 10, "commission_fen": commission_fen,
-        "sales_fen": commission_fen * 10})])
+        "sales_fen": commission_fen * 10}).operation()])
 
 
 async def ranked_commissions(server, **params: str) -> tuple[list[tuple[str, int]], str]:

@@ -1,11 +1,12 @@
-"""A write set larger than one command: sent in commands of at most MAX_STATEMENTS, committed whole or not at all."""
+"""A write set larger than one command: sent in commands of at most MAX_STATEMENTS, committed whole or not at all;
+increments of one document in a set, however many steps made them, sent as one update."""
 
 import uuid
 
 import pytest
 from pymongo import AsyncMongoClient
 
-from stores.writes import MAX_STATEMENTS, Conflict, WriteSet, commit
+from stores.writes import MAX_STATEMENTS, Conflict, Increment, WriteSet, commit, merged
 from tests.started_commands import StartedCommands
 
 SIZE = 2 * MAX_STATEMENTS + 3
@@ -51,3 +52,20 @@ async def test_every_command_carries_at_most_max_statements_and_all_of_it_commit
     sizes = [(command["update"], len(command["updates"])) for command in commands.named("update")]
     sizes += [(command["insert"], len(command["documents"])) for command in commands.named("insert")]
     assert sizes == [("things", size) for size in pieces] + [("made", size) for size in pieces]
+
+
+async def test_the_increments_of_one_document_in_a_set_are_added_up_into_one_update(db, commands):
+    steps = []
+    for fen in (100, 250, -30):
+        step = WriteSet()
+        step.update("daily", Increment("promoter:2026-12-07", {"orders": 1, "fen": fen}, {"day": "2026-12-07"}))
+        step.update("daily", Increment(f"other:{fen}", {"orders": 1}))
+        steps.append(step)
+    await db["daily"].insert_one({"_id": "promoter:2026-12-07", "day": "2026-12-07", "orders": 2, "fen": 5})
+    commands.commands.clear()
+    await commit(db.client, db, merged(steps))
+    assert [len(command["updates"]) for command in commands.named("update")] == [4]
+    assert await db["daily"].find_one({"_id": "promoter:2026-12-07"}) == {
+        "_id": "promoter:2026-12-07", "day": "2026-12-07", "orders": 5, "fen": 325}
+    assert await db["daily"].find_one({"_id": "other:-30"}) == {"_id": "other:-30", "orders": 1}
+    assert all(len(step.increments["daily"]) == 2 for step in steps)  # each step's own set is left as it was
