@@ -41,9 +41,13 @@ are deleted at the end) and the sandbox WeChat in-process:
    events POSTed while the backlog drains (200 of them, 50 ms apart: a
    shop's own pace, not the burst's clients queueing behind each other);
    the database's operations per event (its `serverStatus` opcounters); each
-   worker's RSS before and after.
+   worker's RSS before and after. Its promoters have no openids, so their
+   notifications are skipped, and the sandbox answers the admin's at once;
+   with `--wechat-delay SECONDS` they have openids and the sandbox answers
+   every message send after that delay, as WeChat would: the drain at
+   WeChat's pace.
 
-Flags: --orders, --checkouts, --depth-orders, --burst, --process-burst, --workers, --clients,
+Flags: --orders, --checkouts, --depth-orders, --burst, --process-burst, --wechat-delay, --workers, --clients,
 --chains, and --mongodb-uri to run against another MongoDB
 (a scratch database in it, dropped at the end) instead of an embedded SecantusDB.
 """
@@ -82,13 +86,15 @@ from distribution.chain_move import ChainMoveSettings, Role
 from distribution.commission_rules import CommissionRules
 from distribution.money import MAX_FEN
 from distribution.risk import CommissionSpike, RiskSettings
-from sandbox import start_sandbox
+from sandbox import Fault, start_sandbox
 from settings import load_settings
 from stores.embedded import free_port, secantusdb_uri, start_secantusdb
 from stores.members import new_member_fields
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
 TOKEN = "bench-merchant-token-0123456789abcdef"
+BIZSEND = "cgi-bin/message/subscribe/bizsend"  # the sandbox's message sends: the promoters', the admin's
+TEMPLATE_SEND = "cgi-bin/message/template/send"
 T0 = datetime(2026, 5, 1, 4, 0, tzinfo=timezone.utc)
 DROP_SECONDS = 120.0
 # The database's own counts, printed per event while worker processes drain a burst: with one process and with
@@ -314,7 +320,7 @@ async def measure(runtime: Any, http: httpx.AsyncClient, args: argparse.Namespac
     # ---- 2. paid orders per second, end to end
     requests = [("/api/merchant/v1/orders", order_body(f"E{n:05d}", loud[n % args.chains][-1], True))
                 for n in range(args.orders)]
-    bizsend_before = (len(sandbox.state.calls.received("cgi-bin/message/subscribe/bizsend")))
+    bizsend_before = (len(sandbox.state.calls.received(BIZSEND)))
     failures_before = Counter(listener.failures)
     accepted, finished, statuses = await through_the_worker(runtime, http, requests, args)
     order_rate = args.orders / finished
@@ -322,7 +328,7 @@ async def measure(runtime: Any, http: httpx.AsyncClient, args: argparse.Namespac
     await raw_inserts(raw_n - raw_n // 2)
     raw_rate = raw_n / raw_seconds
     paid = await db["orders"].count_documents({"_id": {"$regex": "^E"}, "status": "paid"})
-    sent = (len(sandbox.state.calls.received("cgi-bin/message/subscribe/bizsend"))) - bizsend_before
+    sent = (len(sandbox.state.calls.received(BIZSEND))) - bizsend_before
     print(f"\n1-2. Throughput ({args.orders} orders, buyers 3 deep under {args.chains} chains):")
     print(f"  {'raw insert_one (sequential)':44}{raw_rate:>9.1f} docs/s   ({raw_n} documents, half before and "
           "half after the orders)")
@@ -407,8 +413,13 @@ async def measure(runtime: Any, http: httpx.AsyncClient, args: argparse.Namespac
     if args.process_burst:
         print(f"\n5. Worker processes (python -m bot worker, periodic tasks and all): a burst of {args.process_burst} "
               "paid events each, with 1 process, then with 2; the API's latency while the backlog drains:")
+        if args.wechat_delay:
+            print(f"  (promoters with openids; the sandbox answers each message send in {args.wechat_delay} s)")
+            for endpoint in (TEMPLATE_SEND, BIZSEND):
+                sandbox.state.faults.add(Fault(endpoint, delay_seconds=args.wechat_delay, times=None))
         for processes in (1, 2):
-            ok = await process_burst(runtime, http, args, processes, quiet, raw_rate) and ok
+            ok = await process_burst(runtime, http, args, processes, loud if args.wechat_delay else quiet,
+                                     raw_rate) and ok
     print(f"\n{'OK' if ok else 'FAILED'}")
     return 0 if ok else 1
 
@@ -626,6 +637,9 @@ def main() -> int:
                                                                    "the merchant API's orders (default 200; 0: none)")
     parser.add_argument("--process-burst", type=int, default=None,
                         help="paid events drained by 1, then 2 worker processes (default: --burst; 0: skip)")
+    parser.add_argument("--wechat-delay", type=float, default=0.0,
+                        help="phase 5 only: promoters given openids and each message send answered after this many "
+                             "seconds (default 0: promoters unreachable, sends answered at once)")
     parser.add_argument("--clients", type=int, default=8, help="concurrent HTTP clients (default 8)")
     parser.add_argument("--chains", type=int, default=50, help="distinct promoter chains of the buyers (default 50)")
     parser.add_argument("--mongodb-uri", help="a MongoDB to use instead of an embedded SecantusDB (a scratch database "
