@@ -34,7 +34,9 @@ are deleted at the end) and the sandbox WeChat in-process:
    and all the workers did for it); then checked: every order paid, every
    commission there, nothing pending, retried or dead in the queue,
    `ledger verify` clean. In this phase and the next, how busy the database
-   and each of our processes were while the burst drained (CpuShare).
+   and each of our processes were while the burst drained (CpuShare), and
+   the database's own time per paid order by operation and collection (its
+   `top` command): where a paid order's cost lies in the database.
 5. worker processes: a burst of `--process-burst` paid events (default
    `--burst`) drained by one `python -m bot worker` process started for it,
    then another burst by two: each drain rate; the API's p50/p99 for single
@@ -76,6 +78,7 @@ import redis.asyncio as aioredis
 from bson import ObjectId
 import pymongo
 from pymongo import AsyncMongoClient, monitoring
+from pymongo.errors import OperationFailure
 
 import bot.runtime
 import stores.mongo
@@ -375,9 +378,11 @@ async def measure(runtime: Any, http: httpx.AsyncClient, args: argparse.Namespac
     failures_before = Counter(listener.failures)
     mongo_before, redis_before = Counter(listener.commands), Counter(CountingRedis.counts)
     busy = CpuShare({"SecantusDB": args.database_pid, "this process (API, workers, clients)": os.getpid()})
+    time_before = await database_time(runtime)
     busy.start()
     accepted, finished, statuses = await through_the_worker(runtime, http, events, args)
     shares = busy.shares()
+    time_after = await database_time(runtime)
     mongo_commands = sum((Counter(listener.commands) - mongo_before).values())
     redis_commands = sum((Counter(CountingRedis.counts) - redis_before).values())
     conflicts = sum((Counter(listener.failures) - failures_before).values())
@@ -395,6 +400,8 @@ async def measure(runtime: Any, http: httpx.AsyncClient, args: argparse.Namespac
     print(f"  all applied in {finished:.1f} s ({burst_rate:.1f} paid orders/s; {conflicts} commands "
           "failed and retried)")
     print(f"  CPU busy while it drained, in % of one core: {shares}")
+    print(f"  the database's time per paid order, by operation and collection: "
+          f"{time_per_order(time_before, time_after, args.burst)}")
     # The database slows as it fills: its raw rate again, as the burst left it, for a ratio in the same state.
     raw_seconds, raw_before = 0.0, raw_rate
     await raw_inserts(raw_n // 2)
@@ -449,6 +456,35 @@ class CpuShare:
                          for name, pid in self.pids.items())
 
 
+# `top`'s sections, as the operations they time. `top` is the database's own time in each collection (on
+# MongoDB and SecantusDB, waits for its locks included): where a paid order's time goes in the database.
+TOP_SECTIONS = {"queries": "find", "getmore": "getMore", "insert": "insert", "update": "update", "remove": "delete",
+                "commands": "command"}
+TOP_SHOWN = 8
+
+
+async def database_time(runtime: Any) -> Counter[str] | None:
+    """Microseconds the database has spent in each operation on each of this run's collections ("update orders"),
+    or None where `top` is not allowed (a hosted MongoDB's shared tier)."""
+    try:
+        totals = (await runtime.db.client.admin.command("top"))["totals"]
+    except OperationFailure:
+        return None
+    prefix = f"{runtime.db.name}."
+    return Counter({f"{operation} {namespace.removeprefix(prefix)}": entry[section]["time"]
+                    for namespace, entry in totals.items() if namespace.startswith(prefix)
+                    for section, operation in TOP_SECTIONS.items() if entry[section]["time"]})
+
+
+def time_per_order(before: Counter[str] | None, after: Counter[str] | None, orders: int) -> str:
+    """The database's milliseconds per paid order between two `database_time`s: in all, and its costliest parts."""
+    if before is None or after is None:
+        return "not available (the database refused `top`)"
+    spent = after - before
+    costliest = ", ".join(f"{name} {micros / 1000 / orders:.1f}" for name, micros in spent.most_common(TOP_SHOWN))
+    return f"{sum(spent.values()) / 1000 / orders:.1f} ms in all; {costliest} ms"
+
+
 async def database_operations(runtime: Any) -> dict[str, int]:
     """The database's operation counts since it started (`serverStatus` opcounters, on MongoDB and SecantusDB)."""
     return (await runtime.db.client.admin.command("serverStatus"))["opcounters"]
@@ -500,7 +536,7 @@ async def process_burst(runtime: Any, http: httpx.AsyncClient, args: argparse.Na
         before = [rss_mib(worker.pid) for worker in workers]
         busy = CpuShare({"SecantusDB": args.database_pid, "the API's process": os.getpid(),
                          **{f"worker {n + 1}": worker.pid for n, worker in enumerate(workers)}})
-        operations = await database_operations(runtime)
+        operations, time_before = await database_operations(runtime), await database_time(runtime)
         busy.start()
         events = [(f"/api/merchant/v1/orders/{tag}{n:05d}/events", {"event_id": "paid", "type": "paid",
                                                                      "at": T0.isoformat()}) for n in range(count)]
@@ -513,6 +549,7 @@ async def process_burst(runtime: Any, http: httpx.AsyncClient, args: argparse.Na
         finished = time.perf_counter() - start
         shares = busy.shares()
         operations = {kind: total - operations[kind] for kind, total in (await database_operations(runtime)).items()}
+        time_after = await database_time(runtime)
         count -= PROBES - len(latencies)  # probes left unsent once the backlog had drained
         after = [rss_mib(worker.pid) for worker in workers]
     finally:
@@ -528,6 +565,8 @@ async def process_burst(runtime: Any, http: httpx.AsyncClient, args: argparse.Na
           f"(HTTP {dict(Counter(statuses))})")
     print(f"    CPU busy while it drained, in % of one core: {shares}; the database's operations per event "
           f"(all clients): " + ", ".join(f"{kind} {operations[kind] / count:.2f}" for kind in OPERATION_KINDS))
+    print(f"    the database's time per paid order, by operation and collection: "
+          f"{time_per_order(time_before, time_after, count)}")
     print(f"    POST .../events while the backlog drained ({len(latencies)} single requests): p50 "
           f"{percentile(latencies, 0.5) * 1000:.1f} ms, p99 {percentile(latencies, 0.99) * 1000:.1f} ms")
     print("    worker RSS before/after: " + ", ".join(f"{b:.0f}/{a:.0f} MiB" for b, a in zip(before, after))
