@@ -13,14 +13,19 @@ A kind is a line in `KINDS` (who it is for) plus its templates in
 `settings.NOTIFY_TEMPLATES` (template ids and field names per channel); a
 kind with no template configured is recorded and skipped.
 
-Sending, once per record however often its job runs: the job takes a lease
-on the pending records (one conditional update_many), picks each one's
-channel (a consent taken is kept on the record, so a retry uses it and takes
-no other), sends SENDS_AT_ONCE at a time, and marks each group's outcomes in
-one write. A worker killed between a group's sends and their record re-sends
-those (at most SENDS_AT_ONCE messages) when the job is redone: the one window
-at-least-once leaves at the WeChat boundary, the price of not waiting on
-WeChat's answers one by one.
+Sending, once per record however often its job runs: the job locks its
+records in Redis (one lock each, taken in one round trip, for LEASE), reads
+those still pending, picks each one's channel (a consent taken is kept on
+the record, so a retry uses it and takes no other), sends SENDS_AT_ONCE at a
+time, and marks each group's outcomes in one write, before the locks are
+given back. The locks live in Redis rather than on the records: on the
+records they cost two more writes per notification (taking, giving back),
+the costliest writes of a burst on SecantusDB. A worker killed between a
+group's sends and their record re-sends those (at most SENDS_AT_ONCE
+messages) when the job is redone: the one window at-least-once leaves at the
+WeChat boundary, the price of not waiting on WeChat's answers one by one.
+Redis restarted empty while a worker sends opens the same window for the
+records it holds (a sweep may queue them again meanwhile).
 
 - Promoters: a mini-program subscription message when they hold an unused
   consent for its template (the consent is used up by the send, also when
@@ -37,7 +42,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from enum import StrEnum
@@ -51,18 +55,19 @@ from wechat import WeChatClient
 from wechat.errors import WeChatError, WeChatRateLimited, WeChatRefused
 from settings import NotifyTemplate, Settings
 from stores.job_queue import JobQueue, RetryLater
+from stores.locks import those_free
 from stores.members import MemberStore
-from stores.notifications import FREE, NOTIFICATIONS, NotificationStore, finished, released
+from stores.notifications import NOTIFICATIONS, NotificationStore, finished, to_retry
 
 log = logging.getLogger(__name__)
 
 SEND_JOB = "notifications.send"
-LEASE = timedelta(seconds=60)
+LEASE = timedelta(seconds=60)  # the most a sender holds a record's lock: a dead one's frees itself then
 # A pending record not sent by then had its job lost: the sweep queues it again.
 SWEEP_AFTER = timedelta(minutes=5)
 MAX_ATTEMPTS = 8
 SWEEP_BATCH = 20  # notifications per requeued job: sent well within one lease
-CLAIM_BATCH = 64  # notifications leased at once: sent well within the lease
+CLAIM_BATCH = 64  # notifications locked at once: sent well within LEASE
 # Sends waiting on WeChat at the same time. A worker's job loop waits for its notifications before its next
 # batch of orders: with WeChat answering in 100 ms, groups of 8 held a worker's drain of a burst (four
 # notifications per paid order) to a third of its pace. The price: a worker killed mid-group sends that group
@@ -178,12 +183,13 @@ class NotificationService:
     async def send_many(self, notification_ids: list[str], now: datetime | None = None) -> dict[str, str]:
         """Send those of the notifications that are pending and free; returns their statuses after.
 
-        A constant handful of commands per CLAIM_BATCH of them: one update_many
-        takes their leases, one read returns the records, one read their
-        members. They are then sent SENDS_AT_ONCE at a time (WeChat's answer
-        is most of a send's time), each group followed by the one write that
-        records its outcomes: a worker killed mid-batch re-sends at most the
-        messages of the group it was sending.
+        A constant handful of commands per CLAIM_BATCH of them: one Redis round
+        trip takes their locks, one read returns the records, one read their
+        members, one more round trip gives the locks back. They are sent
+        SENDS_AT_ONCE at a time (WeChat's answer is most of a send's time),
+        each group followed by the one write that records its outcomes: a
+        worker killed mid-batch re-sends at most the messages of the group it
+        was sending.
         """
         now = now or _now()
         sending = _Sending()
@@ -196,7 +202,12 @@ class NotificationService:
         return sending.statuses
 
     async def _send_claimed(self, notification_ids: list[str], now: datetime, sending: _Sending) -> None:
-        records = await self.store.claim(notification_ids, uuid.uuid4().hex, now, now + LEASE, now + SWEEP_AFTER)
+        locks = {f"{self.settings.redis_prefix}notification:{each}": each for each in notification_ids}
+        async with those_free(self.queue.redis, list(locks), LEASE.total_seconds()) as taken:
+            if taken:
+                await self._send_held(await self.store.pending([locks[lock] for lock in taken]), now, sending)
+
+    async def _send_held(self, records: list[dict], now: datetime, sending: _Sending) -> None:
         if not records:
             return
         member_ids = [record["member_id"] for record in records if record.get("member_id")]
@@ -207,14 +218,15 @@ class NotificationService:
                 results = await asyncio.gather(*(self._deliver(record, members, now) for record in group),
                                                return_exceptions=True)
             except BaseException as crash:  # cancelled: whatever this group sent is sent again by the retry
-                await self.store.record([released(record["_id"], f"{type(crash).__name__}: {crash}")
+                await self.store.record([to_retry(record["_id"], f"{type(crash).__name__}: {crash}", counted=False)
                                          for record in records[start:]])
                 raise
-            attempts = [released(record["_id"], f"{type(result).__name__}: {result}") if _unexpected(result)
-                        else self._outcome(record, result, sending) for record, result in zip(group, results)]
+            attempts = [to_retry(record["_id"], f"{type(result).__name__}: {result}", counted=False)
+                        if _unexpected(result) else self._outcome(record, result, sending)
+                        for record, result in zip(group, results)]
             crash = next((result for result in results if _unexpected(result)), None)
-            if crash is not None:  # the rest are given back, for the retry
-                attempts += [released(record["_id"], f"{type(crash).__name__}: {crash}")
+            if crash is not None:  # the rest are left for the retry
+                attempts += [to_retry(record["_id"], f"{type(crash).__name__}: {crash}", counted=False)
                              for record in records[start + len(group):]]
             await self.store.record(attempts)
             if crash is not None:
@@ -226,14 +238,14 @@ class NotificationService:
         if isinstance(result, WeChatRateLimited):
             sending.rate_limited = result
             sending.statuses[notification_id] = Status.PENDING
-            return released(notification_id, str(result))
+            return to_retry(notification_id, str(result), counted=False)
         if isinstance(result, WeChatError):
-            if record.get("attempts", 0) >= MAX_ATTEMPTS:
+            if record.get("attempts", 0) + 1 >= MAX_ATTEMPTS:  # this one included
                 sending.statuses[notification_id] = Status.FAILED
                 return finished(notification_id, Status.FAILED, _now(), error=str(result))
             sending.failure = result
             sending.statuses[notification_id] = Status.PENDING
-            return released(notification_id, str(result))
+            return to_retry(notification_id, str(result), counted=True)
         status, channel, template_id, error = result
         sending.statuses[notification_id] = status
         return finished(notification_id, status, _now(), channel, template_id, error)
@@ -302,7 +314,6 @@ class NotificationService:
             "channel": None,
             "template_id": None,
             "consent_taken": False,
-            "lease_until": FREE,
             "attempts": 0,
             "created_at": now,
             "retry_at": now + SWEEP_AFTER,

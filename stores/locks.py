@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import uuid
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager, suppress
-from typing import AsyncIterator
 
 from redis.asyncio import Redis
 from redis.asyncio.lock import Lock
@@ -22,6 +23,38 @@ async def held_once(redis: Redis, name: str, seconds: float) -> AsyncIterator[bo
     """
     async with _held(redis.lock(name, timeout=seconds, blocking=False)) as held:
         yield held
+
+
+# Deletes a lock only while it is still the caller's: one that outlived its time may be someone else's.
+_GIVE_BACK = """
+if redis.call("get", KEYS[1]) == ARGV[1] then
+    return redis.call("del", KEYS[1])
+end
+return 0
+"""
+
+
+@asynccontextmanager
+async def those_free(redis: Redis, names: Sequence[str], seconds: float) -> AsyncIterator[list[str]]:
+    """Take each of `names` that nobody holds, for at most `seconds`; yields those taken, in order, and gives them
+    back at the end. One round trip each way however many there are: a lock per item of a batch.
+
+    One taken is the caller's until the end or its `seconds`, whichever
+    comes first; the others are someone else's, or were until just now.
+    """
+    token = uuid.uuid4().hex
+    async with redis.pipeline(transaction=False) as taking:
+        for name in names:
+            taking.set(name, token, nx=True, px=max(1, round(seconds * 1000)))
+        taken = [name for name, took in zip(names, await taking.execute()) if took]
+    try:
+        yield taken
+    finally:
+        if taken:
+            async with redis.pipeline(transaction=False) as giving:
+                for name in taken:
+                    giving.eval(_GIVE_BACK, 1, name, token)
+                await giving.execute()
 
 
 @asynccontextmanager

@@ -1,9 +1,10 @@
 """Notifications and subscription consents in MongoDB.
 
 - `notifications`: `{_id: idempotency key, kind, audience, member_id, openid, data, status: pending |
-  sent | refused | skipped | failed, channel, template_id, consent_taken, lease_until, lease_token,
-  attempts, error, created_at, retry_at, finished_at}`. One document per (event, recipient): the key makes a second
-  record of the same notification a no-op, and the status makes a second send of it one.
+  sent | refused | skipped | failed, channel, template_id, consent_taken, attempts, error, created_at, retry_at,
+  finished_at}`. One document per (event, recipient): the key makes a second record of the same notification a
+  no-op, and the status makes a second send of it one. `attempts` counts the sends WeChat answered with an error
+  or that ended the record; who is sending a record at the moment is a lock in Redis (`services.notifications`).
 - `subscription_consents`: `{_id: "<member_id>:<template_id>", member_id, template_id, unused}`:
   one mini-program consent (wx.requestSubscribeMessage "accept") allows one send.
 """
@@ -11,7 +12,7 @@
 from __future__ import annotations
 
 from collections import Counter
-from datetime import datetime, timezone
+from datetime import datetime
 
 from pymongo import UpdateOne
 from pymongo.asynchronous.database import AsyncDatabase
@@ -19,8 +20,6 @@ from pymongo.errors import BulkWriteError
 
 NOTIFICATIONS = "notifications"
 CONSENTS = "subscription_consents"
-# `lease_until` of a notification nobody holds: always a date, so "free" is one range condition.
-FREE = datetime(1970, 1, 1, tzinfo=timezone.utc)
 
 
 def consent_key(member_id: str, template_id: str) -> str:
@@ -55,22 +54,9 @@ class NotificationStore:
         return {document["_id"] async for document in
                 self.notifications.find({"_id": {"$in": notification_ids}}, {"_id": 1})}
 
-    async def claim(self, notification_ids: list[str], token: str, now: datetime, lease_until: datetime,
-                    retry_at: datetime) -> list[dict]:
-        """Take the lease on those of the notifications that are pending and free; returns them.
-
-        One conditional update_many takes them all (a notification another
-        sender holds, or one already done, is left alone), and one read
-        returns the ones this `token` now holds.
-        """
-        result = await self.notifications.update_many(
-            {"_id": {"$in": notification_ids}, "status": "pending", "lease_until": {"$lte": now}},
-            {"$set": {"lease_until": lease_until, "lease_token": token, "retry_at": retry_at},
-             "$inc": {"attempts": 1}},
-        )
-        if not result.modified_count:
-            return []
-        return await self.notifications.find({"_id": {"$in": notification_ids}, "lease_token": token}).to_list()
+    async def pending(self, notification_ids: list[str]) -> list[dict]:
+        """Those of the notifications that are still to be sent."""
+        return await self.notifications.find({"_id": {"$in": notification_ids}, "status": "pending"}).to_list()
 
     async def set_channel(self, notification_id: str, channel: str, template_id: str, consent_taken: bool) -> None:
         await self.notifications.update_one(
@@ -79,7 +65,7 @@ class NotificationStore:
         )
 
     async def record(self, attempts: list[UpdateOne]) -> None:
-        """What became of attempts to send (`finished`, `released`), in one command."""
+        """What became of attempts to send (`finished`, `to_retry`), in one command."""
         if attempts:
             await self.notifications.bulk_write(attempts, ordered=False)
 
@@ -132,15 +118,18 @@ class NotificationStore:
 def finished(notification_id: str, status: str, at: datetime, channel: str | None = None,
              template_id: str | None = None, error: str | None = None) -> UpdateOne:
     """The notification is done: sent, refused, skipped or failed for good."""
-    changes: dict = {"status": status, "lease_until": FREE, "finished_at": at}
+    changes: dict = {"status": status, "finished_at": at}
     if channel is not None:
         changes.update(channel=channel, template_id=template_id)
     if error is not None:
         changes["error"] = error[:500]
-    return UpdateOne({"_id": notification_id}, {"$set": changes})
+    return UpdateOne({"_id": notification_id}, {"$set": changes, "$inc": {"attempts": 1}})
 
 
-def released(notification_id: str, error: str) -> UpdateOne:
-    """The lease given back after a failed attempt, so that the retry may take it."""
-    return UpdateOne({"_id": notification_id, "status": "pending"},
-                     {"$set": {"lease_until": FREE, "error": error[:500]}})
+def to_retry(notification_id: str, error: str, counted: bool) -> UpdateOne:
+    """An attempt that failed, left for the retry; `counted` towards giving up when WeChat answered with an error
+    (not a rate limit, nor a failure of our own)."""
+    update: dict = {"$set": {"error": error[:500]}}
+    if counted:
+        update["$inc"] = {"attempts": 1}
+    return UpdateOne({"_id": notification_id, "status": "pending"}, update)

@@ -1,5 +1,6 @@
 """Notifications from the worker: consents, channels, refusals, retries, once per event and member."""
 
+import asyncio
 import json
 import re
 from datetime import datetime, timedelta, timezone
@@ -11,7 +12,6 @@ from distribution.withdrawals import WithdrawalRules
 from sandbox import Fault
 from sandbox.pay import CREATE_BILL_ENDPOINT
 from stores.job_queue import RetryLater
-from stores.notifications import FREE
 from stores.writes import WriteSet, commit
 from settings import SANDBOX_NOTIFY_TEMPLATES
 from tests.conftest import notify_templates_json, start_server
@@ -86,7 +86,8 @@ async def test_rate_limits_retry_later_and_failures_retry_then_give_up(server, s
     with pytest.raises(RetryLater):
         await runtime.notifications.send("limited")
     record = await runtime.db["notifications"].find_one({"_id": "limited"})
-    assert record["status"] == "pending" and record["lease_until"] == FREE  # free for the retry
+    assert (record["status"], record["attempts"]) == ("pending", 0)  # a rate limit is no attempt that counts
+    assert not await runtime.redis.exists(lock_of(runtime, "limited"))  # free for the retry
     assert await runtime.notifications.send("limited") == "sent"
 
     await runtime.notifications.notify("commission_arrived", "broken", upline["_id"], data)
@@ -95,7 +96,40 @@ async def test_rate_limits_retry_later_and_failures_retry_then_give_up(server, s
         with pytest.raises(Exception):
             await runtime.notifications.send("broken")
     assert await runtime.notifications.send("broken") == "failed"
+    assert (await runtime.db["notifications"].find_one({"_id": "broken"}))["attempts"] == 8
     sandbox.state.faults.clear()
+
+
+def lock_of(runtime, notification_id):
+    return f"{runtime.settings.redis_prefix}notification:{notification_id}"
+
+
+async def test_senders_side_by_side_send_each_notification_once(server, sandbox):
+    runtime = server.runtime
+    upline, _ = await promoter_and_buyer(runtime, oa_openid="oa_up")
+    data = {"amount": "1.00元", "order_no": "X", "time": "now"}
+    keys = [f"side{n}" for n in range(10)]
+    for key in keys:
+        await runtime.notifications.notify("commission_arrived", key, upline["_id"], data)
+    sandbox.state.faults.add(Fault(BIZSEND, delay_seconds=0.2, times=None))  # both are sending at once
+    first, second = await asyncio.gather(runtime.notifications.send_many(keys[:7]),
+                                         runtime.notifications.send_many(keys[3:]))
+    sandbox.state.faults.clear()
+    assert len(sent(sandbox, BIZSEND)) == 10  # none twice
+    assert {**first, **second} == dict.fromkeys(keys, "sent")
+    assert not any([await runtime.redis.exists(lock_of(runtime, key)) for key in keys])  # all given back
+
+
+async def test_a_notification_locked_by_another_sender_waits_for_it(server, sandbox):
+    runtime = server.runtime
+    upline, _ = await promoter_and_buyer(runtime, oa_openid="oa_up")
+    await runtime.notifications.notify("commission_arrived", "held", upline["_id"], {"amount": "1.00元"})
+    await runtime.redis.set(lock_of(runtime, "held"), "another sender", px=300)
+    assert await runtime.notifications.send_many(["held"]) == {}  # left to its holder
+    assert sent(sandbox, BIZSEND) == []
+    await asyncio.sleep(0.4)  # the holder died: its lock frees itself
+    assert await runtime.notifications.send_many(["held"]) == {"held": "sent"}
+    assert await runtime.redis.get(lock_of(runtime, "held")) is None
 
 
 async def test_no_channel_means_skipped(server, sandbox):
