@@ -18,9 +18,9 @@ records in Redis (one lock each, taken in one round trip, for LEASE), reads
 those still pending, picks each one's channel (a consent taken is kept on
 the record, so a retry uses it and takes no other), sends SENDS_AT_ONCE at a
 time, and marks each group's outcomes in one write, before the locks are
-given back. The locks live in Redis rather than on the records: on the
-records they cost two more writes per notification (taking, giving back),
-the costliest writes of a burst on SecantusDB. A worker killed between a
+given back. The locks live in Redis rather than on the records: on a
+record, taking one was a write of its own before every send, as costly on
+SecantusDB as the outcome's. A worker killed between a
 group's sends and their record re-sends those (at most SENDS_AT_ONCE
 messages) when the job is redone: the one window at-least-once leaves at the
 WeChat boundary, the price of not waiting on WeChat's answers one by one.
