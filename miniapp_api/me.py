@@ -47,5 +47,5 @@ class MyTeamHandler(MiniappHandler):
                query=TeamQuery, responses={200: Reply("A page of teammates", Page[Teammate])})
     async def get(self) -> None:
         query = self.parse_query(TeamQuery)
-        members = await self.runtime.members.team_page(self.member, int(query.depth), query.limit, query.cursor)
+        members = await self.runtime.members.teammates(self.member, int(query.depth), query.limit, query.cursor)
         self.write_model(Page[Teammate].of(members, query.limit, Teammate.from_document, time_cursor("bound_at")))

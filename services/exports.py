@@ -33,6 +33,7 @@ from services.export_files import Cell, Column
 from services.orders import OrderFilter
 from services.sealing import Sealer, mask_phone
 from stores.exports import ExportStore
+from stores.members import order_totals
 
 BATCH = 1000
 NICKNAMES_KEPT = 10_000
@@ -272,14 +273,17 @@ class ExportService:
         return look_up
 
     def _member_lookups(self) -> Callable[[list[dict]], Awaitable[None]]:
-        """Adds to each member of a batch its upline's nickname, its balances and its masked phone."""
+        """Adds to each member of a batch its order totals, its upline's nickname, its balances and its masked
+        phone."""
         nicknames = self._nicknames()
 
         async def look_up(batch: list[dict]) -> None:
             member_ids = {member["_id"] for member in batch}
             uplines = await nicknames({member.get("upline_id") for member in batch} - {None})
             accounts = await self.store.balances(member_ids)
+            buyer_totals = await self.store.buyer_totals(member_ids)
             for member in batch:
+                member.update(order_totals(member, buyer_totals.get(member["_id"])))
                 member[MEMBER] = {"nickname": uplines.get(member.get("upline_id"))}
                 member[ACCOUNT] = accounts.get(member["_id"], {})
                 member["phone"] = self._masked_phone(member.get("phone_sealed"))

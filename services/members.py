@@ -94,6 +94,12 @@ class MemberService:
         members after the cursor `(bound_at, _id)`."""
         return await self.store.team_page(member, level, limit, after)
 
+    async def teammates(self, member: dict, level: int | None, limit: int,
+                        after: tuple[datetime, str] | None) -> list[dict]:
+        """`team_page` with each member's order totals (`order_count`, `order_fen`), as the mini-program shows
+        a promoter's team."""
+        return await self.store.with_order_totals(await self.store.team_page(member, level, limit, after))
+
     async def owned_page(self, member: dict, limit: int, after: tuple[datetime, str] | None) -> list[dict]:
         """The members whose team owner is `member` (the chain-move mode) newest first, `limit` after the cursor
         `(bound_at, _id)`."""

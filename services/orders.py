@@ -41,10 +41,10 @@ what an order already paid pays or reverses. Commissions that wait for
 the confirmation are computed from that snapshot too.
 
 The buyer's `order_count` and `order_fen` (what their upline's team page
-shows) count the orders they paid and what those orders still hold: a paid
-order adds one and its total; a refund takes its fen off, and the refund
-that leaves nothing paid (or the closing of a paid order) takes the order
-off the count too.
+shows, kept in `stores.members.BUYER_TOTALS`) count the orders they paid
+and what those orders still hold: a paid order adds one and its total; a
+refund takes its fen off, and the refund that leaves nothing paid (or the
+closing of a paid order) takes the order off the count too.
 
 A crash between storing an event and queueing its job leaves the event
 `pending`: the sweep (`requeue_due`, periodic) queues its order again once
@@ -103,7 +103,7 @@ from services.risk import RiskService
 from stores.job_queue import JobQueue
 from stores.locks import in_turn
 from stores.member_roles import MemberRoles
-from stores.members import MEMBERS, MemberStore, order_totals_update, snapshot
+from stores.members import BUYER_TOTALS, MemberStore, buyer_totals_increment, snapshot
 from stores.notifications import NOTIFICATIONS
 from stores.orders import COMMISSIONS, IN_BUYER_TOTALS, ORDER_EVENTS, ORDERS, OrderStore, event_key
 from stores.writes import Conflict, WriteSet, commit, merged
@@ -484,7 +484,7 @@ class OrderService:
         else:
             changes["commission_mode"] = CommissionMode.LEVEL
         if order.get("buyer_id"):
-            writes.update(MEMBERS, order_totals_update(order["buyer_id"], 1, order["total_fen"]))
+            writes.update(BUYER_TOTALS, buyer_totals_increment(order["buyer_id"], 1, order["total_fen"]))
             changes[IN_BUYER_TOTALS] = True
             self.funnel.plan_paid(order, at, writes, counted)
         writes.insert(NOTIFICATIONS, self.notifications.admin_records("new_order_admin", f"new_order_admin:{order['_id']}", {
@@ -551,8 +551,8 @@ class OrderService:
             reversed_fen = reverse_commissions(writes, await self.store.commissions_of(order["_id"]), refund.by_item,
                                                refund_ref, at, now)
         if order.get(IN_BUYER_TOTALS):
-            writes.update(MEMBERS, order_totals_update(order["buyer_id"], -1 if refund.everything_refunded else 0,
-                                                       -refund.fen))
+            orders_off = -1 if refund.everything_refunded else 0
+            writes.update(BUYER_TOTALS, buyer_totals_increment(order["buyer_id"], orders_off, -refund.fen))
         if self.risk is not None:
             await self.risk.on_refund(order, refund.fen, at, now, writes)
         changes.update(items=refund.items, refunded_fen=refund.refunded_fen, last_refund_at=at)

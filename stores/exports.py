@@ -28,7 +28,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 
 from distribution.calendar import CHINA
 from stores.ledger import ACCOUNTS, LEDGER_ENTRIES
-from stores.members import MEMBERS
+from stores.members import BUYER_TOTALS, MEMBERS
 from stores.orders import COMMISSIONS, ORDERS, PROMOTER_FIELD
 from stores.stats import PROMOTER_DAILY
 from stores.withdrawals import WITHDRAWALS
@@ -194,6 +194,10 @@ class ExportStore:
     async def balances(self, member_ids: set[str]) -> dict[str, dict]:
         """Member id -> its account (`stores.ledger`), for those that have one."""
         return {account["_id"]: account async for account in self._by_ids(ACCOUNTS, member_ids)}
+
+    async def buyer_totals(self, member_ids: set[str]) -> dict[str, dict]:
+        """Member id -> its order totals as a buyer (`stores.members.BUYER_TOTALS`), for those that have them."""
+        return {totals["_id"]: totals async for totals in self._by_ids(BUYER_TOTALS, member_ids)}
 
     async def _by_ids(self, collection: str, ids: set[str], projection: dict | None = None) -> AsyncIterator[dict]:
         ordered = sorted(ids)

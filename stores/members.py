@@ -17,7 +17,7 @@ from distribution.binding import Bind, MemberSnapshot, PromoterStatus
 from distribution.chain_move import ChainMember, Join, Role, stored_role
 from distribution.tree import CounterDeltas
 from stores.paging import newest_first
-from stores.writes import WriteSet
+from stores.writes import Increment, WriteSet
 
 
 def new_member_id() -> str:
@@ -53,9 +53,6 @@ def new_member_fields(created_at: datetime, role: Role | None = None) -> dict:
         "frozen": False,
         "promoter_status": PromoterStatus.NONE.value,
         "spent_fen": 0,
-        # The orders this member paid that still hold something, and what they hold (see services.orders).
-        "order_count": 0,
-        "order_fen": 0,
     }
 
 
@@ -82,9 +79,15 @@ def stored_as(field: str, value: Any, absent: Any) -> dict[str, Any]:
     return {field: {"$in": [value, None]} if value == absent else value}
 
 
-def order_totals_update(member_id: str, orders: int, fen: int) -> UpdateOne:
-    """Add to the member's `order_count` and `order_fen` (negative numbers take off)."""
-    return UpdateOne({"_id": member_id}, {"$inc": {"order_count": orders, "order_fen": fen}})
+def buyer_totals_increment(buyer_id: str, orders: int, fen: int) -> Increment:
+    """Add to the buyer's `order_count` and `order_fen` in `BUYER_TOTALS` (negative numbers take off)."""
+    return Increment(buyer_id, {"order_count": orders, "order_fen": fen})
+
+
+def order_totals(member: dict, buyer_totals: dict | None) -> dict[str, int]:
+    """The member's `order_count` and `order_fen`: its `BUYER_TOTALS` counters plus what its own document holds
+    of them from before they were kept apart (no longer written there, so the two never count an order twice)."""
+    return {name: member.get(name, 0) + (buyer_totals or {}).get(name, 0) for name in BUYER_TOTAL_FIELDS}
 
 
 @dataclass(frozen=True)
@@ -112,6 +115,11 @@ class Upserted:
 
 
 MEMBERS = "members"
+# The orders each buyer paid that still hold something, and what they hold (see services.orders), by member id.
+# Counters of their own: SecantusDB rewrites every index entry of a document it updates, and a member document
+# has a score of indexes, while these have none but their id.
+BUYER_TOTALS = "buyer_totals"
+BUYER_TOTAL_FIELDS = ("order_count", "order_fen")
 # Which field names a member's team at a level (ancestors are nearest first); each has an index.
 TEAM_LEVEL_FIELDS = {1: "upline_id", 2: "ancestor_ids.1", None: "ancestor_ids"}
 # When the latest direct member, and the latest member anywhere below, were bound: kept by binds (`$max`,
@@ -159,6 +167,12 @@ class MemberStore:
 
     async def several(self, member_ids: list[str]) -> dict[str, dict]:
         return {m["_id"]: m async for m in self.collection.find({"_id": {"$in": member_ids}})}
+
+    async def with_order_totals(self, members: list[dict]) -> list[dict]:
+        """`members` with their `order_totals`, in one read."""
+        kept = {each["_id"]: each async for each in self.db[BUYER_TOTALS].find(
+            {"_id": {"$in": [member["_id"] for member in members]}})}
+        return [{**member, **order_totals(member, kept.get(member["_id"]))} for member in members]
 
     async def direct_counts(self, member_ids: list[str]) -> dict[str, int]:
         """Member id -> how many direct members it has, for those of `member_ids` that exist."""

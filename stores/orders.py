@@ -8,7 +8,7 @@
   `reward_settings` (the `ChainMoveSettings` it was paid under).
   `version` rises with every applied event: each step is guarded on the version it was planned on.
   `in_buyer_totals` is set with the payment that added the order to its buyer's `order_count` and
-  `order_fen`, so that only such an order's refunds take anything off them.
+  `order_fen` (`stores.members.BUYER_TOTALS`), so that only such an order's refunds take anything off them.
   An order placed in the mini-program also holds `checkout: {source, member_id, request_hash, out_trade_no,
   reservation_id, address_sealed, close_at, confirm_at, prepay_id, transaction_id, payment_problem,
   refund_qty: [units refunded or being refunded, by item index], closed_unpaid}` (`services.checkout`).

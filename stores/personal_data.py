@@ -24,7 +24,7 @@ from stores.finance import TAX_PROFILES
 from stores.grades import GRADE_CHANGES
 from stores.kept_pushes import KEPT_PUSHES
 from stores.ledger import ACCOUNTS, LEDGER_ENTRIES
-from stores.members import FOLLOW_UPS, MEMBERS
+from stores.members import BUYER_TOTALS, FOLLOW_UPS, MEMBERS
 from stores.notifications import CONSENTS, NOTIFICATIONS
 from stores.orders import COMMISSIONS, ORDERS
 from stores.posters import DELIVERIES
@@ -81,7 +81,7 @@ class PersonalDataStore:
         for collection, field in BY_MEMBER_FIELD:
             found[collection] = await self.db[collection].find({field: member_id}).to_list()
         found[CONSENTS] = await self.db[CONSENTS].find(_id_prefix(member_id, ":")).to_list()
-        for collection in (ACCOUNTS, TAX_PROFILES):
+        for collection in (ACCOUNTS, TAX_PROFILES, BUYER_TOTALS):
             found[collection] = await self.db[collection].find({"_id": member_id}).to_list()
         found[DELETION_REQUESTS] = await self.requests.find({"_id": member_id}).to_list()
         return found

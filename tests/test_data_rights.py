@@ -172,6 +172,7 @@ async def test_the_export_holds_every_record_about_the_member_and_nobody_elses(s
         stored = sorted([str(each["_id"]) async for each in db[collection].find({field: member_id}, {"_id": 1})])
         assert stored and sorted(str(each["id"]) for each in data[section]) == stored, section
     assert [each["id"] for each in data["subscription_consents"]] == [f"{member_id}:tmpl-a"]
+    assert [each["id"] for each in data["buyer_totals"]] == [member_id]
     assert data["applications"][0]["phone"] == APPLICATION["phone"]  # the member's own, opened
     assert "6225880212345678" in data["withdrawals"][0]["bank"]
     assert {each["kind"] for each in data["notifications"]} >= {"commission_arrived", "new_direct_member",

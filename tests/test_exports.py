@@ -174,6 +174,10 @@ async def test_members_equal_the_database_with_phones_masked_and_no_openids(serv
     balances = await runtime.ledger.balances(shop["middle"]["_id"])
     assert fen(middle["可提现（元）"]) == balances["available_fen"] and fen(middle["提现中（元）"]) == balances["locked_fen"]
     assert by_id[shop["root"]["_id"]]["已冻结"] == "是" and middle["已冻结"] == "否"
+    # The buyer's two paid orders that still hold something (the third was refunded whole).
+    buyer = by_id[shop["buyer"]["_id"]]
+    paid_fen = (await runtime.orders.get("exp-1"))["total_fen"] + 8_000
+    assert (buyer["购买订单数"], fen(buyer["购买金额（元）"])) == ("2", paid_fen)
     everything = (await client.get("/admin/export/members.csv")).text + \
         (await client.get("/admin/export/members.xlsx")).content.decode("latin-1")
     assert OPENID not in everything and PHONE not in everything and "phone_sealed" not in everything

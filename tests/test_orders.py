@@ -271,7 +271,7 @@ async def test_the_buyers_order_totals_count_paid_orders_and_what_they_still_hol
     upline, buyer = await chain(runtime, 1)
 
     async def totals() -> tuple[int, int]:
-        [teammate] = await runtime.members.team_page(upline, 1, 10, None)  # what the upline's team page reads
+        [teammate] = await runtime.members.teammates(upline, 1, 10, None)  # what the upline's team page reads
         return teammate.get("order_count", 0), teammate.get("order_fen", 0)
 
     await create_order(runtime, "unpaid", buyer, [item(50_000)])
@@ -293,15 +293,32 @@ async def test_the_buyers_order_totals_count_paid_orders_and_what_they_still_hol
 
 async def test_refunds_of_an_order_never_counted_in_the_totals_take_nothing_off_them(server):
     runtime = server.runtime
-    _, buyer = await chain(runtime, 1)
+    upline, buyer = await chain(runtime, 1)
     await paid_order(runtime, "old", buyer, [item(10_000)])
     # As an order paid before the totals were kept: not in them.
     await runtime.db["orders"].update_one({"_id": "old"}, {"$unset": {"in_buyer_totals": ""}})
-    await runtime.db["members"].update_one({"_id": buyer["_id"]}, {"$set": {"order_count": 0, "order_fen": 0}})
+    await runtime.db["buyer_totals"].delete_one({"_id": buyer["_id"]})
     await send_event(runtime, "old", "r", "refunded", at(1))
     await drain(runtime)
-    member = await runtime.members.get(buyer["_id"])
-    assert (member["order_count"], member["order_fen"]) == (0, 0)
+    [teammate] = await runtime.members.teammates(upline, 1, 10, None)
+    assert (teammate["order_count"], teammate["order_fen"]) == (0, 0)
+
+
+async def test_totals_a_member_document_held_before_they_were_kept_apart_still_count(server):
+    runtime = server.runtime
+    upline, buyer = await chain(runtime, 1)
+    await paid_order(runtime, "then", buyer, [item(10_000)])
+    # As the order was counted when the totals were the member document's own fields.
+    await runtime.db["buyer_totals"].delete_one({"_id": buyer["_id"]})
+    await runtime.db["members"].update_one({"_id": buyer["_id"]}, {"$set": {"order_count": 1, "order_fen": 10_000}})
+    await paid_order(runtime, "now", buyer, [item(3_000)])
+    await send_event(runtime, "then", "r", "refunded", at(1), items=[{"sku": "tea", "refund_fen": 4_000}])
+    await drain(runtime)
+    [teammate] = await runtime.members.teammates(upline, 1, 10, None)
+    assert (teammate["order_count"], teammate["order_fen"]) == (2, 9_000)
+    assert await runtime.db["buyer_totals"].find_one({"_id": buyer["_id"]}) == {
+        "_id": buyer["_id"], "order_count": 1, "order_fen": -1_000}
+    assert (await runtime.members.get(buyer["_id"]))["order_count"] == 1  # the member document is not written
 
 
 async def test_buyer_ids_naming_two_members_are_refused_and_nothing_is_written(server):

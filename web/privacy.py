@@ -81,4 +81,6 @@ class DataExport(Answer):
     statements: list[StoredDocument]
     accounts: list[StoredDocument]
     tax_profiles: list[StoredDocument]
+    buyer_totals: list[StoredDocument] = Field(description="order_count and order_fen: my paid orders that still "
+                                                           "hold something, and what they hold")
     deletion_requests: list[StoredDocument]
