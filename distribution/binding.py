@@ -92,7 +92,8 @@ class BindingSettings(Record):
                     "qualify under every rule.",
     )
     spend_threshold_fen: Fen = Field(
-        0, description="Under spend_threshold: what a member must have spent, in fen, to become an upline.")
+        0, description="Under spend_threshold: what a member must have spent, in fen, to become an upline: what "
+                       "their paid orders still hold, refunds taken off.")
     bind_mode: BindMode = Field(
         BindMode.FIRST_BIND,
         description="When a bound member's upline may change: never (first_bind), only a member who has just "
@@ -118,7 +119,7 @@ class MemberSnapshot:
     bound_at: datetime | None = None
     frozen: bool = False
     promoter_status: PromoterStatus = PromoterStatus.NONE
-    spent_fen: int = 0
+    spent_fen: int = 0  # what its paid orders still hold (read only where the rule for uplines is spending)
 
     def __post_init__(self) -> None:
         # Services pass lists straight from MongoDB; a tuple keeps the snapshot immutable and comparable.
@@ -150,10 +151,10 @@ class Bind:
     source: BindSource
     expected_ancestor_ids: tuple[str, ...]
     expected_bound_at: datetime | None
-    # What made the upline eligible, which the write must find unchanged: its status, and when its
-    # spending was what qualified it, that it still has spent this much.
+    # What made the upline eligible, which the write must find unchanged: its status. Spending that qualified it
+    # is taken as read: a refund landing between the read and the write is no different from one just after the
+    # bind, which leaves the bind in place.
     upline_status: PromoterStatus = PromoterStatus.NONE
-    upline_spent_at_least: int | None = None
 
     @property
     def expected_upline_id(self) -> str | None:
@@ -206,9 +207,6 @@ def decide_bind(
         refused_by_mode = _mode_refusal(member, settings, now, created_by_this_push)
         if refused_by_mode is not None:
             return Refusal(refused_by_mode)
-    spending_qualified = (settings.upline_eligibility is UplineEligibility.SPEND_THRESHOLD
-                          and upline.promoter_status is not PromoterStatus.APPOINTED
-                          and settings.spend_threshold_fen > 0)
     return Bind(
         member_id=member.id,
         upline_id=upline.id,
@@ -218,7 +216,6 @@ def decide_bind(
         expected_ancestor_ids=member.ancestor_ids,
         expected_bound_at=member.bound_at,
         upline_status=upline.promoter_status,
-        upline_spent_at_least=settings.spend_threshold_fen if spending_qualified else None,
     )
 
 

@@ -19,7 +19,6 @@ from datetime import datetime, timezone
 from typing import Any
 
 from distribution import errors
-from distribution.binding import BindingSettings, may_be_upline
 from distribution.catalogue import (PRODUCT_PAGE, Offer, PricedItem, Product, StockChange,
                                     checked_wanted, new_product_id, priced_items, with_sku_rules)
 from distribution.commission_rules import CommissionRules
@@ -27,8 +26,7 @@ from distribution.records import InvalidField
 from distribution.scene import product_scene
 from posters.backgrounds import BadBackground
 from services.merchant_settings import MerchantSettings
-from services.posters import IMAGE_SIGNATURES, NotAPromoter, PosterService, RefusedBackground
-from stores.members import snapshot
+from services.posters import IMAGE_SIGNATURES, PosterService, RefusedBackground
 from stores.products import ProductIdTaken, ProductMissing, ProductStore, SkuTaken
 from wechat import WeChatClient, WeChatUnavailable
 
@@ -202,9 +200,7 @@ class CatalogueService:
         """The PNG of `member`'s mini-program code for a product on sale: it opens the product page and binds
         whoever scans it to them. NotAPromoter when the merchant's rules do not let them be an upline."""
         await self.product(product_id, on_sale_only=True)
-        binding = await self.merchant_settings.get(BindingSettings)
-        if member.get("frozen") or not may_be_upline(snapshot(member), binding):
-            raise NotAPromoter(f"member {member['_id']} may not be an upline under the merchant's rules")
+        await self.posters.check_promoter(member)
         key = f"{member['_id']}|{product_id}|{PRODUCT_PAGE}"
         png = await self.store.code(key)
         if png is None:

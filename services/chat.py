@@ -53,7 +53,6 @@ from services.ledger import LedgerService
 from services.members import MemberService
 from services.merchant_settings import MerchantSettings
 from services.posters import INVALID_MEDIA_ID, MEDIA_REUSE
-from stores.members import snapshot
 from stores.orders import OrderStore
 from stores.stats import StatsStore
 from wechat import WeChatClient, WeChatError
@@ -91,7 +90,8 @@ class ChatService:
         a promoter when they are not one."""
         if topic is Topic.HELP:
             return await self.help()
-        path = path_to_promote(snapshot(member), await self.merchant_settings.get(BindingSettings))
+        binding = await self.merchant_settings.get(BindingSettings)
+        path = path_to_promote(await self.members.candidate(member, binding), binding)
         if path is not None:
             settings = await self.merchant_settings.get(ChatSettings)
             return path_answer(path, link(APPLY_LINK_WORDS, settings.apply_page, settings.apply_link,

@@ -11,7 +11,7 @@ worker after a follow (`user/info`). A follower not asked for within
   now); else a new member.
 - When the official account learns a unionid that a mini-program member
   already holds, both members already exist. If one of them is bare (no
-  upline, no team, nothing spent, never both identities) it is folded into
+  upline, no team, no order ever paid, never both identities) it is folded into
   the other: its openid moves over and the bare document is kept with
   `merged_into` so that nothing that refers to it is left dangling. When
   both have relations or money, neither is changed: the official-account
@@ -48,11 +48,6 @@ class InvalidLoginCode(errors.Invalid):
 class Profile:
     nickname: str | None = None
     avatar_url: str | None = None
-
-
-def is_bare(member: dict) -> bool:
-    return not (member.get("upline_id") or member.get("team_count") or member.get("spent_fen")
-                or (member.get("oa_openid") and member.get("miniapp_openid")))
 
 
 class IdentityService:
@@ -133,16 +128,22 @@ class IdentityService:
             other = await self.members.by_unionid(unionid)
         if other is None or other.get("oa_openid"):
             return "held elsewhere"
-        if is_bare(member):
+        if await self._is_bare(member):
             await self._fold(member, into=other, identity={"oa_openid": member["oa_openid"],
                                                            "subscribed": member.get("subscribed")})
             return "folded official-account member into mini-program member"
-        if is_bare(other):
+        if await self._is_bare(other):
             await self._fold(other, into=member, identity={"miniapp_openid": other.get("miniapp_openid"),
                                                            "unionid": unionid})
             return "folded mini-program member into official-account member"
         await self.members.update_fields(member["_id"], {"unionid_conflict": other["_id"]})
         return "conflict recorded"
+
+    async def _is_bare(self, member: dict) -> bool:
+        if member.get("upline_id") or member.get("team_count") or (member.get("oa_openid")
+                                                                  and member.get("miniapp_openid")):
+            return False
+        return not await self.members.ever_paid(member)
 
     async def _fold(self, bare: dict, into: dict, identity: dict) -> None:
         await run_transaction(self.client,

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 
 from distribution import errors
-from distribution.binding import PromoterStatus
+from distribution.binding import BindingSettings, MemberSnapshot, PromoterStatus
 from distribution.chain_move import ChainMoveSettings, Role
 from services.merchant_settings import MerchantSettings
 from stores.grades import GradeStore
@@ -93,6 +93,10 @@ class MemberService:
         """`member`'s team newest first (level 1: direct members, 2: theirs, None: everyone below), `limit`
         members after the cursor `(bound_at, _id)`."""
         return await self.store.team_page(member, level, limit, after)
+
+    async def candidate(self, member: dict, binding: BindingSettings) -> MemberSnapshot:
+        """The member as the rules for uplines see it, its spending read where they ask for it."""
+        return await self.store.candidate(member, binding)
 
     async def teammates(self, member: dict, level: int | None, limit: int,
                         after: tuple[datetime, str] | None) -> list[dict]:

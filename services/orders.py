@@ -103,7 +103,7 @@ from services.risk import RiskService
 from stores.job_queue import JobQueue
 from stores.locks import in_turn
 from stores.member_roles import MemberRoles
-from stores.members import BUYER_TOTALS, MemberStore, buyer_totals_increment, snapshot
+from stores.members import BUYER_TOTALS, MemberStore, buyer_totals_increment
 from stores.notifications import NOTIFICATIONS
 from stores.orders import COMMISSIONS, IN_BUYER_TOTALS, ORDER_EVENTS, ORDERS, OrderStore, event_key
 from stores.writes import Conflict, WriteSet, commit, merged
@@ -340,7 +340,8 @@ class OrderService:
         is_promoter = False
         if buyer is not None:
             try:
-                is_promoter = may_be_upline(snapshot(buyer), await self.merchant_settings.get(BindingSettings))
+                binding = await self.merchant_settings.get(BindingSettings)
+                is_promoter = may_be_upline(await self.members.candidate(buyer, binding), binding)
             except ValueError:  # a member document the domain cannot read (no bound_at): not a promoter
                 log.warning("member %s is not a well-formed member document", buyer["_id"])
         return {

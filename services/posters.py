@@ -58,7 +58,7 @@ from services.rate_limits import RateLimitService
 from settings import Settings, SettingsError
 from stores.job_queue import JobQueue, RetryLater
 from stores.locks import held_once
-from stores.members import MemberStore, snapshot
+from stores.members import MemberStore
 from stores.posters import PosterStore, image_id
 
 log = logging.getLogger(__name__)
@@ -351,15 +351,20 @@ class PosterService:
 
     # --- deciding the poster ---------------------------------------------------------
 
+    async def check_promoter(self, member: dict) -> None:
+        """NotAPromoter unless the merchant's rules let `member` be an upline: what a poster or a share code of
+        theirs would bind its scanners to."""
+        binding = await self.merchant_settings.get(BindingSettings)
+        if member.get("frozen") or not may_be_upline(await self.members.candidate(member, binding), binding):
+            raise NotAPromoter(f"member {member['_id']} may not be an upline under the merchant's rules")
+
     async def plan(self, member: dict, template_id: str | None = None) -> PosterPlan:
         settings = await self.settings()
         template_id = template_id or settings.default_template
         choice = settings.templates.get(template_id)
         if choice is None:
             raise UnknownTemplate(f"no poster template {template_id!r}; there are: {', '.join(settings.templates)}")
-        binding = await self.merchant_settings.get(BindingSettings)
-        if member.get("frozen") or not may_be_upline(snapshot(member), binding):
-            raise NotAPromoter(f"member {member['_id']} may not be an upline under the merchant's rules")
+        await self.check_promoter(member)
         template = await self._template(template_id, choice)
         return PosterPlan(
             member_id=member["_id"],

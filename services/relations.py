@@ -232,7 +232,8 @@ class RelationService:
                 if lost_position is not None and upline is not None and upline.get(REFERRAL_COUNT, 0) >= lost_position:
                     failures -= 1
                 lost_position = None
-            moves_version, upline_now, owner_chain = None, snapshot(upline) if upline else None, None
+            moves_version, owner_chain = None, None
+            upline_now = await self.members.candidate(upline, settings) if upline else None
             if upline and brings_team(member, teams):
                 # A member bringing a team could close a loop: check the upline's chains as they will be once
                 # pending team rewrites are done, and let moves of teams commit one at a time.

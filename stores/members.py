@@ -13,7 +13,7 @@ from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
-from distribution.binding import Bind, MemberSnapshot, PromoterStatus
+from distribution.binding import Bind, BindingSettings, MemberSnapshot, PromoterStatus, UplineEligibility
 from distribution.chain_move import ChainMember, Join, Role, stored_role
 from distribution.tree import CounterDeltas
 from stores.paging import newest_first
@@ -52,11 +52,11 @@ def new_member_fields(created_at: datetime, role: Role | None = None) -> dict:
         "team_count": 0,
         "frozen": False,
         "promoter_status": PromoterStatus.NONE.value,
-        "spent_fen": 0,
     }
 
 
-def snapshot(member: dict) -> MemberSnapshot:
+def snapshot(member: dict, spent_fen: int = 0) -> MemberSnapshot:
+    """The member as the binding rules see it; `spent_fen` where they ask for its spending (`MemberStore.candidate`)."""
     return MemberSnapshot(
         id=member["_id"],
         created_at=member["created_at"],
@@ -64,7 +64,7 @@ def snapshot(member: dict) -> MemberSnapshot:
         bound_at=member.get("bound_at"),
         frozen=member.get("frozen", False),
         promoter_status=PromoterStatus(member.get("promoter_status", PromoterStatus.NONE.value)),
-        spent_fen=member.get("spent_fen", 0),
+        spent_fen=spent_fen,
     )
 
 
@@ -167,6 +167,21 @@ class MemberStore:
 
     async def several(self, member_ids: list[str]) -> dict[str, dict]:
         return {m["_id"]: m async for m in self.collection.find({"_id": {"$in": member_ids}})}
+
+    async def candidate(self, member: dict, binding: BindingSettings) -> MemberSnapshot:
+        """`snapshot` of the member as a would-be upline under `binding`: with its spending (what its paid orders
+        still hold) when the merchant's rule for uplines is spending, one read of its order totals; without it
+        otherwise, no read."""
+        spent_fen = 0
+        if binding.upline_eligibility is UplineEligibility.SPEND_THRESHOLD:
+            kept = await self.db[BUYER_TOTALS].find_one({"_id": member["_id"]})
+            spent_fen = order_totals(member, kept)["order_fen"]
+        return snapshot(member, spent_fen)
+
+    async def ever_paid(self, member: dict) -> bool:
+        """Whether an order of the member's was ever paid (refunded since or not): it has order totals."""
+        return (any(order_totals(member, None).values())
+                or await self.db[BUYER_TOTALS].count_documents({"_id": member["_id"]}, limit=1) > 0)
 
     async def with_order_totals(self, members: list[dict]) -> list[dict]:
         """`members` with their `order_totals`, in one read."""
@@ -357,8 +372,6 @@ class MemberStore:
         status = bind.upline_status.value
         eligible: dict[str, Any] = {"promoter_status": {"$in": [status, None]} if bind.upline_status is
                                     PromoterStatus.NONE else status}
-        if bind.upline_spent_at_least is not None:
-            eligible["spent_fen"] = {"$gte": bind.upline_spent_at_least}
         writes.guard(MEMBERS, {"_id": upline.id, "ancestor_ids": list(upline.ancestor_ids), "frozen": {"$ne": True},
                                **eligible, **upline_filter},
                      {**upline_changes,

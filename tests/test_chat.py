@@ -179,7 +179,8 @@ async def test_without_a_withdrawal_page_the_answer_links_the_web_page_or_says_w
 async def test_a_member_who_may_not_promote_is_told_the_way_under_each_rule(server):
     runtime = server.runtime
     await runtime.merchant_settings.put(ChatSettings(apply_page="pages/promoter/apply"))
-    await add_member(runtime, oa_openid="o_newcomer", spent_fen=2_345)
+    newcomer = await add_member(runtime, oa_openid="o_newcomer")
+    await runtime.db["buyer_totals"].insert_one({"_id": newcomer["_id"], "order_count": 1, "order_fen": 2_345})
     await add_member(runtime, oa_openid="o_applied", promoter_status=PromoterStatus.PENDING.value)
     await add_member(runtime, oa_openid="o_approved", promoter_status=PromoterStatus.APPROVED.value)
     apply = (f'<a data-miniprogram-appid="{runtime.settings.miniapp_app_id}" '

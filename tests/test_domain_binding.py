@@ -102,19 +102,19 @@ def test_upline_eligibility(eligibility, status, spent_fen, eligible):
 
 
 @pytest.mark.parametrize(
-    ("eligibility", "status", "spent_at_least"),
+    ("eligibility", "status"),
     [
-        (UplineEligibility.EVERYONE, PromoterStatus.NONE, None),
-        (UplineEligibility.REVIEWED, PromoterStatus.APPROVED, None),
-        (UplineEligibility.SPEND_THRESHOLD, PromoterStatus.NONE, 10_000),
-        (UplineEligibility.SPEND_THRESHOLD, PromoterStatus.APPOINTED, None),  # appointed: spending did not count
+        (UplineEligibility.EVERYONE, PromoterStatus.NONE),
+        (UplineEligibility.REVIEWED, PromoterStatus.APPROVED),
+        (UplineEligibility.SPEND_THRESHOLD, PromoterStatus.NONE),
+        (UplineEligibility.SPEND_THRESHOLD, PromoterStatus.APPOINTED),
     ],
 )
-def test_a_bind_names_what_made_the_upline_eligible_for_the_write_to_check(eligibility, status, spent_at_least):
+def test_a_bind_names_the_uplines_status_for_the_write_to_check(eligibility, status):
     settings = BindingSettings(upline_eligibility=eligibility, spend_threshold_fen=10_000)
     alice = snapshot("alice", promoter_status=status, spent_fen=50_000)
     decision = decide_bind(snapshot("bob"), alice, settings, NOW, BindSource.OA_SCAN, False)
-    assert (decision.upline_status, decision.upline_spent_at_least) == (status, spent_at_least)
+    assert decision.upline_status == status
 
 
 @pytest.mark.parametrize("mode", list(BindMode))

@@ -13,6 +13,7 @@ from distribution.ledger import commission_frozen, commission_settled
 from distribution.scene import promoter_scene
 from sandbox.identities import openid_for, unionid_for
 from stores.writes import WriteSet, commit
+from tests.order_fixtures import item, paid_order
 from tests.test_relations import NOW, add_member
 
 
@@ -106,6 +107,17 @@ async def test_two_members_with_histories_are_never_merged(server):
     follower = await runtime.members.by_oa_openid(oa_openid(server, "erin"))
     mini = await runtime.members.store.by_miniapp_openid(mini_openid(server, "erin"))
     assert follower["_id"] != mini["_id"] and follower["unionid_conflict"] == mini["_id"]
+
+
+async def test_a_member_whose_history_is_a_paid_order_is_never_merged(server):
+    runtime = server.runtime
+    session = await login(server, "olga")
+    await paid_order(runtime, "olga-1", await runtime.members.get(session["member"]["id"]), [item(1_000)])
+    promoter = await add_member(runtime)
+    await server.push(event_xml(oa_openid(server, "olga"), "subscribe", f"qrscene_{promoter_scene(promoter['_id'])}"))
+    await runtime.queue.drain("test", job_handlers(runtime))
+    follower = await runtime.members.by_oa_openid(oa_openid(server, "olga"))
+    assert follower["_id"] != session["member"]["id"] and follower["unionid_conflict"] == session["member"]["id"]
 
 
 async def test_a_scene_binds_through_the_relations_service(server):

@@ -4,11 +4,13 @@ import asyncio
 
 import pytest
 
+from distribution.binding import BindingSettings, BindSource, UplineEligibility
 from distribution.commission_rules import Trigger
 from distribution.orders import NewEvent, NewOrder
 from distribution.records import InvalidField
 from services.orders import OrderConflict, OrderNotFound
 from tests.order_fixtures import (
+    add_member,
     assert_ledger_clean,
     at,
     balances,
@@ -319,6 +321,22 @@ async def test_totals_a_member_document_held_before_they_were_kept_apart_still_c
     assert await runtime.db["buyer_totals"].find_one({"_id": buyer["_id"]}) == {
         "_id": buyer["_id"], "order_count": 1, "order_fen": -1_000}
     assert (await runtime.members.get(buyer["_id"]))["order_count"] == 1  # the member document is not written
+
+
+async def test_a_buyer_who_spent_the_threshold_may_be_an_upline_until_refunds_take_them_under_it(server):
+    runtime = server.runtime
+    _, buyer = await chain(runtime, 1)
+    await runtime.merchant_settings.put(BindingSettings(upline_eligibility=UplineEligibility.SPEND_THRESHOLD,
+                                                        spend_threshold_fen=9_900))
+    first, second = await add_member(runtime), await add_member(runtime)
+    before = await runtime.relations.bind(first, buyer["_id"], BindSource.OA_SCAN, at(0))
+    await paid_order(runtime, "spent", buyer, [item(10_000)])
+    after_paying = await runtime.relations.bind(first, buyer["_id"], BindSource.OA_SCAN, at(1))
+    await send_event(runtime, "spent", "r", "refunded", at(2), items=[{"sku": "tea", "refund_fen": 200}])
+    await drain(runtime)
+    after_the_refund = await runtime.relations.bind(second, buyer["_id"], BindSource.OA_SCAN, at(3))
+    assert [(each.bound, each.reason) for each in (before, after_paying, after_the_refund)] == [
+        (False, "ineligible_upline"), (True, None), (False, "ineligible_upline")]
 
 
 async def test_buyer_ids_naming_two_members_are_refused_and_nothing_is_written(server):

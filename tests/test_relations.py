@@ -182,7 +182,8 @@ async def test_eligibility_rules(server):
     runtime = server.runtime
     approved = await add_member(runtime, promoter_status="approved")
     appointed = await add_member(runtime, promoter_status="appointed")
-    big_spender = await add_member(runtime, spent_fen=50_000)
+    big_spender = await add_member(runtime)
+    await runtime.db["buyer_totals"].insert_one({"_id": big_spender["_id"], "order_count": 1, "order_fen": 50_000})
     nobody = await add_member(runtime)
     cases = {
         UplineEligibility.REVIEWED: {approved["_id"], appointed["_id"]},
