@@ -35,6 +35,7 @@ from services.metrics import Metrics
 from services.notifications import NotificationService
 from services.oa_menu import OaMenuService
 from services.orders import OrderService
+from services.outbound import outbound_tls
 from services.posters import ShareLinkSettings, open_poster_service
 from services.rate_limits import RateLimitService
 from services.relations import RelationService
@@ -160,7 +161,7 @@ def _wechat_pay(settings: Settings, redis: aioredis.Redis, stack: AsyncExitStack
         log.warning("WeChat Pay's callbacks go to %s: WeChat Pay requires https in production",
                     settings.public_base_url)
     client = WeChatPayClient(settings.wechat_pay_api_base, merchant_keys(pay), ReplayGuard(redis, settings.redis_prefix),
-                             settings.wechat_timeout_seconds)
+                             settings.wechat_timeout_seconds, verify=outbound_tls())
     stack.push_async_callback(client.aclose)
     return WeChatPayApis(
         TransferBills(client, settings.public_base_url + TRANSFER_NOTIFY_PATH,
@@ -204,7 +205,7 @@ async def open_runtime(settings: Settings) -> AsyncIterator[Runtime]:
         def wechat_client(app_id: str, secret: str) -> WeChatClient:
             client = WeChatClient(
                 api_base, app_id, secret, redis, settings.redis_prefix,
-                timeout=settings.wechat_timeout_seconds, on_call=metrics.count_wechat_call,
+                timeout=settings.wechat_timeout_seconds, on_call=metrics.count_wechat_call, verify=outbound_tls(),
             )
             stack.push_async_callback(client.aclose)
             return client

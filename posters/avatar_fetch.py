@@ -27,6 +27,7 @@ import asyncio
 import ipaddress
 import logging
 import socket
+import ssl
 from dataclasses import dataclass
 from typing import Awaitable, Callable, Iterable
 from urllib.parse import SplitResult, urlsplit, urlunsplit
@@ -86,7 +87,7 @@ class _Target:
 
 class AvatarFetcher:
     def __init__(self, hosts: Iterable[str], loopback_origins: Iterable[str] = (), *, timeout_seconds: float = 1.5,
-                 max_bytes: int = 1024 * 1024, resolve: Resolve = resolve_host):
+                 max_bytes: int = 1024 * 1024, resolve: Resolve = resolve_host, verify: ssl.SSLContext | bool = True):
         """`hosts`: allowed entries, `host` or `host:port`. `loopback_origins`: base URLs on a loopback address
         (the sandbox WeChat's) whose avatars are fetched there."""
         self.hosts = frozenset(parse_host_entry(entry) for entry in hosts)
@@ -96,7 +97,7 @@ class AvatarFetcher:
         self.resolve = resolve
         # No connection is kept: each fetch connects to the address it checked, for the name it checked.
         self.http = httpx.AsyncClient(timeout=timeout_seconds, follow_redirects=False, trust_env=False,
-                                      limits=httpx.Limits(max_keepalive_connections=0))
+                                      limits=httpx.Limits(max_keepalive_connections=0), verify=verify)
 
     async def aclose(self) -> None:
         await self.http.aclose()

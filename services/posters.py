@@ -53,6 +53,7 @@ from posters.fonts import FontNotFound, find_cjk_font
 from posters.render import PosterRequest
 from posters.templates import BUILTIN_TEMPLATES, PosterTemplate
 from services.merchant_settings import MerchantSettings
+from services.outbound import outbound_tls
 from services.poster_pool import PosterPool
 from services.rate_limits import RateLimitService
 from settings import Settings, SettingsError
@@ -614,7 +615,7 @@ def open_avatar_fetcher(settings: Settings) -> AvatarFetcher:
     API on a loopback address is one (it serves its users' avatars), and WeChat's own never is."""
     api = settings.wechat_api_base
     return AvatarFetcher(settings.avatar_hosts, [api] if api and on_loopback(api) else [],
-                         timeout_seconds=AVATAR_TIMEOUT_SECONDS, max_bytes=AVATAR_MAX_BYTES)
+                         timeout_seconds=AVATAR_TIMEOUT_SECONDS, max_bytes=AVATAR_MAX_BYTES, verify=outbound_tls())
 
 
 def _owed(job: dict[str, Any], now: datetime) -> dict[str, Any]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import ssl
 import time
 from typing import Any, Callable
 
@@ -51,6 +52,7 @@ class WeChatClient:
         timeout: float,
         http: httpx.AsyncClient | None = None,
         on_call: CallObserver | None = None,
+        verify: ssl.SSLContext | bool = True,
     ):
         self.app_id = app_id
         self.app_secret = app_secret
@@ -58,7 +60,7 @@ class WeChatClient:
         self._timeout = timeout
         self._owns_http = http is None
         # No per-phase limit of httpx's own: `_send` bounds the whole call by `timeout`.
-        self._http = http if http is not None else httpx.AsyncClient(timeout=None)
+        self._http = http if http is not None else httpx.AsyncClient(timeout=None, verify=verify)
         self._on_call = on_call
         self.token = AccessToken(self, redis, key_prefix, fetch_timeout=timeout)
         self.qrcode = QrCodeApi(self)

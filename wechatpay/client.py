@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import ssl
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -84,12 +85,13 @@ class Unverified(Exception):
 
 class WeChatPayClient:
     def __init__(self, base_url: str, keys: MerchantKeys, replays: ReplayGuard, timeout: float,
-                 http: httpx.AsyncClient | None = None, clock: Callable[[], float] = time.time):
+                 http: httpx.AsyncClient | None = None, clock: Callable[[], float] = time.time,
+                 verify: ssl.SSLContext | bool = True):
         self.base_url = base_url.rstrip("/")
         self.keys = keys
         self.replays = replays
         self.timeout = timeout
-        self.http = http or httpx.AsyncClient()
+        self.http = http or httpx.AsyncClient(verify=verify)
         self.clock = clock
         self._certificates: dict[str, x509.Certificate] = {}  # serial -> platform certificate
         self._certificates_at = float("-inf")
