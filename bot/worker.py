@@ -23,7 +23,7 @@ from services.relations import RESYNC_JOB
 from services.withdrawals import PAY_JOB
 from services.notifications import SEND_JOB
 from services.orders import APPLY_JOB
-from services.outages import store_outage
+from services.outages import REDIS_UNAVAILABLE, store_outage
 from services.posters import POSTER_JOB
 from stores.job_queue import Batched, JobHandler
 
@@ -173,12 +173,14 @@ def is_outage(error: BaseException) -> bool:
 
 
 async def run_every(runtime: Runtime, task: PeriodicTask, seconds: float, stop: asyncio.Event) -> None:
-    """`task` every `seconds` until `stop` is set; a step under way is finished first."""
+    """`task` every `seconds` until `stop` is set, by whichever of the running workers takes its turn first; a
+    step under way is finished first."""
     in_outage = False  # told once per outage, not at every run of a task that runs each second
     while not stop.is_set():
         try:
-            await task(runtime)
-            await runtime.queue.record_task_run(task.__name__)
+            if await _my_turn(runtime, task, seconds):
+                await task(runtime)
+                await runtime.queue.record_task_run(task.__name__)
         except Exception as error:  # noqa: BLE001 - a failing task must not stop the worker; it runs again next time
             if not is_outage(error):
                 log.exception("periodic task %s failed; runs again in %gs", task.__name__, seconds)
@@ -194,6 +196,13 @@ async def run_every(runtime: Runtime, task: PeriodicTask, seconds: float, stop: 
             await asyncio.wait_for(stop.wait(), seconds)
         except asyncio.TimeoutError:
             pass
+
+
+async def _my_turn(runtime: Runtime, task: PeriodicTask, seconds: float) -> bool:
+    try:
+        return await runtime.queue.task_turn(task.__name__, seconds)
+    except REDIS_UNAVAILABLE:
+        return True  # the turns live in Redis: without it each worker runs the task, as every task allows
 
 
 async def run_worker(runtime: Runtime, stop: asyncio.Event) -> None:

@@ -159,6 +159,7 @@ class JobQueue:
         self.dead = f"{key_prefix}jobs:dead"
         self.heartbeats = f"{key_prefix}workers:heartbeat"
         self.task_runs = f"{key_prefix}workers:task_runs"
+        self.task_turns = f"{key_prefix}workers:task_turn:"
         self.claim_idle_ms = claim_idle_ms
         self.max_attempts = max_attempts
         self.base_backoff_seconds = base_backoff_seconds
@@ -356,6 +357,12 @@ class JobQueue:
     async def _beat_if_due(self, consumer: str) -> None:
         if time.monotonic() - self._last_beat >= HEARTBEAT_SECONDS:
             await self.beat(consumer)
+
+    async def task_turn(self, task: str, seconds: float) -> bool:
+        """Whether the periodic task `task` is this worker's to run for the next `seconds`: the first worker to ask
+        gets it, and the others leave it alone until then, so that a task's reads do not multiply with the
+        workers."""
+        return bool(await self.redis.set(f"{self.task_turns}{task}", 1, nx=True, px=max(1, round(seconds * 1000))))
 
     async def record_task_run(self, task: str) -> None:
         """The periodic task `task` has just succeeded."""

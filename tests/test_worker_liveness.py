@@ -1,6 +1,6 @@
 """How the worker is doing, as any server process tells it: `/healthz` fails when no worker has run for
 WORKER_STALE_SECONDS, `/metrics` shows the queue's lag and each periodic task's last success, and a failing
-periodic task never stops the others nor the worker."""
+periodic task never stops the others nor the worker. Workers take turns at each periodic task."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import asyncio
 import re
 
 import pytest
+from redis.exceptions import ConnectionError as RedisConnectionError
 
 import bot.worker
 from bot.worker import run_worker
@@ -113,6 +114,48 @@ async def test_a_failing_periodic_task_is_run_again_and_never_stops_the_others(s
     finally:
         stop.set()
         await asyncio.wait_for(worker, 10)
+
+
+async def test_workers_take_turns_at_a_periodic_task_so_its_runs_do_not_multiply_with_them(server, monkeypatch):
+    runtime = server.runtime
+    period, periods = 0.25, 12
+    runs: list[float] = []
+
+    async def counted(runtime) -> None:
+        runs.append(asyncio.get_running_loop().time())
+
+    monkeypatch.setattr(bot.worker, "PERIODIC", [(counted, period)])
+    stop = asyncio.Event()
+    workers = [asyncio.create_task(run_worker(runtime, stop)) for _ in range(3)]
+    await asyncio.sleep(period * periods)
+    stop.set()
+    await asyncio.wait_for(asyncio.gather(*workers), 10)
+    # Each on its own would have run it about `periods` times: three times as often in all.
+    assert periods // 2 <= len(runs) <= periods + 2
+    assert "counted" in (await runtime.queue.status()).task_runs
+
+
+async def test_without_redis_to_ask_for_turns_each_worker_runs_its_periodic_tasks(server, monkeypatch):
+    runtime = server.runtime
+    runs = 0
+
+    async def counted(runtime) -> None:
+        nonlocal runs
+        runs += 1
+
+    async def redis_down(task: str, seconds: float) -> bool:
+        raise RedisConnectionError("connection refused")
+
+    monkeypatch.setattr(runtime.queue, "task_turn", redis_down)
+    stop = asyncio.Event()
+    every = asyncio.create_task(bot.worker.run_every(runtime, counted, 0.05, stop))
+
+    async def ran_again() -> bool:
+        return runs >= 3
+
+    await until(ran_again, 5)
+    stop.set()
+    await asyncio.wait_for(every, 5)
 
 
 async def test_the_threshold_is_a_setting_with_a_floor(make_settings):
