@@ -40,6 +40,8 @@ from typing import Any, Awaitable, Callable, Mapping, TypeVar
 from redis.asyncio import Redis
 from redis.exceptions import ResponseError
 
+from stores.locks import taken_for_its_time
+
 log = logging.getLogger(__name__)
 
 JobHandler = Callable[[dict[str, Any]], Awaitable[None]]
@@ -362,7 +364,7 @@ class JobQueue:
         """Whether the periodic task `task` is this worker's to run for the next `seconds`: the first worker to ask
         gets it, and the others leave it alone until then, so that a task's reads do not multiply with the
         workers."""
-        return bool(await self.redis.set(f"{self.task_turns}{task}", 1, nx=True, px=max(1, round(seconds * 1000))))
+        return await taken_for_its_time(self.redis, f"{self.task_turns}{task}", seconds)
 
     async def record_task_run(self, task: str) -> None:
         """The periodic task `task` has just succeeded."""

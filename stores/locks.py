@@ -25,6 +25,16 @@ async def held_once(redis: Redis, name: str, seconds: float) -> AsyncIterator[bo
         yield held
 
 
+async def taken_for_its_time(redis: Redis, name: str, seconds: float) -> bool:
+    """Take `name` if nobody holds it and keep it for its `seconds`, never given back; whether this caller did.
+    For a turn of a period rather than of a step: the others leave the work alone until the period ends."""
+    return bool(await redis.set(name, 1, nx=True, px=_milliseconds(seconds)))
+
+
+def _milliseconds(seconds: float) -> int:
+    return max(1, round(seconds * 1000))
+
+
 # Deletes a lock only while it is still the caller's: one that outlived its time may be someone else's.
 _GIVE_BACK = """
 if redis.call("get", KEYS[1]) == ARGV[1] then
@@ -45,7 +55,7 @@ async def those_free(redis: Redis, names: Sequence[str], seconds: float) -> Asyn
     token = uuid.uuid4().hex
     async with redis.pipeline(transaction=False) as taking:
         for name in names:
-            taking.set(name, token, nx=True, px=max(1, round(seconds * 1000)))
+            taking.set(name, token, nx=True, px=_milliseconds(seconds))
         taken = [name for name, took in zip(names, await taking.execute()) if took]
     try:
         yield taken
