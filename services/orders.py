@@ -100,8 +100,8 @@ from services.grades import GradeService
 from services.merchant_settings import MerchantSettings
 from services.notifications import NotificationService, thing, yuan
 from services.risk import RiskService
+from stores.commit_turns import turn_to_commit
 from stores.job_queue import JobQueue
-from stores.locks import in_turn
 from stores.member_roles import MemberRoles
 from stores.members import BUYER_TOTALS, MemberStore, buyer_totals_increment
 from stores.notifications import NOTIFICATIONS
@@ -418,10 +418,12 @@ class OrderService:
         writes.then(lambda: self.notifications.enqueue(notification_ids))
         try:
             # Every batch writes the shop's day totals (a few shards) and mostly some promoters of the other
-            # workers' batches: the workers' commits take turns rather than conflict and retry. A commit lasts at
-            # most the client's time limit of one operation.
-            async with in_turn(self.queue.redis, f"{self.queue.stream}:order-commits", self.client.options.timeout):
-                await commit(self.client, self.db, writes)
+            # workers' batches: the workers' commits take turns rather than conflict and retry (and end the
+            # transaction of a worker that died in its turn). A commit lasts at most the client's time limit of
+            # one operation.
+            async with turn_to_commit(self.queue.redis, self.client, f"{self.queue.stream}:order-commits",
+                                      self.client.options.timeout) as announce:
+                await commit(self.client, self.db, writes, announce)
         except Conflict as conflict:
             if len(steps) == 1:
                 log.info("order %s changed while applying %s (%s); reading it again",

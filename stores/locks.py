@@ -44,6 +44,11 @@ return 0
 """
 
 
+async def give_back(redis: Redis, name: str, token: str) -> None:
+    """Delete `name` if it still holds `token`: what its holder set, unless it outlived its time."""
+    await redis.eval(_GIVE_BACK, 1, name, token)
+
+
 @asynccontextmanager
 async def those_free(redis: Redis, names: Sequence[str], seconds: float) -> AsyncIterator[list[str]]:
     """Take each of `names` that nobody holds, for at most `seconds`; yields those taken, in order, and gives them

@@ -47,6 +47,8 @@ log = logging.getLogger(__name__)
 DUPLICATE_KEY = 11000
 
 T = TypeVar("T")
+# Told a transaction's session id before the transaction starts.
+Announce = Callable[[Mapping[str, Any]], Awaitable[None]]
 
 # Operations per command in a transaction. While a transaction's command runs, the database may hold others at
 # its door: SecantusDB looks at every open transaction, each under its own lock, whenever any transaction starts
@@ -160,8 +162,10 @@ def merged(steps: Iterable[WriteSet]) -> WriteSet:
     return whole
 
 
-async def commit(client: AsyncMongoClient, db: AsyncDatabase, writes: WriteSet) -> None:
+async def commit(client: AsyncMongoClient, db: AsyncDatabase, writes: WriteSet,
+                 announce: Announce | None = None) -> None:
     """Apply `writes` in one transaction (retried on transient errors), then run its after-commit actions.
+    `announce`: as `run_transaction`'s.
 
     Raises `Conflict`, having changed nothing, when a guard matches no document
     or an insert meets a duplicate key.
@@ -195,7 +199,7 @@ async def commit(client: AsyncMongoClient, db: AsyncDatabase, writes: WriteSet) 
             await update(after_inserts.items())
 
         try:
-            await run_transaction(client, in_transaction)
+            await run_transaction(client, in_transaction, announce)
         except DuplicateKeyError as error:
             raise Conflict(f"already applied: {error}") from None
         except BulkWriteError as error:
@@ -206,8 +210,10 @@ async def commit(client: AsyncMongoClient, db: AsyncDatabase, writes: WriteSet) 
         await action()
 
 
-async def run_transaction(client: AsyncMongoClient, step: Callable[[AsyncClientSession], Awaitable[T]]) -> T:
-    """`step` in one transaction, committed whole or not at all; what `step` returns.
+async def run_transaction(client: AsyncMongoClient, step: Callable[[AsyncClientSession], Awaitable[T]],
+                          announce: Announce | None = None) -> T:
+    """`step` in one transaction, committed whole or not at all; what `step` returns. `announce` is given the
+    transaction's session id before it starts (`stores.commit_turns` names it for whoever has to end it).
 
     Transient errors (an election, a dropped connection, a write conflict) are
     retried, but within the client's time limit of one operation (its
@@ -215,26 +221,29 @@ async def run_transaction(client: AsyncMongoClient, step: Callable[[AsyncClientS
     request whose MongoDB went away mid-step fails in seconds instead of hanging.
     """
     async with client.start_session() as session:
+        if announce is not None:
+            await announce(session.session_id)
         try:
             with pymongo.timeout(client.options.timeout):
                 return await session.with_transaction(step)
         except (ConnectionFailure, ExecutionTimeout):
             # Not awaited: the caller meets its error within the time limit, whatever the server does next.
-            ending = asyncio.create_task(_end_on_server(client, session.session_id))
+            ending = asyncio.create_task(end_on_server(client, session.session_id))
             _ENDING.add(ending)
             ending.add_done_callback(_ENDING.discard)
             raise
 
 
-# The tasks `_end_on_server` runs in, held until done (the event loop keeps only a weak reference).
+# The tasks `end_on_server` runs in, held until done (the event loop keeps only a weak reference).
 _ENDING: set[asyncio.Task] = set()
 
 
-async def _end_on_server(client: AsyncMongoClient, session_id: Mapping[str, Any]) -> None:
+async def end_on_server(client: AsyncMongoClient, session_id: Mapping[str, Any]) -> None:
     """Abort the session's transaction on the server, in a time limit of its own.
 
-    The driver's own abort runs in the time limit that just ran out, so it is
-    never sent: the transaction stays open on the server, holding every
+    A transaction that ran out of time: the driver's own abort runs in the time
+    limit that just ran out, so it is never sent. A transaction whose process
+    died: nothing sends one. Either stays open on the server, holding every
     document it wrote, until the server reaps it (60 s on mongod and
     SecantusDB). Meanwhile every transaction writing one of those documents
     (the shop's day totals: all of a worker's batches) fails on a write

@@ -48,9 +48,9 @@ async def test_a_batch_commits_in_one_transaction_and_a_stale_order_alone_is_rea
     transactions: list[list[str]] = []
     commit = services.orders.commit
 
-    async def counted_commit(client, db, writes):
+    async def counted_commit(client, db, writes, announce):
         transactions.append([operation._filter["_id"] for operation in writes.guards[ORDERS]])
-        await commit(client, db, writes)
+        await commit(client, db, writes, announce)
 
     monkeypatch.setattr(runtime.orders, "_plan_event", plan_while_another_worker_changes_b3)
     monkeypatch.setattr(services.orders, "commit", counted_commit)
@@ -106,11 +106,11 @@ async def test_a_transaction_that_runs_out_of_time_halves_the_next_ones(server, 
     transactions: list[int] = []
     commit = services.orders.commit
 
-    async def slow_database(client, db, writes):
+    async def slow_database(client, db, writes, announce):
         transactions.append(len(writes.guards[ORDERS]))
         if transactions == [8]:  # the first, whole batch: the database did not finish it in time
             raise ExecutionTimeout("operation exceeded time limit", 50)
-        await commit(client, db, writes)
+        await commit(client, db, writes, announce)
 
     monkeypatch.setattr(services.orders, "commit", slow_database)
     with pytest.raises(ExecutionTimeout):  # the job is retried

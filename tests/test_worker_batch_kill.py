@@ -3,7 +3,8 @@
 The worker process is the real one (`bot worker`'s `run_worker`), with one change: the transaction of a
 batch of two or more orders writes everything and then hangs before its commit, so the kill lands inside it
 every time. Nothing of that batch may be visible after the kill, and once another worker takes the killed
-one's jobs over, every order is paid with its commissions exactly once.
+one's jobs over, every order is paid with its commissions exactly once, well before the database would reap the
+transaction the kill left open (60 s): the survivor ends it on the server as it takes its turn to commit.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import textwrap
 from bot.worker import run_worker
 from tests.conftest import start_server
 from tests.order_fixtures import assert_ledger_clean, balances, chain, commissions_of, create_order, item, send_event
+from stores.commit_turns import SERVER_REAPS_SECONDS
 from tests.test_worker_faults import ROOT, until_all_done, worker_environ
 
 ORDERS = 12
@@ -33,10 +35,10 @@ WORKER_KILLED_INSIDE_A_BATCH = textwrap.dedent("""
 
     real_commit = services.orders.commit
 
-    async def hang_before_committing(client, db, writes):
+    async def hang_before_committing(client, db, writes, announce=None):
         orders = len(writes.guards.get(ORDERS, []))
         if orders < 2:
-            return await real_commit(client, db, writes)
+            return await real_commit(client, db, writes, announce)
 
         async def everything_but_the_commit(session):
             for collection, operations in writes.guards.items():
@@ -46,7 +48,7 @@ WORKER_KILLED_INSIDE_A_BATCH = textwrap.dedent("""
             print(f"inside a transaction of {orders} orders", flush=True)
             await asyncio.sleep(3600)
 
-        await run_transaction(client, everything_but_the_commit)
+        await run_transaction(client, everything_but_the_commit, announce)
 
     services.orders.commit = hang_before_committing
     asyncio.run(worker())
@@ -84,8 +86,9 @@ async def test_a_worker_killed_inside_a_transaction_of_many_orders_loses_none_an
         stop = asyncio.Event()
         survivor = asyncio.create_task(run_worker(runtime, stop))
         try:
-            # The transaction the kill left open holds its orders until the database gives up on it.
-            await until_all_done(runtime, 150, [])
+            # The transaction the kill left open holds its orders (and the shop's totals every batch writes)
+            # until the survivor's turn to commit ends it: well before the database would give up on it.
+            await until_all_done(runtime, SERVER_REAPS_SECONDS / 2, [])
         finally:
             stop.set()
             await asyncio.wait_for(survivor, 15)

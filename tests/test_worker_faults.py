@@ -401,9 +401,10 @@ async def test_workers_killed_at_random_moments_leave_every_event_and_payout_don
         withdrawal_ids = await shop
         survivor = worker_process(environ, tmp_path / "survivor.log")
         try:
-            # The killed workers' jobs are claimed once idle for 30 s; a transaction a kill left open holds its
-            # order until the database gives up on it (60 s); a notification a kill left locked, or cut off
-            # between its commit and its queueing, waits for the periodic sweep, minutes later.
+            # The killed workers' jobs are claimed once idle for 30 s; a batch's transaction a kill left open is
+            # ended by the next worker's turn to commit, any other holds its documents until the database gives
+            # up on it (60 s); a notification a kill left locked, or cut off between its commit and its queueing,
+            # waits for the periodic sweep, minutes later.
             await until_all_done(runtime, 150, withdrawal_ids, sweep_after=60)
         finally:
             survivor.send_signal(signal.SIGTERM)

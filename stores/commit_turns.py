@@ -1,0 +1,67 @@
+"""Transactions that take turns across processes, and the one a holder that died left open.
+
+The workers' batch transactions all write the shop's day totals, so they
+commit in turn (`stores.locks.in_turn`). A worker killed inside one (kill -9,
+the machine gone) sends no abort, and MongoDB and SecantusDB keep its
+transaction open for 60 s, holding every document it wrote: every later
+holder's transaction would fail on a write conflict for that minute. So the
+holder names its transaction's session in Redis while it runs, and gives the
+name back once it is over; a holder that finds a name there (its holder never
+gave it back: it died, or ran out of its time and ended its own on the server
+already) ends that session on the server before its own transaction starts.
+The turn outlives a dead holder by at most its `seconds`, and so does the
+stall it leaves.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
+from typing import Any
+
+from bson.binary import UUID_SUBTYPE, Binary
+from pymongo import AsyncMongoClient
+from redis.asyncio import Redis
+
+from stores.locks import give_back, in_turn
+from stores.writes import Announce, end_on_server
+
+# How long a name waits for the next holder: the database reaps a transaction left idle this long by itself.
+SERVER_REAPS_SECONDS = 60.0
+
+
+@asynccontextmanager
+async def turn_to_commit(redis: Redis, client: AsyncMongoClient, name: str,
+                         seconds: float) -> AsyncIterator[Announce | None]:
+    """Wait in line for `name`, held for at most `seconds` (`in_turn`); yields the `announce` to give the
+    transaction run in the turn (`stores.writes.commit`), or None when the wait ran out without the turn (the
+    transaction is as correct without it, and must not end the holder's)."""
+    async with in_turn(redis, name, seconds) as held:
+        if not held:
+            yield None
+            return
+        running = _RunningSession(redis, client, f"{name}:session")
+        try:
+            yield running.announce
+        finally:
+            await running.give_back()
+
+
+class _RunningSession:
+    """The name of the session a turn's transaction runs in, kept in Redis while it runs."""
+
+    def __init__(self, redis: Redis, client: AsyncMongoClient, key: str):
+        self.redis = redis
+        self.client = client
+        self.key = key
+        self.token: str | None = None
+
+    async def announce(self, session_id: Mapping[str, Any]) -> None:
+        self.token = bytes(session_id["id"]).hex()
+        left_open = await self.redis.set(self.key, self.token, px=round(SERVER_REAPS_SECONDS * 1000), get=True)
+        if left_open is not None and left_open.decode() != self.token:
+            await end_on_server(self.client, {"id": Binary(bytes.fromhex(left_open.decode()), UUID_SUBTYPE)})
+
+    async def give_back(self) -> None:
+        if self.token is not None:
+            await give_back(self.redis, self.key, self.token)
