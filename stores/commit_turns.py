@@ -58,9 +58,9 @@ class _RunningSession:
 
     async def announce(self, session_id: Mapping[str, Any]) -> None:
         self.token = bytes(session_id["id"]).hex()
-        left_open = await self.redis.set(self.key, self.token, px=round(SERVER_REAPS_SECONDS * 1000), get=True)
-        if left_open is not None and left_open.decode() != self.token:
-            await end_on_server(self.client, {"id": Binary(bytes.fromhex(left_open.decode()), UUID_SUBTYPE)})
+        named = await self.redis.set(self.key, self.token, px=round(SERVER_REAPS_SECONDS * 1000), get=True)
+        if named is not None and (left_open := named.decode()) != self.token:
+            await end_on_server(self.client, {"id": Binary(bytes.fromhex(left_open), UUID_SUBTYPE)})
 
     async def give_back(self) -> None:
         if self.token is not None:
