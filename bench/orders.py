@@ -1,8 +1,8 @@
 """Paid orders end to end through the worker (python -m bench.orders).
 
 One run, on one embedded SecantusDB (on disk in a scratch directory, as
-`python -m bot serve` runs it: its in-memory engine slows as it fills, about
-three times slower after the 10,000-event burst; a child process started here,
+`python -m bot serve` runs it: its in-memory engine slows as it fills, two to
+three and a half times slower after the 10,000-event burst; a child process started here,
 connected to as the server connects to its own), the Redis at
 127.0.0.1:6379 under a key prefix of its own (whose keys, and only those,
 are deleted at the end) and the sandbox WeChat in-process:

@@ -23,7 +23,7 @@ from bson.binary import UUID_SUBTYPE, Binary
 from pymongo import AsyncMongoClient
 from redis.asyncio import Redis
 
-from stores.locks import give_back, in_turn
+from stores.locks import give_back, in_turn, milliseconds
 from stores.writes import Announce, end_on_server
 
 # How long a name waits for the next holder: the database reaps a transaction left idle this long by itself.
@@ -58,7 +58,7 @@ class _RunningSession:
 
     async def announce(self, session_id: Mapping[str, Any]) -> None:
         self.token = bytes(session_id["id"]).hex()
-        named = await self.redis.set(self.key, self.token, px=round(SERVER_REAPS_SECONDS * 1000), get=True)
+        named = await self.redis.set(self.key, self.token, px=milliseconds(SERVER_REAPS_SECONDS), get=True)
         if named is not None and (left_open := named.decode()) != self.token:
             await end_on_server(self.client, {"id": Binary(bytes.fromhex(left_open), UUID_SUBTYPE)})
 

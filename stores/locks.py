@@ -28,10 +28,11 @@ async def held_once(redis: Redis, name: str, seconds: float) -> AsyncIterator[bo
 async def taken_for_its_time(redis: Redis, name: str, seconds: float) -> bool:
     """Take `name` if nobody holds it and keep it for its `seconds`, never given back; whether this caller did.
     For a turn of a period rather than of a step: the others leave the work alone until the period ends."""
-    return bool(await redis.set(name, 1, nx=True, px=_milliseconds(seconds)))
+    return bool(await redis.set(name, 1, nx=True, px=milliseconds(seconds)))
 
 
-def _milliseconds(seconds: float) -> int:
+def milliseconds(seconds: float) -> int:
+    """A key's time to live as Redis takes it: whole milliseconds, at least one."""
     return max(1, round(seconds * 1000))
 
 
@@ -60,7 +61,7 @@ async def those_free(redis: Redis, names: Sequence[str], seconds: float) -> Asyn
     token = uuid.uuid4().hex
     async with redis.pipeline(transaction=False) as taking:
         for name in names:
-            taking.set(name, token, nx=True, px=_milliseconds(seconds))
+            taking.set(name, token, nx=True, px=milliseconds(seconds))
         taken = [name for name, took in zip(names, await taking.execute()) if took]
     try:
         yield taken

@@ -16,9 +16,9 @@ import sys
 import textwrap
 
 from bot.worker import run_worker
+from stores.commit_turns import SERVER_REAPS_SECONDS
 from tests.conftest import start_server
 from tests.order_fixtures import assert_ledger_clean, balances, chain, commissions_of, create_order, item, send_event
-from stores.commit_turns import SERVER_REAPS_SECONDS
 from tests.test_worker_faults import ROOT, until_all_done, worker_environ
 
 ORDERS = 12
