@@ -1,6 +1,6 @@
 """Settlement periods in China's calendar, and what a statement of given commissions amounts to."""
 
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 
 import pytest
 

@@ -10,7 +10,7 @@ from wechatpy import parse_message
 
 from bot.simulate import event_xml
 from bot.worker import job_handlers
-from distribution.binding import BindingSettings, BindMode, BindSource, UplineEligibility
+from distribution.binding import BindingSettings, BindSource, UplineEligibility
 from distribution.scene import promoter_scene
 from stores.members import new_member_fields
 
