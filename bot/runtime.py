@@ -56,6 +56,7 @@ from stores.agreements import AgreementStore
 from stores.applications import ApplicationStore
 from stores.audit_log import AuditLogStore
 from stores.bind_log import BindLog
+from stores.commit_turns import CommitTurns
 from stores.exports import ExportStore
 from stores.job_queue import JobQueue
 from stores.members import MemberStore
@@ -226,11 +227,13 @@ async def open_runtime(settings: Settings) -> AsyncIterator[Runtime]:
         relations = RelationService(mongo, member_store, BindLog(db), merchant_settings, queue, notifications,
                                     limits=limits, risk=risk)
         identity = IdentityService(mongo, member_store, miniapp, oa, sealer, merchant_settings)
-        stats = StatsService(mongo, db, lambda uplines, now: grades.evaluate(uplines, "bind", now))
+        # The transactions that write the shop's day totals take turns, in every process.
+        commit_turns = CommitTurns(redis, mongo, f"{queue.stream}:total-commits")
+        stats = StatsService(db, commit_turns, lambda uplines, now: grades.evaluate(uplines, "bind", now))
         members = MemberService(member_store, merchant_settings)
         ledger = LedgerService(db)
         wechat_pay = _wechat_pay(settings, redis, stack)
-        orders = OrderService(mongo, db, queue, merchant_settings, notifications, grades, commissions, risk=risk)
+        orders = OrderService(mongo, db, queue, commit_turns, merchant_settings, notifications, grades, commissions, risk=risk)
         finance = FinanceService(db, wechat_pay.transfer_bills if wechat_pay else None)
         tax = TaxService(db, merchant_settings, notifications, sealer)
         catalogue = CatalogueService(ProductStore(mongo, db), merchant_settings, posters, miniapp)

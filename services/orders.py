@@ -100,7 +100,7 @@ from services.grades import GradeService
 from services.merchant_settings import MerchantSettings
 from services.notifications import NotificationService, thing, yuan
 from services.risk import RiskService
-from stores.commit_turns import turn_to_commit
+from stores.commit_turns import CommitTurns
 from stores.job_queue import JobQueue
 from stores.member_roles import MemberRoles
 from stores.members import BUYER_TOTALS, MemberStore, buyer_totals_increment
@@ -160,11 +160,12 @@ class OrderService:
     max_rounds = 50
     orders_per_transaction = MOST_ORDERS_PER_TRANSACTION  # this process's, adapted to the database's pace
 
-    def __init__(self, client: AsyncMongoClient, db: AsyncDatabase, queue: JobQueue,
+    def __init__(self, client: AsyncMongoClient, db: AsyncDatabase, queue: JobQueue, commit_turns: CommitTurns,
                  merchant_settings: MerchantSettings, notifications: NotificationService, grades: GradeService,
                  commissions: CommissionService, risk: RiskService | None = None):
         self.client = client
         self.db = db
+        self.commit_turns = commit_turns
         self.risk = risk  # None: no risk signals at payments and refunds
         self.store = OrderStore(db)
         self.members = MemberStore(db)
@@ -419,11 +420,8 @@ class OrderService:
         try:
             # Every batch writes the shop's day totals (a few shards) and mostly some promoters of the other
             # workers' batches: the workers' commits take turns rather than conflict and retry (and end the
-            # transaction of a worker that died in its turn). A commit lasts at most the client's time limit of
-            # one operation.
-            async with turn_to_commit(self.queue.redis, self.client, f"{self.queue.stream}:order-commits",
-                                      self.client.options.timeout) as announce:
-                await commit(self.client, self.db, writes, announce)
+            # transaction of a worker that died in its turn).
+            await self.commit_turns.commit(self.db, writes)
         except Conflict as conflict:
             if len(steps) == 1:
                 log.info("order %s changed while applying %s (%s); reading it again",

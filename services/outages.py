@@ -13,13 +13,10 @@ transaction, and what follows a commit is replayed by the sweeps.
 from __future__ import annotations
 
 from pymongo.errors import ConnectionFailure, PyMongoError
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from distribution.errors import Unavailable
+from stores.locks import REDIS_UNAVAILABLE
 
-# What redis-py raises when Redis cannot be reached in time.
-REDIS_UNAVAILABLE = (RedisConnectionError, RedisTimeoutError)
 MONGODB_DOWN = "the database (MongoDB) did not answer; try again shortly"
 REDIS_DOWN = "Redis did not answer; try again shortly"
 

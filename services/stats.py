@@ -44,12 +44,12 @@ from datetime import date, datetime, timedelta, timezone
 from typing import Any, Awaitable, Callable
 
 from bson import ObjectId
-from pymongo import AsyncMongoClient
 from pymongo.asynchronous.database import AsyncDatabase
 
 from distribution import errors
 from distribution.calendar import CHINA, china_day
 from stores.bind_log import BIND_LOG, BindLog
+from stores.commit_turns import CommitTurns
 from distribution.ledger import Bucket, EntryKind
 from distribution.stats import add_movement
 from stores.funnel import (DAILY_TOTALS, FIRST_BOUND_MEMBER, FIRSTS, FUNNEL_EVENTS, FunnelStore, first_mark,
@@ -57,7 +57,7 @@ from stores.funnel import (DAILY_TOTALS, FIRST_BOUND_MEMBER, FIRSTS, FUNNEL_EVEN
 from stores.ledger import LEDGER_ENTRIES, LEDGER_TALLIES, UNCOUNTED, LedgerStore
 from stores.members import MemberStore
 from stores.stats import NET_COMMISSION, PROMOTER_DAILY, StatsStore, daily_update
-from stores.writes import Conflict, WriteSet, commit
+from stores.writes import Conflict, WriteSet
 
 BIND_LAG = timedelta(seconds=60)
 SORTS = {"commission": NET_COMMISSION, "orders": "orders", "sales": "sales_fen"}
@@ -93,10 +93,11 @@ class Ranking:
 
 
 class StatsService:
-    def __init__(self, client: AsyncMongoClient, db: AsyncDatabase,
+    def __init__(self, db: AsyncDatabase, commit_turns: CommitTurns,
                  on_new_direct_members: Callable[[list[str], datetime], Awaitable[Any]] | None = None):
-        self.client = client
         self.db = db
+        # The counts write the shop's day totals, as the workers' order batches do: they commit in the same line.
+        self.commit_turns = commit_turns
         self.store = StatsStore(db)
         self.bind_log = BindLog(db)
         self.funnel = FunnelStore(db)
@@ -163,7 +164,7 @@ class StatsService:
                 writes.update(PROMOTER_DAILY, daily_update(upline_id, day, {"new_direct_members": count}))
             await self._plan_shop_binds(bound, writes)
             try:
-                await commit(self.client, self.db, writes)
+                await self.commit_turns.commit(self.db, writes)
             except Conflict:
                 continue  # another worker moved the cursor: read it again
             counted += len(bound)
@@ -195,7 +196,7 @@ class StatsService:
                              {"$unset": {UNCOUNTED: ""}, "$set": {"counted_at": now}})
             plan(documents, writes)
             try:
-                await commit(self.client, self.db, writes)
+                await self.commit_turns.commit(self.db, writes)
             except Conflict:
                 continue  # another worker counted some of them: read again
             counted += len(documents)

@@ -1,7 +1,9 @@
 """Transactions that take turns across processes, and the one a holder that died left open.
 
-The workers' batch transactions all write the shop's day totals, so they
-commit in turn (`stores.locks.in_turn`). A worker killed inside one (kill -9,
+The workers' order batches all write the shop's day totals, and so do the
+counts that add the ledger's tallies and the binds up into them
+(`services.stats`): they commit in turn (`stores.locks.in_turn`), in one
+line whichever process runs them. A worker killed inside one (kill -9,
 the machine gone) sends no abort, and MongoDB and SecantusDB keep its
 transaction open for 60 s, holding every document it wrote: every later
 holder's transaction would fail on a write conflict for that minute. So the
@@ -21,21 +23,37 @@ from typing import Any
 
 from bson.binary import UUID_SUBTYPE, Binary
 from pymongo import AsyncMongoClient
+from pymongo.asynchronous.database import AsyncDatabase
 from redis.asyncio import Redis
 
 from stores.locks import give_back, in_turn, milliseconds
-from stores.writes import Announce, end_on_server
+from stores.writes import Announce, WriteSet, commit, end_on_server
 
 # How long a name waits for the next holder: the database reaps a transaction left idle this long by itself.
 SERVER_REAPS_SECONDS = 60.0
+
+
+class CommitTurns:
+    """One line, named `name` in Redis, for the transactions that write the shop's day totals."""
+
+    def __init__(self, redis: Redis, client: AsyncMongoClient, name: str):
+        self.redis = redis
+        self.client = client
+        self.name = name
+
+    async def commit(self, db: AsyncDatabase, writes: WriteSet) -> None:
+        """`stores.writes.commit` in turn. A turn lasts at most the client's time limit of one operation, as the
+        commit does; without Redis the commit goes without its turn."""
+        async with turn_to_commit(self.redis, self.client, self.name, self.client.options.timeout) as announce:
+            await commit(self.client, db, writes, announce)
 
 
 @asynccontextmanager
 async def turn_to_commit(redis: Redis, client: AsyncMongoClient, name: str,
                          seconds: float) -> AsyncIterator[Announce | None]:
     """Wait in line for `name`, held for at most `seconds` (`in_turn`); yields the `announce` to give the
-    transaction run in the turn (`stores.writes.commit`), or None when the wait ran out without the turn (the
-    transaction is as correct without it, and must not end the holder's)."""
+    transaction run in the turn (`stores.writes.commit`), or None when the wait ran out, or Redis could not be
+    reached, without the turn (the transaction is as correct without it, and must not end the holder's)."""
     async with in_turn(redis, name, seconds) as held:
         if not held:
             yield None

@@ -8,8 +8,12 @@ from contextlib import asynccontextmanager, suppress
 
 from redis.asyncio import Redis
 from redis.asyncio.lock import Lock
+from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import LockNotOwnedError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
+# What redis-py raises when Redis cannot be reached in time.
+REDIS_UNAVAILABLE = (RedisConnectionError, RedisTimeoutError)
 # How often one waiting in line asks again: a wait costs at most this beyond the holder's time.
 TURN_POLL_SECONDS = 0.005
 
@@ -76,20 +80,27 @@ async def those_free(redis: Redis, names: Sequence[str], seconds: float) -> Asyn
 @asynccontextmanager
 async def in_turn(redis: Redis, name: str, seconds: float) -> AsyncIterator[bool]:
     """Wait in line for `name`, held for at most `seconds`; yields whether this caller holds it. One waited for
-    longer than `seconds` is gone without.
+    longer than `seconds`, or that could not reach Redis, is gone without.
 
     For steps whose transactions would all write the same documents: in line,
     each pays one transaction's time, where side by side they conflict and
-    retry over and over. The transactions stay correct without the turn.
+    retry over and over. The transactions stay correct without the turn, so
+    they do not wait for Redis to come back.
     """
     async with _held(redis.lock(name, timeout=seconds, blocking=True, blocking_timeout=seconds,
-                                sleep=TURN_POLL_SECONDS)) as held:
+                                sleep=TURN_POLL_SECONDS), without_redis=True) as held:
         yield held
 
 
 @asynccontextmanager
-async def _held(lock: Lock) -> AsyncIterator[bool]:
-    held = await lock.acquire()
+async def _held(lock: Lock, without_redis: bool = False) -> AsyncIterator[bool]:
+    """`without_redis`: a Redis that cannot be reached leaves the lock untaken rather than raising."""
+    try:
+        held = await lock.acquire()
+    except REDIS_UNAVAILABLE:
+        if not without_redis:
+            raise
+        held = False
     try:
         yield held
     finally:

@@ -1,5 +1,6 @@
 """Transactions that commit in turn: the next holder ends a transaction its holder left open on the server (a
-holder that died, or ran past its time), and nobody ends the transaction of a holder still in its turn."""
+holder that died, or ran past its time), nobody ends the transaction of a holder still in its turn, and without
+Redis a transaction commits without its turn."""
 
 import asyncio
 import uuid
@@ -7,7 +8,8 @@ import uuid
 import pytest
 from redis.asyncio import Redis
 
-from stores.commit_turns import turn_to_commit
+from stores.commit_turns import CommitTurns, turn_to_commit
+from stores.embedded import free_port
 from stores.mongo import open_mongo
 from stores.writes import WriteSet, commit, run_transaction
 from tests.conftest import REDIS_URL
@@ -71,3 +73,14 @@ async def test_one_that_waited_out_the_turn_commits_without_touching_the_holders
             await commit(client, db, total_of(7), announce)
     assert (await db["totals"].find_one({"_id": "shop"}))["fen"] == 7
     assert await redis.get(f"{name}:session") == b"a holder's session, still in its turn"
+
+
+async def test_without_redis_a_commit_goes_without_its_turn(stores):
+    _, client, db, name = stores
+    await db["totals"].insert_one({"_id": "shop", "fen": 0})
+    unreachable = Redis.from_url(f"redis://127.0.0.1:{free_port()}")  # nothing listens there: as a Redis down
+    try:
+        await CommitTurns(unreachable, client, name).commit(db, total_of(9))
+    finally:
+        await unreachable.aclose()
+    assert (await db["totals"].find_one({"_id": "shop"}))["fen"] == 9

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from pymongo.errors import ExecutionTimeout
 
-import services.orders
+import stores.commit_turns
 from stores.orders import ORDERS
 from tests.order_fixtures import (
     assert_ledger_clean,
@@ -46,14 +46,14 @@ async def test_a_batch_commits_in_one_transaction_and_a_stale_order_alone_is_rea
         return await plan(order, event, counted)
 
     transactions: list[list[str]] = []
-    commit = services.orders.commit
+    commit = stores.commit_turns.commit
 
     async def counted_commit(client, db, writes, announce):
         transactions.append([operation._filter["_id"] for operation in writes.guards[ORDERS]])
         await commit(client, db, writes, announce)
 
     monkeypatch.setattr(runtime.orders, "_plan_event", plan_while_another_worker_changes_b3)
-    monkeypatch.setattr(services.orders, "commit", counted_commit)
+    monkeypatch.setattr(stores.commit_turns, "commit", counted_commit)
     assert await runtime.orders.apply_pending_many([*order_nos, "b0", "no-such-order"]) == len(order_nos)
 
     assert transactions[0] == order_nos  # the whole batch, once each
@@ -104,7 +104,7 @@ async def test_a_transaction_that_runs_out_of_time_halves_the_next_ones(server, 
     order_nos = await paid_unapplied(runtime, buyer, "t")
 
     transactions: list[int] = []
-    commit = services.orders.commit
+    commit = stores.commit_turns.commit
 
     async def slow_database(client, db, writes, announce):
         transactions.append(len(writes.guards[ORDERS]))
@@ -112,7 +112,7 @@ async def test_a_transaction_that_runs_out_of_time_halves_the_next_ones(server, 
             raise ExecutionTimeout("operation exceeded time limit", 50)
         await commit(client, db, writes, announce)
 
-    monkeypatch.setattr(services.orders, "commit", slow_database)
+    monkeypatch.setattr(stores.commit_turns, "commit", slow_database)
     with pytest.raises(ExecutionTimeout):  # the job is retried
         await runtime.orders.apply_pending_many(order_nos)
     assert await runtime.db.orders.count_documents({"status": "paid"}) == 0

@@ -14,8 +14,10 @@ from distribution.calendar import CHINA, china_day
 from distribution.ledger import Bucket, EntryKind
 from distribution.stats import LEDGER_FIELDS, add_movement, ledger_field
 from services.stats import FRESH_RANKING, RANKED_RANGES, SORTS, Ranking
+from stores.commit_turns import turn_to_commit
 from stores.ledger import LEDGER_ENTRIES, LEDGER_TALLIES, UNCOUNTED
 from stores.stats import PROMOTER_DAILY, RANKING_SNAPSHOTS, daily_update
+from stores.writes import run_transaction
 from tests.conftest import REDIS_URL, production_environ
 from tests.order_fixtures import add_member, at, chain, create_order, drain, item, paid_order, send_event
 
@@ -209,6 +211,35 @@ async def test_the_shops_ledger_totals_add_up_each_transactions_tally_once(serve
     assert {day: {name: fen for name, fen in totals.items() if name in LEDGER_FIELDS and fen}
             for day, totals in days.items()} == {day: {name: fen for name, fen in totals.items() if fen}
                                                  for day, totals in from_entries.items()}
+
+
+async def test_the_count_ends_the_transaction_a_worker_killed_in_its_turn_left_open(server):
+    """The counts commit in the order batches' line: a worker killed inside a batch's transaction, which holds
+    the tallies and day totals it wrote until the server reaps it a minute later, does not hold them up."""
+    runtime = server.runtime
+    _, buyer = await chain(runtime, 1)
+    await paid_order(runtime, "k1", buyer, [item(10_000)], when=at())
+    turns = runtime.stats.commit_turns
+    written = asyncio.Event()
+
+    async def killed_inside_a_batch() -> None:
+        async with turn_to_commit(turns.redis, turns.client, turns.name, 0.5) as announce:
+            async def write_and_stay(session) -> None:
+                await runtime.db[LEDGER_TALLIES].update_many({}, {"$set": {"batch": "k"}}, session=session)
+                written.set()
+                await asyncio.Event().wait()
+
+            await run_transaction(turns.client, write_and_stay, announce)
+
+    stuck = asyncio.create_task(killed_inside_a_batch())
+    try:
+        await asyncio.wait_for(written.wait(), 5)
+        # Outside the line, the count's write would conflict with the open one until the store's time limit.
+        assert await runtime.stats.count_totals() == 1
+    finally:
+        stuck.cancel()
+        await asyncio.gather(stuck, return_exceptions=True)
+    assert await runtime.db[LEDGER_TALLIES].count_documents({UNCOUNTED: True}) == 0
 
 
 async def test_entries_marked_one_by_one_before_tallies_are_counted_once(server):

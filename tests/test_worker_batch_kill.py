@@ -28,12 +28,12 @@ PAID_ONCE = (1_000, 500)  # the default rules: 10% to the buyer's upline, 5% to 
 WORKER_KILLED_INSIDE_A_BATCH = textwrap.dedent("""
     import asyncio
 
-    import services.orders
+    import stores.commit_turns
     from bot.__main__ import worker
     from stores.orders import ORDERS
     from stores.writes import run_transaction
 
-    real_commit = services.orders.commit
+    real_commit = stores.commit_turns.commit
 
     async def hang_before_committing(client, db, writes, announce=None):
         orders = len(writes.guards.get(ORDERS, []))
@@ -50,7 +50,7 @@ WORKER_KILLED_INSIDE_A_BATCH = textwrap.dedent("""
 
         await run_transaction(client, everything_but_the_commit, announce)
 
-    services.orders.commit = hang_before_committing
+    stores.commit_turns.commit = hang_before_committing
     asyncio.run(worker())
 """)
 
