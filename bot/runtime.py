@@ -233,7 +233,8 @@ async def open_runtime(settings: Settings) -> AsyncIterator[Runtime]:
         members = MemberService(member_store, merchant_settings)
         ledger = LedgerService(db)
         wechat_pay = _wechat_pay(settings, redis, stack)
-        orders = OrderService(mongo, db, queue, commit_turns, merchant_settings, notifications, grades, commissions, risk=risk)
+        orders = OrderService(mongo, db, queue, commit_turns, merchant_settings, notifications, grades, commissions,
+                              risk=risk)
         finance = FinanceService(db, wechat_pay.transfer_bills if wechat_pay else None)
         tax = TaxService(db, merchant_settings, notifications, sealer)
         catalogue = CatalogueService(ProductStore(mongo, db), merchant_settings, posters, miniapp)

@@ -26,6 +26,9 @@ the shop's and the poster templates' (`stores.funnel`):
   request, nor any transaction that moves a member's money, writes a
   document that every other one writes too.
 
+The counts write the shop's day totals, as the workers' order batches do, so
+they commit in the batches' line (`stores.commit_turns`).
+
 Ranking adds up every promoter's days in the range: seconds over a month of
 thousands of active promoters. So the worker ranks the ranges the dashboard
 offers (`RANKED_RANGES` days ending today) every minute (`save_rankings`)
@@ -96,7 +99,6 @@ class StatsService:
     def __init__(self, db: AsyncDatabase, commit_turns: CommitTurns,
                  on_new_direct_members: Callable[[list[str], datetime], Awaitable[Any]] | None = None):
         self.db = db
-        # The counts write the shop's day totals, as the workers' order batches do: they commit in the same line.
         self.commit_turns = commit_turns
         self.store = StatsStore(db)
         self.bind_log = BindLog(db)
