@@ -132,8 +132,12 @@ class NotificationService:
         return self._record(kind, key, Audience.PROMOTER, data, now, member_id=member_id)
 
     def admin_records(self, kind: str, key: str, data: Mapping[str, Any], now: datetime) -> list[dict]:
-        """One record per admin openid, keyed `<key>:<openid>`."""
+        """One record per admin openid, keyed `<key>:<openid>`; none when the kind's template is turned off
+        (`NOTIFY_TEMPLATES`): an admin is reached by that template alone, so its records would all be skipped, two
+        writes each for every paid order of a sale day."""
         self._check_kind(kind, Audience.ADMIN)
+        if self.settings.notify_templates.get(kind, {}).get("template") is None:
+            return []
         return [self._record(kind, f"{key}:{openid}", Audience.ADMIN, data, now, openid=openid)
                 for openid in self.settings.merchant_admin_openids]
 

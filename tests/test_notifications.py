@@ -186,6 +186,19 @@ async def test_template_messages_to_admins_and_when_bizsend_is_off(make_settings
         assert sent(sandbox, BIZSEND) == []
 
 
+async def test_an_admin_notice_turned_off_is_not_recorded(make_settings, sandbox):
+    templates = json.loads(notify_templates_json(SANDBOX_NOTIFY_TEMPLATES))
+    templates["new_order_admin"]["template"] = None  # the merchant turned the per-order notice to admins off
+    settings = make_settings(MERCHANT_ADMIN_OPENIDS="o_admin1,o_admin2", NOTIFY_TEMPLATES=json.dumps(templates))
+    async for server in start_server(settings):
+        runtime = server.runtime
+        upline, buyer = await promoter_and_buyer(runtime, oa_openid="oa_up")
+        await paid_order(runtime, "T-2", buyer, [item(10_000)])
+        assert await runtime.db["notifications"].count_documents({"audience": "admin"}) == 0
+        assert [openid for openid, _, _ in sent(sandbox, TEMPLATE_SEND) if openid.startswith("o_admin")] == []
+        assert await runtime.db["notifications"].count_documents({"member_id": upline["_id"]}) == 1  # the rest as ever
+
+
 def test_notification_settings_are_checked(make_settings):
     from settings import SettingsError
 
