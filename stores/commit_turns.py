@@ -17,6 +17,7 @@ stall it leaves.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from typing import Any
@@ -26,8 +27,10 @@ from pymongo import AsyncMongoClient
 from pymongo.asynchronous.database import AsyncDatabase
 from redis.asyncio import Redis
 
-from stores.locks import give_back, in_turn, milliseconds
+from stores.locks import REDIS_UNAVAILABLE, give_back, in_turn, milliseconds
 from stores.writes import Announce, WriteSet, commit, end_on_server
+
+log = logging.getLogger(__name__)
 
 # How long a name waits for the next holder: the database reaps a transaction left idle this long by itself.
 SERVER_REAPS_SECONDS = 60.0
@@ -81,5 +84,12 @@ class _RunningSession:
             await end_on_server(self.client, {"id": Binary(bytes.fromhex(left_open), UUID_SUBTYPE)})
 
     async def give_back(self) -> None:
-        if self.token is not None:
+        """Once the transaction is over, committed or not: a Redis that cannot be reached now leaves the name to
+        expire, and what follows the commit still runs."""
+        if self.token is None:
+            return
+        try:
             await give_back(self.redis, self.key, self.token)
+        except REDIS_UNAVAILABLE as error:
+            log.warning("Redis unavailable (%s): a finished transaction's session stays named until it expires",
+                        type(error).__name__)

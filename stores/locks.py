@@ -80,7 +80,8 @@ async def those_free(redis: Redis, names: Sequence[str], seconds: float) -> Asyn
 @asynccontextmanager
 async def in_turn(redis: Redis, name: str, seconds: float) -> AsyncIterator[bool]:
     """Wait in line for `name`, held for at most `seconds`; yields whether this caller holds it. One waited for
-    longer than `seconds`, or that could not reach Redis, is gone without.
+    longer than `seconds`, or that could not reach Redis, is gone without; one that cannot reach Redis at the end
+    leaves the turn to expire.
 
     For steps whose transactions would all write the same documents: in line,
     each pays one transaction's time, where side by side they conflict and
@@ -94,16 +95,16 @@ async def in_turn(redis: Redis, name: str, seconds: float) -> AsyncIterator[bool
 
 @asynccontextmanager
 async def _held(lock: Lock, without_redis: bool = False) -> AsyncIterator[bool]:
-    """`without_redis`: a Redis that cannot be reached leaves the lock untaken rather than raising."""
+    """`without_redis`: a Redis that cannot be reached leaves the lock untaken rather than raising, and one held
+    to expire rather than raising once the step is over."""
+    unreachable = REDIS_UNAVAILABLE if without_redis else ()
     try:
         held = await lock.acquire()
-    except REDIS_UNAVAILABLE:
-        if not without_redis:
-            raise
+    except unreachable:
         held = False
     try:
         yield held
     finally:
         if held:
-            with suppress(LockNotOwnedError):
+            with suppress(LockNotOwnedError, *unreachable):
                 await lock.release()

@@ -1,6 +1,6 @@
 """Transactions that commit in turn: the next holder ends a transaction its holder left open on the server (a
 holder that died, or ran past its time), nobody ends the transaction of a holder still in its turn, and without
-Redis a transaction commits without its turn."""
+Redis a transaction commits without its turn, or keeps what it committed when Redis is lost during its turn."""
 
 import asyncio
 import uuid
@@ -13,6 +13,7 @@ from stores.embedded import free_port
 from stores.mongo import open_mongo
 from stores.writes import WriteSet, commit, run_transaction
 from tests.conftest import REDIS_URL
+from tests.fault_fixtures import own_redis, redis_url  # noqa: F401 (a fixture)
 
 STORE_SECONDS = 5.0
 
@@ -84,3 +85,17 @@ async def test_without_redis_a_commit_goes_without_its_turn(stores):
     finally:
         await unreachable.aclose()
     assert (await db["totals"].find_one({"_id": "shop"}))["fen"] == 9
+
+
+async def test_a_redis_lost_during_the_turn_leaves_the_commit_to_its_caller(stores, own_redis):
+    _, client, db, name = stores
+    await db["totals"].insert_one({"_id": "shop", "fen": 0})
+    redis = Redis.from_url(redis_url(own_redis))
+    writes = total_of(4)
+    writes.then(lambda: asyncio.to_thread(own_redis.stop))  # committed, in its turn, its session named in Redis
+    try:
+        # It returns, so what its caller does after a commit runs; the turn and the name are left to expire.
+        await CommitTurns(redis, client, name).commit(db, writes)
+    finally:
+        await redis.aclose()
+    assert (await db["totals"].find_one({"_id": "shop"}))["fen"] == 4
