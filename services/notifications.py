@@ -136,7 +136,7 @@ class NotificationService:
         (`NOTIFY_TEMPLATES`): an admin is reached by that template alone, so its records would all be skipped, two
         writes each for every paid order of a sale day."""
         self._check_kind(kind, Audience.ADMIN)
-        if self.settings.notify_templates.get(kind, {}).get("template") is None:
+        if self._admin_template(kind) is None:
             return []
         return [self._record(kind, f"{key}:{openid}", Audience.ADMIN, data, now, openid=openid)
                 for openid in self.settings.merchant_admin_openids]
@@ -257,13 +257,13 @@ class NotificationService:
     async def _deliver(self, record: dict, members: Mapping[str, dict],
                        now: datetime) -> tuple[Status, str | None, str | None, str | None]:
         """(status, channel, template id, error) of one attempt to send `record`."""
-        templates = self.settings.notify_templates.get(record["kind"], {})
         if record["audience"] == Audience.ADMIN:
-            template = templates.get("template")
+            template = self._admin_template(record["kind"])
             if template is None:
                 return Status.SKIPPED, None, None, "no template configured"
             await self.oa.message.send_template(record["openid"], template.template_id, template.render(record["data"]))
             return Status.SENT, "template", template.template_id, None
+        templates = self.settings.notify_templates.get(record["kind"], {})
         member = members.get(record["member_id"])
         if member is None:
             return Status.SKIPPED, None, None, "no such member"
@@ -300,6 +300,10 @@ class NotificationService:
         return None
 
     # --- helpers ---------------------------------------------------------------------------------
+
+    def _admin_template(self, kind: str) -> NotifyTemplate | None:
+        """What reaches an admin with a notice of `kind`: its template message, unless turned off."""
+        return self.settings.notify_templates.get(kind, {}).get("template")
 
     def _record(self, kind: str, key: str, audience: Audience, data: Mapping[str, Any], now: datetime,
                 member_id: str | None = None, openid: str | None = None) -> dict:

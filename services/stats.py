@@ -51,10 +51,10 @@ from pymongo.asynchronous.database import AsyncDatabase
 
 from distribution import errors
 from distribution.calendar import CHINA, china_day
-from stores.bind_log import BIND_LOG, BindLog
-from stores.commit_turns import CommitTurns
 from distribution.ledger import Bucket, EntryKind
 from distribution.stats import add_movement
+from stores.bind_log import BIND_LOG, BindLog
+from stores.commit_turns import CommitTurns
 from stores.funnel import (DAILY_TOTALS, FIRST_BOUND_MEMBER, FIRSTS, FUNNEL_EVENTS, FunnelStore, first_mark,
                            ledger_updates, shop_update, template_update)
 from stores.ledger import LEDGER_ENTRIES, LEDGER_TALLIES, UNCOUNTED, LedgerStore

@@ -47,25 +47,23 @@ class CommitTurns:
     async def commit(self, db: AsyncDatabase, writes: WriteSet) -> None:
         """`stores.writes.commit` in turn. A turn lasts at most the client's time limit of one operation, as the
         commit does; without Redis the commit goes without its turn."""
-        async with turn_to_commit(self.redis, self.client, self.name, self.client.options.timeout) as announce:
+        async with self.turn(self.client.options.timeout) as announce:
             await commit(self.client, db, writes, announce)
 
-
-@asynccontextmanager
-async def turn_to_commit(redis: Redis, client: AsyncMongoClient, name: str,
-                         seconds: float) -> AsyncIterator[Announce | None]:
-    """Wait in line for `name`, held for at most `seconds` (`in_turn`); yields the `announce` to give the
-    transaction run in the turn (`stores.writes.commit`), or None when the wait ran out, or Redis could not be
-    reached, without the turn (the transaction is as correct without it, and must not end the holder's)."""
-    async with in_turn(redis, name, seconds) as held:
-        if not held:
-            yield None
-            return
-        running = _RunningSession(redis, client, f"{name}:session")
-        try:
-            yield running.announce
-        finally:
-            await running.give_back()
+    @asynccontextmanager
+    async def turn(self, seconds: float) -> AsyncIterator[Announce | None]:
+        """Wait in line, held for at most `seconds` (`in_turn`); yields the `announce` to give the transaction run
+        in the turn (`stores.writes.commit`), or None when the wait ran out, or Redis could not be reached, without
+        the turn (the transaction is as correct without it, and must not end the holder's)."""
+        async with in_turn(self.redis, self.name, seconds) as held:
+            if not held:
+                yield None
+                return
+            running = _RunningSession(self.redis, self.client, f"{self.name}:session")
+            try:
+                yield running.announce
+            finally:
+                await running.give_back()
 
 
 class _RunningSession:

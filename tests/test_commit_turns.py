@@ -8,7 +8,7 @@ import uuid
 import pytest
 from redis.asyncio import Redis
 
-from stores.commit_turns import CommitTurns, turn_to_commit
+from stores.commit_turns import CommitTurns
 from stores.embedded import free_port
 from stores.mongo import open_mongo
 from stores.writes import WriteSet, commit, run_transaction
@@ -41,7 +41,7 @@ async def test_the_next_holder_ends_the_transaction_a_holder_left_open_and_commi
 
     async def holder_that_never_finishes() -> None:
         # Its turn runs out while its transaction, having written, stays open: as a worker killed there leaves it.
-        async with turn_to_commit(redis, client, name, 0.3) as announce:
+        async with CommitTurns(redis, client, name).turn(0.3) as announce:
             async def write_and_stay(session) -> None:
                 await db["totals"].update_one({"_id": "shop"}, {"$inc": {"fen": 1_000}}, session=session)
                 written.set()
@@ -53,7 +53,7 @@ async def test_the_next_holder_ends_the_transaction_a_holder_left_open_and_commi
     try:
         await asyncio.wait_for(written.wait(), STORE_SECONDS)
         # Without ending the open transaction this commit would fail on its write until the store's time limit.
-        async with turn_to_commit(redis, client, name, STORE_SECONDS) as announce:
+        async with CommitTurns(redis, client, name).turn(STORE_SECONDS) as announce:
             assert announce is not None
             await commit(client, db, total_of(25), announce)
         assert (await db["totals"].find_one({"_id": "shop"}))["fen"] == 25
@@ -68,8 +68,8 @@ async def test_one_that_waited_out_the_turn_commits_without_touching_the_holders
     redis, client, db, name = stores
     await db["totals"].insert_one({"_id": "shop", "fen": 0})
     await redis.set(f"{name}:session", "a holder's session, still in its turn")
-    async with turn_to_commit(redis, client, name, STORE_SECONDS):
-        async with turn_to_commit(redis, client, name, 0.2) as announce:
+    async with CommitTurns(redis, client, name).turn(STORE_SECONDS):
+        async with CommitTurns(redis, client, name).turn(0.2) as announce:
             assert announce is None  # not its turn: it commits as it would without turns, and names nothing
             await commit(client, db, total_of(7), announce)
     assert (await db["totals"].find_one({"_id": "shop"}))["fen"] == 7

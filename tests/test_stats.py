@@ -14,7 +14,6 @@ from distribution.calendar import CHINA, china_day
 from distribution.ledger import Bucket, EntryKind
 from distribution.stats import LEDGER_FIELDS, add_movement, ledger_field
 from services.stats import FRESH_RANKING, RANKED_RANGES, SORTS, Ranking
-from stores.commit_turns import turn_to_commit
 from stores.ledger import LEDGER_ENTRIES, LEDGER_TALLIES, UNCOUNTED
 from stores.stats import PROMOTER_DAILY, RANKING_SNAPSHOTS, daily_update
 from stores.writes import run_transaction
@@ -223,7 +222,7 @@ async def test_the_count_ends_the_transaction_a_worker_killed_in_its_turn_left_o
     written = asyncio.Event()
 
     async def killed_inside_a_batch() -> None:
-        async with turn_to_commit(turns.redis, turns.client, turns.name, 0.5) as announce:
+        async with turns.turn(0.5) as announce:
             async def write_and_stay(session) -> None:
                 await runtime.db[LEDGER_TALLIES].update_many({}, {"$set": {"batch": "k"}}, session=session)
                 written.set()
